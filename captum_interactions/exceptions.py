@@ -1,0 +1,29 @@
+"""Errors and warnings raised by captum-interactions.
+
+Every error says what was given, what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CostWarning",
+    "InteractionError",
+    "MissingDependencyError",
+    "ResultFormatError",
+]
+
+
+class InteractionError(ValueError):
+    """Bad value or shape given to captum-interactions (a ``ValueError``)."""
+
+
+class ResultFormatError(InteractionError):
+    """A saved result is corrupt, of another format version, or not a result at all."""
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency is missing; the message names the pip extra that installs it."""
+
+
+class CostWarning(UserWarning):
+    """The requested computation is expensive (many forward passes or a large solve)."""

@@ -1,0 +1,63 @@
+"""First-order attributions (Shapley and Banzhaf values) derived from interactions.
+
+An AND interaction on ``S`` and an OR interaction on ``S`` both give each member of ``S``
+the same Shapley share ``I(S) / |S|`` and the same Banzhaf share ``I(S) / 2**(|S|-1)``,
+so both summaries are weighted sums over the masks that contain a player.
+
+>>> from captum_interactions import and_transform
+>>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+>>> shapley_values(and_transform(v)).tolist()
+[2.0, 3.0]
+>>> banzhaf_values(and_transform(v)).tolist()
+[2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._transforms import _checked
+from .exceptions import InteractionError
+from .subsets import orders
+
+__all__ = ["banzhaf_values", "shapley_values"]
+
+
+def _combined(and_interactions: torch.Tensor, or_interactions: torch.Tensor | None):
+    total, n = _checked(and_interactions, "and_interactions")
+    if or_interactions is not None:
+        if or_interactions.shape != total.shape:
+            raise InteractionError(
+                f"or_interactions has shape {tuple(or_interactions.shape)}, expected "
+                f"{tuple(total.shape)} like and_interactions"
+            )
+        total = total + or_interactions
+    return total, n
+
+
+def _per_player_sums(weighted: torch.Tensor, n: int) -> torch.Tensor:
+    """``out[..., i] = Σ_{T ∋ i} weighted[..., T]`` in ``O(n * 2**n)``."""
+    lead = weighted.shape[:-1]
+    sums = [
+        weighted.view(*lead, 1 << (n - 1 - i), 2, 1 << i)[..., 1, :].sum(dim=(-1, -2))
+        for i in range(n)
+    ]
+    return torch.stack(sums, dim=-1) if sums else weighted.new_zeros(*lead, 0)
+
+
+def shapley_values(
+    and_interactions: torch.Tensor, or_interactions: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Shapley values ``φ_i = Σ_{S ∋ i} (I_and(S) + I_or(S)) / |S|``; shape ``[..., n]``."""
+    total, n = _combined(and_interactions, or_interactions)
+    size = orders(n, device=total.device).to(total.dtype).clamp_(min=1)
+    return _per_player_sums(total / size, n)
+
+
+def banzhaf_values(
+    and_interactions: torch.Tensor, or_interactions: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Banzhaf values ``β_i = Σ_{S ∋ i} (I_and(S) + I_or(S)) / 2**(|S|-1)``; shape ``[..., n]``."""
+    total, n = _combined(and_interactions, or_interactions)
+    size = orders(n, device=total.device).to(total.dtype)
+    return _per_player_sums(total * torch.exp2(1 - size), n)

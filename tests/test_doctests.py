@@ -1,0 +1,36 @@
+"""Run every docstring example of the installed package (including adapters and graphs)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import captum_interactions
+
+
+def _modules() -> list[str]:
+    names = ["captum_interactions"]
+    for info in pkgutil.walk_packages(captum_interactions.__path__, "captum_interactions."):
+        names.append(info.name)
+    for sub in ("adapters", "graphs"):
+        package = importlib.import_module(f"captum_interactions.{sub}")
+        names.append(package.__name__)
+        names.extend(
+            info.name
+            for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+        )
+    return sorted(set(names))
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(module, name, extraglobs={"torch": importlib.import_module("torch")}):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"

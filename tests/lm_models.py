@@ -1,0 +1,257 @@
+"""Tiny offline language models and tokenizers for tests (no model hub, seeded, float32).
+
+Import from any test with ``from lm_models import ...`` (pytest puts ``tests/`` on
+``sys.path``). Every builder is a plain function, deterministic, and takes well under a second:
+
+- :func:`make_tokenizer`: a byte-level BPE (``kind="bpe"``, words split into 1-3 tokens, as in
+  GPT-2/Llama tokenizers) or a word-level tokenizer (``kind="word"``, one token per word),
+  wrapped in :class:`transformers.PreTrainedTokenizerFast` with offsets and the special tokens
+  ``<pad> <unk> <bos> <eos>``; ``add_bos=True`` prepends BOS like Llama/Gemma tokenizers.
+- :func:`tiny_gpt2`, :func:`tiny_llama`, :func:`tiny_gemma3`: random HuggingFace causal LMs
+  with the tokenizer's vocabulary (Gemma 3 scales its embeddings by ``sqrt(d_model)``).
+- :func:`tiny_native_bridge`: a TransformerLens 4.x ``TransformerBridge`` from ``boot_native``.
+- :func:`tiny_hf_bridge`: a ``TransformerBridge`` wrapping one of the tiny HF models via
+  ``boot_transformers(..., hf_model=...)`` (sharing its weights).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from typing import Literal
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+
+__all__ = [
+    "CORPUS",
+    "PROMPT",
+    "SPECIAL_TOKENS",
+    "make_tokenizer",
+    "tiny_gemma3",
+    "tiny_gpt2",
+    "tiny_hf_bridge",
+    "tiny_llama",
+    "tiny_native_bridge",
+]
+
+#: Special tokens, in id order 0..3.
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
+
+#: Training text of the tokenizers: every word of it is in the word-level vocabulary.
+CORPUS = (
+    "the quick brown fox jumps over the lazy dog . "
+    "a cat sat on the mat and looked at the dog . "
+    "the capital of france is paris , and the capital of italy is rome . "
+    "she said that the weather was nice today , so we went outside . "
+    "i think therefore i am . to be or not to be , that is the question . "
+    "the students read books in the library every morning before class . "
+    "water boils at one hundred degrees , ice melts at zero degrees . "
+    "my favourite colour is blue because it reminds me of the sea ."
+)
+
+#: A prompt made only of corpus words (multi-token words under the BPE tokenizer).
+PROMPT = "the capital of france is paris , and the capital of italy is"
+
+#: Vocabulary size of the BPE tokenizer (256 byte symbols + merges + 4 specials).
+_BPE_VOCAB = 330
+_SEED = 1234
+
+
+@functools.cache
+def _backend_json(kind: str, add_bos: bool) -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    if kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=_BPE_VOCAB,
+            special_tokens=list(SPECIAL_TOKENS),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tok.train_from_iterator([CORPUS], trainer=trainer)
+        post = processors.ByteLevel(trim_offsets=True)
+    elif kind == "word":
+        words = sorted(set(CORPUS.split()))
+        vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + tuple(words))}
+        tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        tok.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+        post = None
+    else:
+        raise ValueError(f"kind must be 'bpe' or 'word', got {kind!r}")
+    if add_bos:
+        bos = processors.TemplateProcessing(
+            single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 2)]
+        )
+        post = bos if post is None else processors.Sequence([post, bos])
+    if post is not None:
+        tok.post_processor = post
+    return tok.to_str()
+
+
+def make_tokenizer(kind: Literal["bpe", "word"] = "bpe", *, add_bos: bool = False):
+    """A fresh tiny fast tokenizer (pad 0, unk 1, bos 2, eos 3), built offline.
+
+    >>> tok = make_tokenizer("word")
+    >>> tok("the dog .", return_offsets_mapping=True)["offset_mapping"]
+    [(0, 3), (4, 7), (8, 9)]
+    """
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer.from_str(_backend_json(kind, add_bos))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def _vocab_size(tokenizer) -> int:
+    return len(tokenizer) if tokenizer is not None else _BPE_VOCAB
+
+
+def _seeded(build):
+    """Build a model under a fixed seed without touching the caller's RNG state.
+
+    ``config.architectures`` is set as ``from_pretrained`` would (the bridge needs it).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_SEED)
+        model = build()
+    model.config.architectures = [type(model).__name__]
+    return model.eval()
+
+
+def _special_ids() -> dict[str, int]:
+    return {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
+
+
+def tiny_gpt2(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
+    """A random 2-layer GPT-2 (learned positions, LayerNorm, tied unembedding)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=_vocab_size(tokenizer),
+        n_positions=64,
+        n_embd=d_model,
+        n_layer=n_layers,
+        n_head=4,
+        n_inner=2 * d_model,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        attn_implementation="eager",
+        **_special_ids(),
+    )
+    return _seeded(lambda: GPT2LMHeadModel(config))
+
+
+def tiny_llama(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
+    """A random 2-layer Llama (rotary positions, RMSNorm, grouped-query attention)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=_vocab_size(tokenizer),
+        hidden_size=d_model,
+        intermediate_size=2 * d_model,
+        num_hidden_layers=n_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+        attn_implementation="eager",
+        **_special_ids(),
+    )
+    return _seeded(lambda: LlamaForCausalLM(config))
+
+
+def tiny_gemma3(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
+    """A random 2-layer Gemma 3 text model (embeddings scaled by ``sqrt(d_model)``).
+
+    One sliding-window layer (window 4, shorter than the test prompts) and one global layer.
+    """
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=_vocab_size(tokenizer),
+        hidden_size=d_model,
+        intermediate_size=2 * d_model,
+        num_hidden_layers=n_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=d_model // 4,
+        max_position_embeddings=64,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention"][:n_layers],
+        final_logit_softcapping=30.0,
+        attn_implementation="eager",
+        **_special_ids(),
+    )
+    return _seeded(lambda: Gemma3ForCausalLM(config))
+
+
+def _bridge_tokenizer(tokenizer):
+    """A copy of ``tokenizer`` that the bridge keeps as is.
+
+    Unless ``add_bos_token`` is in its init kwargs, the bridge reloads the tokenizer from
+    ``name_or_path`` (a hub name or folder), which an in-memory tokenizer does not have.
+    The flag only stops the reload; the copy tokenizes exactly like the original.
+    """
+    if tokenizer is None:
+        return None
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.init_kwargs.setdefault("name_or_path", tokenizer.name_or_path)
+    tokenizer.init_kwargs["add_bos_token"] = True
+    return tokenizer
+
+
+def tiny_native_bridge(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
+    """A random TransformerLens-native ``TransformerBridge`` (``boot_native``, LayerNorm, GELU)."""
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+
+    config = TransformerBridgeConfig(
+        d_model=d_model,
+        d_head=d_model // 4,
+        n_heads=4,
+        n_layers=n_layers,
+        n_ctx=64,
+        d_vocab=_vocab_size(tokenizer),
+        d_mlp=2 * d_model,
+        act_fn="gelu",
+        normalization_type="LN",
+        positional_embedding_type="standard",
+        seed=_SEED,
+        tokenizer_prepends_bos=False,
+    )
+    bridge = TransformerBridge.boot_native(
+        config, tokenizer=_bridge_tokenizer(tokenizer), device="cpu"
+    )
+    return bridge.eval()
+
+
+def tiny_hf_bridge(hf_model, tokenizer=None):
+    """Wrap a tiny HF model in a ``TransformerBridge`` (``boot_transformers``, same weights).
+
+    The architecture comes from ``hf_model.config.architectures``; nothing is downloaded.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_transformers(
+        f"tiny-{hf_model.config.model_type}",
+        hf_model=hf_model,
+        tokenizer=_bridge_tokenizer(tokenizer),
+        device="cpu",
+    )
+    return bridge.eval()

@@ -41,7 +41,11 @@ def _checked(values: torch.Tensor, name: str) -> tuple[torch.Tensor, int]:
     if values.dim() == 0:
         raise InteractionError(f"{name} must have a last dimension of length 2**n, got a scalar")
     n = n_players_of(values.shape[-1])
-    if values.is_floating_point() or values.is_complex():
+    # One cheap reduction: a sum is finite whenever every entry is (the full check runs
+    # only when it is not, e.g. on overflow, to count and report the bad entries).
+    if (values.is_floating_point() or values.is_complex()) and not bool(
+        torch.isfinite(values.sum())
+    ):
         finite = torch.isfinite(values)
         if not bool(finite.all()):
             bad = int((~finite).sum())

@@ -1,0 +1,198 @@
+"""The ``captum-interactions`` command line (also ``python -m captum_interactions``).
+
+Subcommands:
+
+- ``run``: models × prompts into a resumable output folder, with a report;
+- ``demo``: the embedded default, SmolLM2-135M and Gemma-3-270M on a built-in prompt set;
+- ``report``: rebuild the report of a run folder.
+
+Inputs are checked before any model is loaded: a bad prompt file, an unknown model or an
+unwritable output folder stops the command at once with a message (exit status 2).
+
+>>> main(["run", "--model", "gpt-17", "--prompts", "prompts.txt"])  # doctest: +SKIP
+error: unknown model 'gpt-17'; known models: smollm2-135m, gemma-3-270m. ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+
+from ._version import __version__
+from .exceptions import InteractionError, MissingDependencyError
+from .pipeline import InteractionRun, RunOptions
+
+__all__ = ["DEMO_MODELS", "DEMO_OPTIONS", "build_parser", "demo_prompts", "main"]
+
+#: The models of ``captum-interactions demo`` (both install offline from PyPI).
+DEMO_MODELS = ("smollm2-135m", "gemma-3-270m")
+
+#: Options of the demo: 8 players keep it at a few minutes on a 2-core CPU.
+DEMO_OPTIONS = RunOptions(n_players=8, shared=True)
+
+_DEFAULTS = RunOptions()
+
+
+def demo_prompts() -> Path:
+    """Path of the built-in demo prompt set (JSON Lines).
+
+    >>> demo_prompts().name
+    'demo_prompts.jsonl'
+    """
+    return Path(str(files("captum_interactions") / "data" / "demo_prompts.jsonl"))
+
+
+def _add_machine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("machine")
+    group.add_argument("--device", help="where models run, e.g. cpu, cuda, cuda:1 "
+                       "(default: cuda if available, else cpu)")
+    group.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``captum-interactions``."""
+    parser = argparse.ArgumentParser(
+        prog="captum-interactions",
+        description="Sparse AND/OR interactions of language models: which combinations of "
+        "words made a model predict its next word, and do other models use the same ones?",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="models × prompts into an output folder (resumable), with a report",
+        description="Compute interactions for every model and prompt, save each result as it "
+        "finishes, compare the models and write a report. Run the same command again to "
+        "resume an interrupted run.",
+    )
+    run.add_argument(
+        "-m", "--model", action="append", required=True, metavar="SPEC", dest="models",
+        help="a model (repeat for several): a known name (smollm2-135m, gemma-3-270m), a "
+        "folder written by save_pretrained, or a factory module:function / file.py:function "
+        "returning (model, tokenizer); prefix label= to name it",
+    )
+    run.add_argument("-p", "--prompts", required=True, type=Path, metavar="FILE",
+                     help="prompt file: .txt (one prompt per line) or .jsonl "
+                     '({"prompt": ..., "players": [...], "target": ...} per line)')
+    run.add_argument("-o", "--out", type=Path, default=Path("captum-interactions-run"),
+                     help="output folder (default: %(default)s)")
+    method = run.add_argument_group("method")
+    method.add_argument("--players", type=int, default=_DEFAULTS.n_players, dest="n_players",
+                        help="players (words) per prompt when the prompt names none "
+                        "(default: %(default)s)")
+    method.add_argument("--baseline", default=_DEFAULTS.baseline,
+                        help="replacement of absent words: pad, unk, zero, mean, ... "
+                        "(default: %(default)s)")
+    method.add_argument("--mode", default=_DEFAULTS.mode, choices=("and_or", "and", "none"),
+                        help="extraction mode (default: %(default)s)")
+    method.add_argument("--qcoef", type=float, default=_DEFAULTS.qcoef,
+                        help="noise bound coefficient (default: %(default)s)")
+    method.add_argument("--solver", default=_DEFAULTS.solver,
+                        help="extraction solver (default: %(default)s)")
+    method.add_argument("--shared", action="store_true",
+                        help="also run shared extraction across models (independent "
+                        "extraction always runs; shared extraction biases toward sharing)")
+    method.add_argument("--alpha", type=float, default=_DEFAULTS.alpha,
+                        help="shared extraction: weight of the sum term (default: %(default)s)")
+    method.add_argument("--shared-qcoef", type=float, default=_DEFAULTS.shared_qcoef,
+                        help="shared extraction: noise bound coefficient (default: %(default)s)")
+    method.add_argument("--pcoef", type=float, default=_DEFAULTS.pcoef,
+                        help="shared extraction: model-specific p bound (default: %(default)s)")
+    method.add_argument("--tau", type=float, default=_DEFAULTS.tau,
+                        help="salience threshold for comparisons and the report "
+                        "(default: %(default)s)")
+    method.add_argument("--dtype", default=_DEFAULTS.dtype,
+                        choices=("float32", "float16", "bfloat16", "float64"),
+                        help="model dtype (default: %(default)s)")
+    method.add_argument("--seed", type=int, default=_DEFAULTS.seed,
+                        help="random seed (default: %(default)s)")
+    run.add_argument("--no-report", action="store_true", help="skip report.md and figures")
+    _add_machine_options(run)
+
+    demo = commands.add_parser(
+        "demo", help="the embedded default: SmolLM2-135M and Gemma-3-270M on built-in prompts",
+        description=f"Run {' and '.join(DEMO_MODELS)} (installed offline from PyPI) on a small "
+        f"built-in prompt set with {DEMO_OPTIONS.n_players} word players, independent and "
+        "shared extraction, and print where the report is. A few minutes on a 2-core CPU.",
+    )
+    demo.add_argument("-o", "--out", type=Path, default=Path("captum-interactions-demo"),
+                      help="output folder (default: %(default)s)")
+    _add_machine_options(demo)
+
+    report = commands.add_parser("report", help="rebuild the report of a run folder")
+    report.add_argument("out", type=Path, help="a run folder")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        n_players=args.n_players, baseline=args.baseline, mode=args.mode, qcoef=args.qcoef,
+        solver=args.solver, shared=args.shared, alpha=args.alpha,
+        shared_qcoef=args.shared_qcoef, pcoef=args.pcoef, tau=args.tau, dtype=args.dtype,
+        seed=args.seed,
+    )
+
+
+def _log_to(folder: Path, quiet: bool) -> None:
+    """Log to stderr (INFO, or WARNING when quiet) and to ``folder/run.log``."""
+    root = logging.getLogger("captum_interactions")
+    root.setLevel(logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    log_file = logging.FileHandler(folder / "run.log", encoding="utf-8")
+    log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.addHandler(console)
+    root.addHandler(log_file)
+
+
+def _execute(job: InteractionRun, args: argparse.Namespace) -> int:
+    _log_to(job.out_dir, args.quiet)
+    start = time.perf_counter()
+    summary = job.execute(device=args.device, show_progress=not args.quiet,
+                          report=not getattr(args, "no_report", False))
+    minutes, seconds = divmod(time.perf_counter() - start, 60)
+    print(
+        f"{len(summary.computed)} result(s) computed, {summary.reused} reused, "
+        f"{summary.compared} model pair(s) compared, {summary.skipped} skipped "
+        f"(different predictions), in {int(minutes)} min {seconds:.0f} s"
+    )
+    print(f"results: {job.out_dir.resolve()}")
+    if summary.report is not None:
+        print(f"report: {summary.report.resolve()}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``captum-interactions``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "report":
+            from .report import write_report
+
+            print(f"report: {write_report(args.out).resolve()}")
+            return 0
+        if args.command == "demo":
+            job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out, options=DEMO_OPTIONS)
+        else:
+            job = InteractionRun(args.models, args.prompts, args.out, options=_options(args))
+        return _execute(job, args)
+    except (InteractionError, MissingDependencyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume where it stopped",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

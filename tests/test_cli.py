@@ -1,0 +1,195 @@
+"""The command line: bad input fails fast and clearly; a small run writes a full report."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from captum_interactions import cli
+from captum_interactions.specs import (
+    ModelSpec,
+    ModelSpecError,
+    PromptFileError,
+    known_models,
+    parse_prompts,
+    read_prompts,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------ prompt files
+def test_text_prompts_skip_blank_and_comment_lines(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("# factual prompts\n\nThe capital of France is\n  Snow is cold and fire is  \n")
+    prompts = read_prompts(path)
+    assert [(p.id, p.text, p.players, p.target) for p in prompts] == [
+        ("p01", "The capital of France is", None, None),
+        ("p02", "Snow is cold and fire is", None, None),
+    ]
+    assert prompts[1].where == f"{path}:4"
+
+
+def test_jsonl_prompts_keep_players_target_id_and_meta(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    lines = [
+        {"prompt": "The capital of France is", "players": ["capital", "France"],
+         "target": "Paris", "id": "france", "meta": {"topic": "geo"}},
+        {"prompt": "Snow is cold and fire is"},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    first, second = read_prompts(path)
+    assert (first.id, first.players, first.target, first.meta) == (
+        "france", ("capital", "France"), "Paris", {"topic": "geo"})
+    assert (second.id, second.players, second.target) == ("p02", None, None)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"prompt": "a b" ', r"prompts.jsonl:3: not valid JSON"),
+        ('["a b"]', r"prompts.jsonl:3: expected a JSON object"),
+        ('{"prompt": ""}', r"prompts.jsonl:3: 'prompt' must be a non-empty string"),
+        ('{"prompt": "a b", "player": ["a"]}', r"prompts.jsonl:3: unknown key\(s\) \['player'\]"),
+        ('{"prompt": "a b", "players": ["c"]}', r"prompts.jsonl:3: player word\(s\) \['c'\]"),
+        ('{"prompt": "a b", "players": []}', r"prompts.jsonl:3: 'players' must be a non-empty"),
+        ('{"prompt": "a b", "target": 3}', r"prompts.jsonl:3: 'target' must be a non-empty"),
+        ('{"prompt": "a b", "id": "a/b"}', r"prompts.jsonl:3: 'id' must be a name"),
+        ('{"prompt": "a b", "id": "first"}', r"prompts.jsonl:3: prompt id 'first' is already "
+         r"used at .*prompts.jsonl:1"),
+    ],
+    ids=["json", "object", "empty", "key", "player", "no-players", "target", "id", "dup-id"],
+)
+def test_malformed_jsonl_names_the_line(tmp_path, line, message):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "x y", "id": "first"}\n\n' + line + "\n")
+    with pytest.raises(PromptFileError, match=message):
+        read_prompts(path)
+
+
+def test_missing_and_empty_prompt_files(tmp_path):
+    with pytest.raises(PromptFileError, match=r"nope\.txt does not exist"):
+        read_prompts(tmp_path / "nope.txt")
+    with pytest.raises(PromptFileError, match="is a folder"):
+        read_prompts(tmp_path)
+    (tmp_path / "empty.txt").write_text("\n# only a comment\n")
+    with pytest.raises(PromptFileError, match="no prompts found"):
+        read_prompts(tmp_path / "empty.txt")
+
+
+def test_ids_are_zero_padded_to_sort_in_file_order():
+    prompts = parse_prompts([f"prompt {i}" for i in range(120)])
+    assert (prompts[0].id, prompts[-1].id) == ("p001", "p120")
+    assert sorted(p.id for p in prompts) == [p.id for p in prompts]
+
+
+# ---------------------------------------------------------------------------- model specs
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ModelSpecError, match="unknown model 'gpt-17'; known models: "
+                       + ", ".join(known_models())):
+        ModelSpec.parse("gpt-17")
+
+
+def test_model_specs_of_every_kind(tmp_path):
+    folder = tmp_path / "ckpt-100"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    factory = tmp_path / "factory.py"
+    factory.write_text("def build():\n    return None\n")
+    assert ModelSpec.parse("Gemma-3-270M") == ModelSpec("gemma-3-270m", "gemma-3-270m",
+                                                        "pretrained")
+    assert ModelSpec.parse(str(folder)) == ModelSpec("ckpt-100", str(folder), "folder")
+    assert ModelSpec.parse(f"step100={folder}").label == "step100"
+    assert ModelSpec.parse(f"{factory}:build") == ModelSpec("build", f"{factory}:build",
+                                                            "factory")
+    assert ModelSpec.parse("json:loads").kind == "factory"
+
+
+def test_bad_model_specs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelSpecError, match=r"has no config\.json"):
+        ModelSpec.parse(str(tmp_path / "empty"))
+    with pytest.raises(ModelSpecError, match="cannot import the factory module"):
+        ModelSpec.parse("no_such_module_xyz:build")
+    with pytest.raises(ModelSpecError, match="has no function 'nothing'"):
+        ModelSpec.parse("json:nothing")
+    with pytest.raises(ModelSpecError, match=r"factory file .*missing\.py does not exist"):
+        ModelSpec.parse(f"{tmp_path / 'missing.py'}:build")
+
+
+# ------------------------------------------------------------------------- CLI bad input
+def _prompt_file(tmp_path) -> Path:
+    path = tmp_path / "prompts.txt"
+    path.write_text("the capital of france is\n")
+    return path
+
+
+def test_cli_bad_input_fails_fast_with_exit_status_2(tmp_path, capsys):
+    prompts = _prompt_file(tmp_path)
+    assert cli.main(["run", "-m", "gpt-17", "-p", str(prompts), "-o", str(tmp_path / "o")]) == 2
+    assert "error: unknown model 'gpt-17'; known models: smollm2-135m" in capsys.readouterr().err
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"prompt": \n')
+    assert cli.main(["run", "-m", "smollm2-135m", "-p", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert f"error: {bad}:2: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing was created before the inputs were valid
+
+
+def test_cli_rejects_an_output_folder_that_cannot_be_created(tmp_path, capsys):
+    prompts = _prompt_file(tmp_path)
+    out = prompts / "out"  # a folder inside a file
+    assert cli.main(["run", "-m", "smollm2-135m", "-p", str(prompts), "-o", str(out)]) == 2
+    assert "is not writable (Not a directory)" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_read_only_output_folder(tmp_path, capsys):
+    prompts = _prompt_file(tmp_path)
+    args = ["run", "-m", "smollm2-135m", "-p", str(prompts), "-o"]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert cli.main([*args, str(locked / "out")]) == 2
+        assert "is not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+def test_cli_refuses_folders_that_are_files_or_not_runs(tmp_path, capsys):
+    prompts = _prompt_file(tmp_path)
+    args = ["run", "-m", "smollm2-135m", "-p", str(prompts), "-o"]
+    assert cli.main([*args, str(prompts)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"")
+    assert cli.main([*args, str(foreign)]) == 2
+    assert "holds no manifest.json" in capsys.readouterr().err
+
+
+def test_cli_option_errors_come_from_argparse(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "-p", "x.txt"])
+    assert stop.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    out = subprocess.run([sys.executable, "-m", "captum_interactions", "--help"],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert {"run", "demo", "report"} <= set(out.replace(",", " ").replace("{", " ").split())
+
+
+def test_demo_prompts_are_valid_and_short():
+    prompts = read_prompts(cli.demo_prompts())
+    assert 4 <= len(prompts) <= 8
+    assert all(len(p.text.split()) <= 14 for p in prompts)

@@ -5,6 +5,13 @@ An adapter wraps one causal language model and its tokenizer. The text front end
 players into token positions; the adapter evaluates ``v(T)`` for a batch of masks ``T`` by
 replacing, at the embedding level, the token embeddings of absent players with one
 baseline vector (sequence length, positions and attention unchanged).
+
+A back end implements four things: :meth:`~LanguageModelAdapter.embed` (token ids to the
+embeddings that masking replaces), :meth:`~LanguageModelAdapter._forward` (one masked forward
+step, optionally continuing a key/value cache), :attr:`~LanguageModelAdapter.model_shape` and
+the properties ``device``, ``tokenizer``, ``context_length`` and ``supports_prefix_sharing``.
+Tokenising, baselines, input checks, chunking, out-of-memory back-off, the prefix tree and the
+values are shared (:mod:`captum_interactions.adapters._evaluation`).
 """
 
 from __future__ import annotations
@@ -12,10 +19,26 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-__all__ = ["LanguageModelAdapter", "Prompt"]
+from captum_interactions.exceptions import InteractionError
+
+from ._evaluation import (
+    ModelShape,
+    ValueFunction,
+    auto_rows,
+    check_masks,
+    check_players,
+    eval_mode,
+    make_plan,
+    run_plan,
+    value_function,
+)
+from .baselines import BaselineSpec, baseline_vector
+
+__all__ = ["LanguageModelAdapter", "ModelShape", "Prompt"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +63,32 @@ class Prompt:
 class LanguageModelAdapter(abc.ABC):
     """Evaluates a causal LM on batches of masks with embedding-level masking.
 
-    Subclasses implement the abstract methods; everything stays on the model's device.
+    Args:
+        name (str): short name of the model, recorded in results.
+        chunk_size (int, optional): masked sequences per forward call; ``None`` sizes chunks
+            from the free memory (half the free GPU memory, 1 GiB on the CPU) and halves them
+            on out-of-memory errors.
+        prefix_sharing (bool, optional): evaluate masks as a prefix tree over a key/value cache
+            (same values, several times faster on full mask sets); ``None`` uses it whenever the
+            model supports it.
+
+    Everything stays on the model's device; the model runs in eval mode during evaluation
+    (its previous mode is restored afterwards).
     """
 
     #: Short name of the model, recorded in results (e.g. ``"smollm2-135m"``).
     name: str
 
+    def __init__(self, *, name: str, chunk_size: int | None, prefix_sharing: bool | None):
+        if chunk_size is not None and (isinstance(chunk_size, bool) or chunk_size < 1):
+            raise InteractionError(f"chunk_size must be a positive int or None; got {chunk_size}")
+        if prefix_sharing and not self.supports_prefix_sharing:
+            raise InteractionError(self._no_prefix_sharing())
+        self.name = name
+        self.chunk_size = chunk_size
+        self.prefix_sharing = prefix_sharing
+
+    # ------------------------------------------------------------------ back-end interface
     @property
     @abc.abstractmethod
     def device(self) -> torch.device:
@@ -56,15 +99,84 @@ class LanguageModelAdapter(abc.ABC):
     def tokenizer(self):
         """The model's HuggingFace tokenizer (always passed explicitly, never downloaded)."""
 
+    @property
     @abc.abstractmethod
+    def context_length(self) -> int | None:
+        """Most tokens the model reads at once (``None``: unknown, not checked)."""
+
+    @property
+    @abc.abstractmethod
+    def model_shape(self) -> ModelShape:
+        """Layer count, width, heads, vocabulary size and bytes per parameter."""
+
+    @property
+    @abc.abstractmethod
+    def supports_prefix_sharing(self) -> bool:
+        """Whether :meth:`_forward` can continue a HuggingFace key/value cache."""
+
+    @abc.abstractmethod
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[..., d_model]`` of token ids ``[...]``, where masking replaces them.
+
+        That is the output of the model's token embedding layer, through the same path as the
+        prompt's tokens (scaled for Gemma), before positions are added.
+        """
+
+    @abc.abstractmethod
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        absent: torch.Tensor,
+        baseline: torch.Tensor,
+        past: Any,
+        last: bool,
+    ) -> Any:
+        """One masked forward step over the prompt segment ``ids`` ``[S]`` for ``R`` rows.
+
+        The embeddings at ``absent`` ``[R, S]`` (bool) are replaced by ``baseline``
+        ``[d_model]``. ``past`` is ``None`` at the start of the prompt, else a HuggingFace
+        cache of ``R`` rows covering the tokens before ``ids``. Returns the logits ``[R, V]`` of
+        the segment's last position if ``last``, else the cache extended by the segment.
+        """
+
+    # ------------------------------------------------------------------ shared behaviour
     def tokenize(self, text: str) -> Prompt:
         """Token ids and character offsets of ``text`` as the model reads it."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str; got {type(text).__name__}")
+        encoding = self.tokenizer(text, return_offsets_mapping=True)
+        ids = torch.tensor(encoding["input_ids"], dtype=torch.long)
+        if ids.numel() == 0:
+            raise InteractionError("the prompt has no tokens; give a non-empty text")
+        self._check_length(ids.numel())
+        offsets = tuple((int(a), int(b)) for a, b in encoding["offset_mapping"])
+        return Prompt(text, ids, offsets)
 
-    @abc.abstractmethod
+    def baseline_vector(self, baseline: BaselineSpec) -> torch.Tensor:
+        """The ``[d_model]`` baseline vector of a spec, on the model's device.
+
+        Valid specs are listed in :mod:`captum_interactions.adapters.baselines`.
+        """
+        with torch.no_grad():
+            vector = baseline_vector(
+                baseline,
+                embed=self.embed,
+                tokenizer=self.tokenizer,
+                vocab_size=self.model_shape.vocab_size,
+                d_model=self.model_shape.d_model,
+            )
+        return vector.to(self.device)
+
     def next_token_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Logits ``[vocab]`` (float32) of the next token after the unmasked prompt."""
+        ids = torch.as_tensor(input_ids, dtype=torch.long).reshape(-1)
+        self._check_length(ids.numel())
+        ids = ids.to(self.device)
+        absent = torch.zeros(1, ids.numel(), dtype=torch.bool, device=self.device)
+        baseline = torch.zeros(self.model_shape.d_model, device=self.device)
+        with torch.no_grad(), eval_mode(self._module):
+            return self._forward(ids, absent, baseline, None, True)[0].float()
 
-    @abc.abstractmethod
     def evaluate(
         self,
         prompt: Prompt,
@@ -72,21 +184,77 @@ class LanguageModelAdapter(abc.ABC):
         masks: torch.Tensor,
         *,
         target: int,
-        baseline: torch.Tensor,
-        value: str = "log_odds",
+        baseline: BaselineSpec,
+        value: str | ValueFunction = "log_odds",
+        prefix_sharing: bool | None = None,
         show_progress: bool = False,
     ) -> torch.Tensor:
         """``v(T)`` for every mask ``T`` in ``masks``.
 
         Args:
             prompt (Prompt): the tokenised prompt.
-            players (sequence of sequences of int): token positions of each player.
+            players (sequence of sequences of int): token positions of each player (disjoint).
             masks (Tensor): ``[M]`` int64 bitmasks (bit ``i`` = player ``i`` present).
             target (int): token id whose value is explained.
-            baseline (Tensor): ``[d_model]`` vector that replaces absent players' embeddings.
-            value (str): ``"log_odds"`` (default), ``"log_prob"`` or ``"logit"``.
-            show_progress (bool): tqdm progress bar over forward passes.
+            baseline: ``[d_model]`` vector that replaces absent players' embeddings (e.g. from
+                :meth:`baseline_vector`, or a learned one), or a baseline spec such as ``"pad"``.
+            value (str or callable): ``"log_odds"`` (default), ``"log_prob"``, ``"logit"`` or
+                ``f(logits [R, vocab] float32, target [R]) -> [R]``.
+            prefix_sharing (bool, optional): override the adapter's setting for this call.
+            show_progress (bool): tqdm progress bar over token computations.
 
         Returns:
-            Tensor ``[M]`` float64 on the model's device.
+            Tensor ``[M]`` float64 on the model's device. Differentiable with respect to a
+            baseline vector that requires grad (when grad mode is on).
         """
+        length = len(prompt)
+        self._check_length(length)
+        players = check_players(players, length)
+        masks = check_masks(masks, len(players))
+        vocab = self.model_shape.vocab_size
+        if isinstance(target, bool) or not 0 <= int(target) < vocab:
+            raise InteractionError(f"target must be a token id in [0, {vocab}); got {target!r}")
+        vector = self.baseline_vector(baseline)
+        share = self.prefix_sharing if prefix_sharing is None else prefix_sharing
+        if share is None:
+            share = self.supports_prefix_sharing
+        elif share and not self.supports_prefix_sharing:
+            raise InteractionError(self._no_prefix_sharing())
+        plan = make_plan(players, length, prefix_sharing=share)
+        rows = self.chunk_size or auto_rows(self.model_shape, length, self.device)
+        grad = torch.is_grad_enabled() and vector.requires_grad
+
+        def forward(ids: torch.Tensor, absent: torch.Tensor, past: Any, last: bool) -> Any:
+            return self._forward(ids, absent, vector, past, last)
+
+        with torch.set_grad_enabled(grad), eval_mode(self._module):
+            return run_plan(
+                plan,
+                masks,
+                forward,
+                ids=prompt.input_ids.to(self.device),
+                target=int(target),
+                value=value_function(value),
+                max_rows=rows,
+                show_progress=show_progress,
+            )
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    @abc.abstractmethod
+    def _module(self) -> torch.nn.Module:
+        """The wrapped model (switched to eval mode during evaluation)."""
+
+    def _check_length(self, length: int) -> None:
+        limit = self.context_length
+        if limit is not None and length > limit:
+            raise InteractionError(
+                f"the prompt has {length} tokens, more than the model's context of {limit}; "
+                "shorten the prompt"
+            )
+
+    def _no_prefix_sharing(self) -> str:
+        return (
+            f"{type(self).__name__} cannot share prefixes for this model (its forward does not "
+            "continue a HuggingFace key/value cache); use prefix_sharing=False or None"
+        )

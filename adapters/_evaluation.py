@@ -1,0 +1,343 @@
+"""The evaluation engine shared by the language-model back ends (private).
+
+A back end supplies one primitive, ``forward(ids, absent, past, last)``: run the prompt
+segment ``ids`` ``[S]`` for ``R`` rows at once, the embeddings at ``absent`` ``[R, S]`` replaced
+by the baseline, continuing from the key/value cache ``past`` (``R`` rows, or ``None`` at the
+start of the prompt); return the last position's logits ``[R, V]`` if ``last``, else the
+extended cache. Everything else is here, once: the evaluation plan, the prefix tree, chunking
+with back-off on out-of-memory, values, progress, and input checks.
+
+**Prefix tree.** In a causal model a token's keys and values depend only on the tokens up to
+it, so masks that agree on the players that start before a position share everything up to
+that position. Players are sorted by their first position ``f_0 < f_1 < ...``; segment ``k`` is
+``[f_{k-1}, f_k)`` (with ``f_{-1} = 0`` and ``f_n = L``) and depends only on the states of the
+first ``k`` players, so it is computed once per distinct prefix of player states among the
+requested masks, extending that prefix's cached past. Only the last segment yields logits. A
+mask's *tree key* puts the state of the first player in the most significant bit, so the
+masks below a prefix are contiguous in sorted key order. Plain evaluation is the same engine
+with one segment, the whole prompt, after all players are decided.
+
+>>> plan = make_plan([[1], [3, 4]], length=6, prefix_sharing=True)
+>>> plan.levels
+((0, 1, 0), (1, 3, 1), (3, 6, 2))
+>>> token_computations(plan, torch.arange(4)), 4 * 6
+(17, 24)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from captum_interactions.exceptions import InteractionError
+from captum_interactions.values import log_odds, log_prob
+
+__all__ = [
+    "ModelShape",
+    "Plan",
+    "auto_rows",
+    "check_masks",
+    "check_players",
+    "eval_mode",
+    "make_plan",
+    "run_plan",
+    "token_computations",
+    "value_function",
+]
+
+#: ``forward(ids [S], absent [R, S], past, last) -> logits [R, V] if last else cache``.
+Forward = Callable[[torch.Tensor, torch.Tensor, Any, bool], Any]
+ValueFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+_CPU_BUDGET = 1 << 30  # bytes of working memory per forward call off-GPU
+_MAX_ROWS = 1024  # more rows per call stop paying off; keeps every call's latency bounded
+
+
+def _logit(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    index = target.to(device=logits.device, dtype=torch.long).unsqueeze(-1)
+    return logits.gather(-1, index).squeeze(-1).float()
+
+
+_VALUES: dict[str, ValueFunction] = {"log_odds": log_odds, "log_prob": log_prob, "logit": _logit}
+
+
+def value_function(value: str | ValueFunction) -> ValueFunction:
+    """The function ``(logits [R, V], target [R]) -> [R]`` named by ``value``.
+
+    >>> value_function("logit")(torch.tensor([[1.0, 3.0]]), torch.tensor([1]))
+    tensor([3.])
+    """
+    if callable(value):
+        return value
+    if value not in _VALUES:
+        raise InteractionError(
+            f"unknown value {value!r}; expected one of {', '.join(map(repr, _VALUES))} or a "
+            "callable (logits [R, vocab], target [R]) -> [R]"
+        )
+    return _VALUES[value]
+
+
+def check_players(players: Sequence[Sequence[int]], length: int) -> tuple[tuple[int, ...], ...]:
+    """Players as sorted tuples of token positions: non-empty, inside the prompt, disjoint.
+
+    >>> check_players([[2, 1], [0]], length=3)
+    ((1, 2), (0,))
+    """
+    checked = []
+    owner: dict[int, int] = {}
+    for i, positions in enumerate(players):
+        positions = tuple(sorted(int(p) for p in positions))
+        if not positions:
+            raise InteractionError(f"player {i} has no token positions; give each player >= 1")
+        outside = [p for p in positions if not 0 <= p < length]
+        if outside:
+            raise InteractionError(
+                f"player {i} has positions {outside} outside the prompt of {length} tokens "
+                f"(valid positions: 0..{length - 1})"
+            )
+        for p in positions:
+            if p in owner:
+                raise InteractionError(
+                    f"token position {p} belongs to players {owner[p]} and {i}; players must "
+                    "be disjoint (merge them into one player)"
+                )
+            owner[p] = i
+        checked.append(positions)
+    return tuple(checked)
+
+
+def check_masks(masks: torch.Tensor | Sequence[int], n_players: int) -> torch.Tensor:
+    """Masks as a 1-D int64 CPU tensor of bitmasks in ``[0, 2**n_players)``.
+
+    >>> check_masks([0, 3], n_players=2)
+    tensor([0, 3])
+    """
+    masks = torch.as_tensor(masks)
+    if masks.ndim != 1 or masks.dtype == torch.bool or not _is_integer(masks):
+        raise InteractionError(
+            f"masks must be a 1-D integer tensor of bitmasks; got dtype {masks.dtype} and "
+            f"shape {list(masks.shape)}"
+        )
+    masks = masks.to(device="cpu", dtype=torch.long)
+    if n_players > 62:
+        raise InteractionError(f"{n_players} players do not fit in int64 bitmasks (at most 62)")
+    if masks.numel() and (int(masks.min()) < 0 or int(masks.max()) >= 1 << n_players):
+        raise InteractionError(
+            f"masks must lie in [0, 2**{n_players}) for {n_players} players; got values in "
+            f"[{int(masks.min())}, {int(masks.max())}]"
+        )
+    return masks
+
+
+def _is_integer(tensor: torch.Tensor) -> bool:
+    return not (tensor.is_floating_point() or tensor.is_complex())
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Sizes that set how many masked sequences fit in memory at once."""
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    vocab_size: int
+    itemsize: int
+
+    def row_bytes(self, length: int) -> int:
+        """Rough peak bytes of one masked sequence of ``length`` tokens: cache, activations,
+        eager attention scores and float32 copies of the last position's logits.
+
+        >>> ModelShape(n_layers=2, d_model=4, n_heads=1, vocab_size=10, itemsize=4).row_bytes(3)
+        960
+        """
+        cache = self.n_layers * 2 * self.d_model * length * self.itemsize
+        activations = 12 * self.d_model * length * self.itemsize
+        attention = 2 * self.n_heads * length * length * 4
+        return cache + activations + attention + 12 * self.vocab_size
+
+
+def auto_rows(shape: ModelShape, length: int, device: torch.device) -> int:
+    """Masked sequences per forward call: half the free GPU memory (1 GiB elsewhere).
+
+    >>> auto_rows(ModelShape(2, 4, 1, 10, 4), 3, torch.device("cpu"))
+    1024
+    """
+    budget = torch.cuda.mem_get_info(device)[0] // 2 if device.type == "cuda" else _CPU_BUDGET
+    return max(1, min(_MAX_ROWS, budget // shape.row_bytes(length)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to evaluate masks on one prompt.
+
+    Attributes:
+        order: players in tree order (by first position); tree key bit ``n-1-k`` is player
+            ``order[k]``.
+        owner: ``[L]`` int64, the tree index ``k`` of the player owning each position, or -1.
+        levels: ``(start, end, decided)`` per forward step: tokens ``[start, end)`` are computed
+            once per distinct state of the first ``decided`` players (in tree order).
+    """
+
+    order: tuple[int, ...]
+    owner: torch.Tensor
+    levels: tuple[tuple[int, int, int], ...]
+
+
+def make_plan(players: Sequence[Sequence[int]], length: int, *, prefix_sharing: bool) -> Plan:
+    """The prefix-tree plan (``prefix_sharing=True``) or the one-step plain plan.
+
+    ``players`` must already be checked (:func:`check_players`).
+
+    >>> make_plan([[4], [0, 1]], length=6, prefix_sharing=False).levels
+    ((0, 6, 2),)
+    """
+    n = len(players)
+    order = tuple(sorted(range(n), key=lambda i: players[i][0]))
+    owner = torch.full((length,), -1, dtype=torch.long)
+    for k, i in enumerate(order):
+        owner[list(players[i])] = k
+    if not prefix_sharing:
+        return Plan(order, owner, ((0, length, n),))
+    bounds = [0] + [players[i][0] for i in order] + [length]
+    levels = tuple(
+        (bounds[k], bounds[k + 1], k) for k in range(n + 1) if bounds[k] < bounds[k + 1]
+    )
+    return Plan(order, owner, levels)
+
+
+def _tree_keys(plan: Plan, masks: torch.Tensor) -> torch.Tensor:
+    n = len(plan.order)
+    order = torch.tensor(plan.order, dtype=torch.long)
+    bits = (masks.unsqueeze(-1) >> order) & 1
+    return (bits << torch.arange(n - 1, -1, -1)).sum(-1)
+
+
+def token_computations(plan: Plan, masks: torch.Tensor) -> int:
+    """Number of (masked sequence, token) computations ``plan`` needs for ``masks``."""
+    return _count(plan, torch.unique(_tree_keys(plan, masks)))
+
+
+def _count(plan: Plan, keys: torch.Tensor) -> int:
+    n = len(plan.order)
+    return sum(
+        torch.unique(keys >> (n - decided)).numel() * (end - start)
+        for start, end, decided in plan.levels
+    )
+
+
+def _select_rows(cache: Any, index: torch.Tensor) -> Any:
+    """A new cache with rows ``index`` of ``cache`` (which stays untouched).
+
+    HuggingFace caches select rows in place by rebinding each layer's tensors, so a shallow
+    copy of the cache and of its layers is enough to leave the original intact.
+    """
+    selected = copy.copy(cache)
+    selected.layers = [copy.copy(layer) for layer in cache.layers]
+    selected.batch_select_indices(index)
+    return selected
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
+@dataclass
+class _Node:
+    level: int
+    cache: Any
+    parents: torch.Tensor  # the prefixes of the cache's rows, sorted
+    lo: int
+    hi: int  # unique tree keys [lo, hi) below this node
+
+
+def run_plan(
+    plan: Plan,
+    masks: torch.Tensor,
+    forward: Forward,
+    *,
+    ids: torch.Tensor,
+    target: int,
+    value: ValueFunction,
+    max_rows: int,
+    show_progress: bool = False,
+) -> torch.Tensor:
+    """``v`` for every mask: ``[M]`` float64 on the device of ``ids``.
+
+    The tree is walked depth first; a node whose children exceed ``max_rows`` is split, and an
+    out-of-memory error halves ``max_rows`` and retries the node.
+    """
+    n = len(plan.order)
+    device = ids.device
+    if masks.numel() == 0:
+        return torch.zeros(0, dtype=torch.float64, device=device)
+    keys, inverse = torch.unique(_tree_keys(plan, masks), return_inverse=True)
+    owner = plan.owner.to(device)
+    pieces: list[torch.Tensor] = []
+    stack = [_Node(0, None, torch.zeros(1, dtype=torch.long), 0, keys.numel())]
+    with tqdm(
+        total=_count(plan, keys) if show_progress else None,
+        disable=not show_progress,
+        unit="tok",
+        desc="masked evaluation",
+    ) as progress:
+        while stack:
+            node = stack.pop()
+            start, end, decided = plan.levels[node.level]
+            last = node.level == len(plan.levels) - 1
+            prefixes = keys[node.lo : node.hi] >> (n - decided)
+            children = torch.unique_consecutive(prefixes)
+            if children.numel() > max_rows:
+                cut = node.lo + int(torch.searchsorted(prefixes, children[max_rows]))
+                stack.append(_Node(node.level, node.cache, node.parents, cut, node.hi))
+                stack.append(_Node(node.level, node.cache, node.parents, node.lo, cut))
+                continue
+            previous = plan.levels[node.level - 1][2] if node.level else 0
+            rows = children.to(device, non_blocking=True)
+            own = owner[start:end]
+            shift = (decided - 1 - own).clamp(min=0)
+            absent = (own >= 0) & (((rows.unsqueeze(-1) >> shift) & 1) == 0)
+            past = node.cache
+            if past is not None:
+                parent = torch.searchsorted(node.parents, children >> (decided - previous))
+                past = _select_rows(past, parent.to(device, non_blocking=True))
+            try:
+                out = forward(ids[start:end], absent, past, last)
+            except RuntimeError as error:  # torch.OutOfMemoryError is one
+                if max_rows == 1 or not _is_out_of_memory(error):
+                    raise
+                max_rows //= 2
+                del past, error
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                stack.append(node)
+                continue
+            progress.update(children.numel() * (end - start))
+            if last:
+                target_rows = torch.full((children.numel(),), target, device=device)
+                pieces.append(value(out, target_rows).double())
+            else:
+                stack.append(_Node(node.level + 1, out, children, node.lo, node.hi))
+    return torch.cat(pieces)[inverse.to(device)]
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Run ``module`` in eval mode (no dropout) and restore every submodule's mode after."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training

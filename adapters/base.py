@@ -97,7 +97,8 @@ class LanguageModelAdapter(abc.ABC):
     @property
     @abc.abstractmethod
     def tokenizer(self):
-        """The model's HuggingFace tokenizer (always passed explicitly, never downloaded)."""
+        """The model's fast HuggingFace tokenizer (passed explicitly, never downloaded), or
+        ``None`` for a model without one (then only token ids can be evaluated)."""
 
     @property
     @abc.abstractmethod
@@ -144,6 +145,11 @@ class LanguageModelAdapter(abc.ABC):
         """Token ids and character offsets of ``text`` as the model reads it."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str; got {type(text).__name__}")
+        if self.tokenizer is None:
+            raise InteractionError(
+                f"{type(self).__name__} has no tokenizer to tokenise text; pass tokenizer= when "
+                "creating it"
+            )
         encoding = self.tokenizer(text, return_offsets_mapping=True)
         ids = torch.tensor(encoding["input_ids"], dtype=torch.long)
         if ids.numel() == 0:

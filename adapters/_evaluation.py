@@ -119,7 +119,8 @@ def check_masks(masks: torch.Tensor | Sequence[int], n_players: int) -> torch.Te
     tensor([0, 3])
     """
     masks = torch.as_tensor(masks)
-    if masks.ndim != 1 or masks.dtype == torch.bool or not _is_integer(masks):
+    integer = masks.dtype != torch.bool and not (masks.is_floating_point() or masks.is_complex())
+    if masks.ndim != 1 or (masks.numel() and not integer):
         raise InteractionError(
             f"masks must be a 1-D integer tensor of bitmasks; got dtype {masks.dtype} and "
             f"shape {list(masks.shape)}"
@@ -133,10 +134,6 @@ def check_masks(masks: torch.Tensor | Sequence[int], n_players: int) -> torch.Te
             f"[{int(masks.min())}, {int(masks.max())}]"
         )
     return masks
-
-
-def _is_integer(tensor: torch.Tensor) -> bool:
-    return not (tensor.is_floating_point() or tensor.is_complex())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""The shared evaluation engine on a fake causal model with an exact oracle: prefix tree vs
+plain plan vs direct evaluation, chunk splitting, out-of-memory back-off, token counts."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from captum_interactions.adapters._evaluation import (
+    check_masks,
+    check_players,
+    make_plan,
+    run_plan,
+    token_computations,
+)
+
+BASELINE = -1.0
+
+
+class FakeLayer:
+    def __init__(self, keys: torch.Tensor):
+        self.keys = keys
+
+    def batch_select_indices(self, index: torch.Tensor) -> None:
+        self.keys = self.keys[index]
+
+
+class FakeCache:
+    """Caches the (masked) inputs seen so far, one row per sequence, like a KV cache."""
+
+    def __init__(self, keys: torch.Tensor):
+        self.layers = [FakeLayer(keys)]
+
+    def batch_select_indices(self, index: torch.Tensor) -> None:
+        for layer in self.layers:
+            layer.batch_select_indices(index)
+
+
+def readout(inputs: torch.Tensor) -> torch.Tensor:
+    """A position-sensitive injective readout of whole sequences (float64, exact)."""
+    weights = 3.0 ** torch.arange(inputs.shape[-1], dtype=torch.float64)
+    return torch.stack([(inputs + 2) @ weights, inputs.sum(-1)], dim=-1)
+
+
+class FakeModel:
+    def __init__(self, fail_above: int | None = None, error: type = torch.OutOfMemoryError):
+        self.fail_above = fail_above
+        self.error = error
+        self.calls: list[int] = []
+
+    def __call__(self, ids, absent, past, last):
+        rows = absent.shape[0]
+        if self.fail_above is not None and rows > self.fail_above:
+            raise self.error("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.calls.append(rows)
+        inputs = torch.where(absent, BASELINE, ids.double())
+        if past is not None:
+            inputs = torch.cat([past.layers[0].keys, inputs], dim=1)
+        return readout(inputs) if last else FakeCache(inputs)
+
+
+def first_column(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return logits[:, 0]
+
+
+def direct(ids, players, masks):
+    rows = ids.double().repeat(len(masks), 1)
+    for r, mask in enumerate(masks.tolist()):
+        for i, positions in enumerate(players):
+            if not (mask >> i) & 1:
+                rows[r, list(positions)] = BASELINE
+    return readout(rows)[:, 0]
+
+
+def random_case(seed: int):
+    rng = random.Random(seed)
+    length = rng.randint(3, 14)
+    n = rng.randint(1, min(6, length))
+    positions = rng.sample(range(length), rng.randint(n, length))
+    players = [[] for _ in range(n)]
+    for k, p in enumerate(positions):  # every player gets >= 1 position, some get scattered ones
+        players[k % n if k < n else rng.randrange(n)].append(p)
+    size = rng.randint(1, 2**n)
+    masks = torch.tensor([rng.randrange(2**n) for _ in range(size)])
+    ids = torch.tensor([rng.randrange(50) for _ in range(length)])
+    return ids, check_players(players, length), masks
+
+
+def run(ids, players, masks, *, sharing, max_rows, model=None):
+    plan = make_plan(players, len(ids), prefix_sharing=sharing)
+    return run_plan(
+        plan,
+        masks,
+        model or FakeModel(),
+        ids=ids,
+        target=0,
+        value=first_column,
+        max_rows=max_rows,
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tree_and_plain_plans_equal_direct_evaluation(seed):
+    ids, players, masks = random_case(seed)
+    expected = direct(ids, players, masks)
+    for sharing in (False, True):
+        for max_rows in (1, 3, 1024):
+            values = run(ids, players, masks, sharing=sharing, max_rows=max_rows)
+            torch.testing.assert_close(values, expected, rtol=0, atol=0)
+
+
+def test_chunks_never_exceed_max_rows():
+    ids, players, _ = random_case(7)
+    model = FakeModel()
+    run(ids, players, torch.arange(2 ** len(players)), sharing=True, max_rows=5, model=model)
+    assert max(model.calls) <= 5
+
+
+def test_out_of_memory_halves_the_chunk_and_retries():
+    ids = torch.arange(12)
+    players = check_players([[1], [3, 4], [6], [8], [10]], 12)
+    masks = torch.arange(32)
+    model = FakeModel(fail_above=3)
+    values = run(ids, players, masks, sharing=True, max_rows=32, model=model)
+    torch.testing.assert_close(values, direct(ids, players, masks), rtol=0, atol=0)
+    assert max(model.calls) <= 3
+
+
+def test_out_of_memory_at_one_row_and_other_errors_propagate():
+    ids = torch.arange(6)
+    players = check_players([[1], [3]], 6)
+    with pytest.raises(torch.OutOfMemoryError):
+        run(ids, players, torch.arange(4), sharing=False, max_rows=4, model=FakeModel(0))
+    with pytest.raises(ValueError, match="out of memory"):  # not a RuntimeError: no retry
+        run(
+            ids,
+            players,
+            torch.arange(4),
+            sharing=False,
+            max_rows=4,
+            model=FakeModel(1, error=ValueError),
+        )
+
+
+def test_prefix_tree_token_savings_on_a_spread_prompt():
+    # 24 tokens, 10 one-token players spread over the prompt, as in benchmarks/masked_eval.py
+    players = check_players([[p] for p in (1, 3, 5, 7, 9, 11, 13, 15, 18, 21)], 24)
+    masks = torch.arange(2**10)
+    tree = token_computations(make_plan(players, 24, prefix_sharing=True), masks)
+    plain = token_computations(make_plan(players, 24, prefix_sharing=False), masks)
+    assert plain == 2**10 * 24
+    # Σ_k 2^k · len(segment_k) by hand: segments 1, 2, 2, ..., 3, 3, and the 3 last tokens
+    segments = [1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3]
+    assert tree == sum(2**k * s for k, s in enumerate(segments))
+    assert 4 <= plain / tree <= 6
+
+
+def test_masks_are_deduplicated_and_returned_in_request_order():
+    ids = torch.arange(8)
+    players = check_players([[2], [5]], 8)
+    masks = torch.tensor([3, 0, 3, 1, 0])
+    model = FakeModel()
+    values = run(ids, players, masks, sharing=False, max_rows=16, model=model)
+    torch.testing.assert_close(values, direct(ids, players, masks), rtol=0, atol=0)
+    assert model.calls == [3]
+
+
+def test_empty_mask_batch():
+    players = check_players([[0]], 3)
+    assert run(torch.arange(3), players, check_masks([], 1), sharing=True, max_rows=4).numel() == 0

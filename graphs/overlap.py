@@ -1,0 +1,603 @@
+"""Do two models (checkpoints, samples) use the same interactions? Overlap metrics.
+
+A *term* is a pair (type, S): an AND or an OR interaction on a non-empty player set S.
+The salient set Ω of a result holds its salient terms (salience exactly as in
+:meth:`InteractionResult.salient`) together with their signs. For results A and B on the
+same players:
+
+* **shared set**: terms salient in both with the same sign (primary); ``*_any_sign``
+  metrics ignore the sign (secondary).
+* ``weighted_overlap``: Σ [min(I_A⁺, I_B⁺) + min(I_A⁻, I_B⁻)] / Σ [max(I_A⁺, I_B⁺) +
+  max(I_A⁻, I_B⁻)] over all terms, I⁺ = max(I, 0), I⁻ = max(-I, 0); equal to
+  (L - d) / (L + d) with L = |I_A|₁ + |I_B|₁ and d = |I_A - I_B|₁. With ``normalize=True``
+  both vectors are first divided by their L1 norms.
+* ``jaccard`` = |shared| / |Ω_A ∪ Ω_B| (a term salient in both with opposite signs counts
+  once in each set), ``cover_ratio`` = |shared| / |Ω_A|, ``top_k_overlap`` = common terms
+  (same sign) of the K strongest of each / K (or the larger top set if one has fewer than K
+  non-zero terms).
+* ``mean_order_shared`` and ``mean_order_not_shared`` (the terms of Ω_A that B does not
+  share), and the positive-negative cancellation ``CR(Ω) = 1 - |Σ I| / Σ |I|`` of the shared
+  and non-shared terms, with A's values (0 = none, 1 = full cancellation).
+* per order k (lists indexed by order ``0..n``): ``order_counts_salient`` (|Ω_A| of order
+  k), ``order_counts_shared``, ``order_counts_not_shared``, ``order_share`` (fraction of
+  Ω_A of order k), ``order_sharing_rate`` (fraction of A's order-k terms that B shares),
+  ``order_cancellation_shared`` and ``order_cancellation_not_shared``.
+* ``<metric>_chance`` for the set metrics: the mean when B's salient set (and top-K set) is
+  moved to random terms, with its size and signs kept ("random sets of matched size").
+
+Metrics of an empty set are NaN (e.g. ``jaccard`` when neither result has a salient term,
+cancellation of an empty shared set); averages leave NaN out. Metrics about "not shared"
+terms, ``cover_ratio`` and the per-order lists are from A's side: swap the arguments for B's.
+
+>>> from captum_interactions import InteractionResult, reconstruct
+>>> def planted(values):
+...     I_and, I_or = torch.zeros(8), torch.zeros(8)
+...     for mask, value in values.items():
+...         I_and[mask] = value
+...     return InteractionResult(["x", "y", "z"], reconstruct(I_and, I_or), I_and, I_or)
+>>> a = planted({0b011: 2.0, 0b100: 1.0})
+>>> b = planted({0b011: 1.0, 0b101: 1.0})
+>>> result = overlap(a, b)
+>>> result["jaccard"], result["cover_ratio"], result["weighted_overlap"]
+(0.3333333333333333, 0.5, 0.25)
+>>> result["order_counts_shared"]
+[0, 0, 1, 0]
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from captum_interactions.exceptions import InteractionError
+from captum_interactions.result import InteractionResult
+from captum_interactions.salience import merge_singletons as _merge_singletons
+
+from ._pairwise import CHANCE, ORDERS, SCALARS, chance_statistics, pairwise_statistics
+from ._pairwise import universe_size as _universe_size
+
+__all__ = ["OverlapMatrix", "PairOverlap", "overlap", "overlap_matrix"]
+
+_COUNTS = ("n_salient_a", "n_salient_b", "n_shared", "n_shared_any_sign")
+#: Elements per block of samples x models x terms processed at once (64 MiB in float64).
+_BLOCK = 1 << 23
+
+
+def _metric_error(key: object, available: Sequence[str]) -> KeyError:
+    return KeyError(f"{key!r} is not an overlap metric; available: {list(available)}")
+
+
+@dataclass(frozen=True, eq=False)
+class PairOverlap(Mapping[str, Any]):
+    """Overlap metrics of two results, read by key: ``overlap(a, b)["jaccard"]``.
+
+    Attributes:
+        metrics (dict): metric name -> float (counts as int, per-order metrics as lists
+            indexed by order). See :mod:`captum_interactions.graphs.overlap` for the names.
+        players (list[str]): the common players.
+        settings (dict): the options used (salience, k, normalize, n_chance).
+    """
+
+    metrics: dict[str, Any]
+    players: list[str]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.metrics:
+            raise _metric_error(key, list(self.metrics))
+        return self.metrics[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={self.metrics[name]:.3g}"
+            for name in ("weighted_overlap", "jaccard", "cover_ratio", "top_k_overlap",
+                         "n_shared", "n_salient_a", "n_salient_b")
+        )
+        return f"{type(self).__name__}({shown})"
+
+
+@dataclass(frozen=True, eq=False)
+class OverlapMatrix(Mapping[str, torch.Tensor]):
+    """Pairwise overlap of M models over S samples; ``matrix["jaccard"]`` is the ``[M, M]``
+    mean over samples (row = model A, column = model B).
+
+    Attributes:
+        names (list[str]): model names, in row/column order.
+        mean, ci_low, ci_high (dict[str, Tensor]): per metric, the ``[M, M]`` mean over the
+            samples where the pair is comparable and the metric defined, and the bootstrap
+            percentile confidence interval of that mean (resampling samples).
+        order (dict[str, Tensor]): per-order statistics ``[M, M, n_max + 1]`` pooled over
+            samples: ``order_counts_salient``, ``order_counts_shared``,
+            ``order_counts_not_shared`` (sums), ``order_share``, ``order_sharing_rate``
+            (ratios of the sums) and ``order_cancellation_shared`` /
+            ``order_cancellation_not_shared`` (means over samples).
+        per_sample (dict[str, Tensor]): per metric ``[S, M, M]``, NaN where skipped.
+        n_samples (Tensor): ``[M, M]`` number of samples compared per pair.
+        n_skipped_players (Tensor): ``[M, M]`` samples skipped because the players differ.
+        n_skipped_target (Tensor): ``[M, M]`` samples skipped because the targets differ.
+        settings (dict): the options used.
+    """
+
+    names: list[str]
+    mean: dict[str, torch.Tensor]
+    ci_low: dict[str, torch.Tensor]
+    ci_high: dict[str, torch.Tensor]
+    order: dict[str, torch.Tensor]
+    per_sample: dict[str, torch.Tensor]
+    n_samples: torch.Tensor
+    n_skipped_players: torch.Tensor
+    n_skipped_target: torch.Tensor
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self.mean:
+            raise _metric_error(key, list(self.mean))
+        return self.mean[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.mean)
+
+    def __len__(self) -> int:
+        return len(self.mean)
+
+    def __repr__(self) -> str:
+        samples = next(iter(self.per_sample.values())).shape[0]
+        return (
+            f"{type(self).__name__}(models={self.names}, samples={samples}, "
+            f"skipped_players={int(self.n_skipped_players.triu(1).sum())}, "
+            f"skipped_target={int(self.n_skipped_target.triu(1).sum())})"
+        )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per ordered model pair and metric: model_a, model_b, metric, mean,
+        ci_low, ci_high, n_samples."""
+        return [
+            {
+                "model_a": a,
+                "model_b": b,
+                "metric": name,
+                "mean": float(self.mean[name][i, j]),
+                "ci_low": float(self.ci_low[name][i, j]),
+                "ci_high": float(self.ci_high[name][i, j]),
+                "n_samples": int(self.n_samples[i, j]),
+            }
+            for name in self.mean
+            for i, a in enumerate(self.names)
+            for j, b in enumerate(self.names)
+        ]
+
+    def to_pandas(self):
+        """:meth:`to_records` as a ``pandas.DataFrame`` (needs pandas)."""
+        from captum_interactions._optional import require
+
+        pandas = require("pandas", purpose="OverlapMatrix.to_pandas")
+        return pandas.DataFrame.from_records(self.to_records())
+
+
+# ---------------------------------------------------------------------------- input checks
+def _check_result(result: object, where: str) -> InteractionResult:
+    """Type and shape checks (finiteness is checked once per stacked block)."""
+    if not isinstance(result, InteractionResult):
+        raise TypeError(
+            f"{where} is a {type(result).__name__}, expected an InteractionResult (from "
+            "captum_interactions.extract, LLMInteractions.attribute or InteractionResult.load)"
+        )
+    expected = (1 << result.n_players,)
+    for name in ("and_interactions", "or_interactions"):
+        tensor = getattr(result, name)
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != expected:
+            shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else tensor
+            raise InteractionError(
+                f"{where}.{name} is {shape!r}, expected a tensor of shape {expected} (one "
+                f"entry per mask of its {result.n_players} players); the interactions are "
+                "missing or were replaced after the result was made"
+            )
+    return result
+
+
+def _criterion(
+    tau: float, absolute: float | None, top_k: int | None, top_fraction: float | None
+) -> dict[str, Any]:
+    return {"tau": tau, "absolute": absolute, "top_k": top_k, "top_fraction": top_fraction}
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InteractionError(f"k (the K of the top-K overlap) must be a positive int, got {k!r}")
+
+
+def _on(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return tensor if tensor.device == device else tensor.to(device)
+
+
+def _block(
+    rows: Sequence[Sequence[InteractionResult | None]],
+    n: int,
+    *,
+    merge_singletons: bool,
+    device: torch.device,
+    where: Callable[[int, int], str],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack results into ``[S, M, 2**n]`` AND and OR tensors (float64); ``None`` -> zeros.
+
+    ``where(s, m)`` names the result in row ``s``, column ``m`` for error messages.
+    """
+    zeros = torch.zeros(1 << n, dtype=torch.float64, device=device)
+
+    def stack(name: str) -> torch.Tensor:
+        return torch.stack([
+            torch.stack([zeros if result is None else _on(getattr(result, name), device)
+                         for result in row])
+            for row in rows
+        ]).to(torch.float64)
+
+    and_i, or_i = stack("and_interactions"), stack("or_interactions")
+    if not bool(torch.isfinite(and_i.sum() + or_i.sum())):  # one reduction in the usual case
+        bad = torch.nonzero(~(torch.isfinite(and_i) & torch.isfinite(or_i)).all(-1))
+        if len(bad):
+            raise InteractionError(
+                f"{where(*bad[0].tolist())} has non-finite interactions (NaN or inf); "
+                "overlap is undefined for them. Re-run the extraction for that sample or "
+                "leave the sample out for every model"
+            )
+    if merge_singletons:
+        and_i, or_i = _merge_singletons(and_i, or_i)
+    return and_i, or_i
+
+
+def _target_key(result: InteractionResult) -> object:
+    """What a model predicted: the target's text when known (comparable across tokenizers),
+    else the token id."""
+    if result.target_text is not None:
+        return ("text", result.target_text.strip())
+    return ("id", result.target)
+
+
+# ------------------------------------------------------------------------------------ pair
+def overlap(
+    result_a: InteractionResult,
+    result_b: InteractionResult,
+    tau: float = 0.05,
+    *,
+    absolute: float | None = None,
+    top_k: int | None = None,
+    top_fraction: float | None = None,
+    merge_singletons: bool = False,
+    k: int = 10,
+    normalize: bool = False,
+    n_chance: int = 1000,
+    rng: int | np.random.Generator | None = 0,
+) -> PairOverlap:
+    """Overlap of the interactions of two results on the same players.
+
+    Parameters
+    ----------
+    result_a, result_b : InteractionResult
+        Results on the same players in the same order (same model on two samples with the
+        same player labels, two models, two checkpoints). Targets are not compared: use
+        :func:`overlap_matrix` to skip samples where models predict different targets.
+    tau, absolute, top_k, top_fraction, merge_singletons
+        Salience, as in :meth:`InteractionResult.salient`, applied to each result on its
+        own; ``merge_singletons`` switches every metric to the merged-singleton view.
+    k : int
+        K of the top-K overlap (default 10).
+    normalize : bool
+        Compute ``weighted_overlap`` on L1-normalised vectors.
+    n_chance : int
+        Random relocations averaged for the ``*_chance`` metrics (0 leaves them out).
+    rng : int, numpy.random.Generator or None
+        Seed or generator for the chance draws.
+
+    Returns
+    -------
+    PairOverlap
+        A read-only mapping of metric name to value (see the module documentation).
+
+    Examples
+    --------
+    >>> from captum_interactions import InteractionResult, and_transform
+    >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+    >>> a = InteractionResult(["x", "y"], v, and_transform(v), torch.zeros(4))
+    >>> same = overlap(a, a)
+    >>> same["weighted_overlap"], same["jaccard"], same["n_shared"]
+    (1.0, 1.0, 3)
+    >>> flipped = InteractionResult(["x", "y"], -v, and_transform(-v), torch.zeros(4))
+    >>> overlap(a, flipped)["jaccard"], overlap(a, flipped)["jaccard_any_sign"]
+    (0.0, 1.0)
+    """
+    for where, result in (("result_a", result_a), ("result_b", result_b)):
+        _check_result(result, where)
+    if result_a.n_players != result_b.n_players:
+        raise InteractionError(
+            f"result_a has {result_a.n_players} players but result_b has "
+            f"{result_b.n_players}; overlap compares interactions on the same players. "
+            "Use the same player words for both (players= in attribute/extract)"
+        )
+    if result_a.players != result_b.players:
+        raise InteractionError(
+            f"the results have different players: result_a.players={result_a.players}, "
+            f"result_b.players={result_b.players}; interactions are indexed by player, so "
+            "both must use the same players in the same order"
+        )
+    _check_k(k)
+    n = result_a.n_players
+    and_i, or_i = _block([[result_a, result_b]], n, merge_singletons=merge_singletons,
+                         device=result_a.and_interactions.device,
+                         where=lambda _, m: ("result_a", "result_b")[m])
+    stats = pairwise_statistics(and_i, or_i, k=k, normalize=normalize,
+                                criterion=_criterion(tau, absolute, top_k, top_fraction))
+    metrics: dict[str, Any] = {
+        name: (round(float(value[0, 0, 1])) if name in _COUNTS else float(value[0, 0, 1]))
+        for name, value in stats.scalars.items()
+    }
+    if n_chance > 0:
+        chance = chance_statistics(stats.signs, stats.top_signs, draws=n_chance,
+                                   rng=np.random.default_rng(rng),
+                                   universe=_universe_size(n, merge_singletons=merge_singletons))
+        metrics.update({name: float(value[0, 0, 1]) for name, value in chance.items()})
+    per_order = {name: value[0, 0, 1] for name, value in stats.orders.items()}
+    metrics.update(_order_metrics(per_order, counts_as_int=True))
+    settings = dict(_criterion(tau, absolute, top_k, top_fraction),
+                    merge_singletons=merge_singletons, k=k, normalize=normalize,
+                    n_chance=n_chance)
+    return PairOverlap(metrics, list(result_a.players), settings)
+
+
+def _order_metrics(order: dict[str, torch.Tensor], *, counts_as_int: bool) -> dict[str, Any]:
+    """Per-order metrics from summed counts and (mean) cancellations ``[..., n + 1]``."""
+    salient, shared = order["order_counts_salient"], order["order_counts_shared"]
+    total = salient.sum(-1, keepdim=True)
+    ratio = {
+        "order_share": torch.where(total > 0, salient / total, math.nan),
+        "order_sharing_rate": torch.where(salient > 0, shared / salient, math.nan),
+    }
+    counts = {"order_counts_salient": salient, "order_counts_shared": shared,
+              "order_counts_not_shared": salient - shared}
+    rest = {name: order[name] for name in ORDERS if "cancellation" in name}
+    if not counts_as_int:
+        return {**counts, **ratio, **rest}
+    out: dict[str, Any] = {name: [round(x) for x in value.tolist()]
+                           for name, value in counts.items()}
+    out.update({name: value.tolist() for name, value in {**ratio, **rest}.items()})
+    return out
+
+
+# ---------------------------------------------------------------------------------- matrix
+def _table(results: object) -> tuple[list[str], list[list[InteractionResult]]]:
+    """Model names and a models x samples table from a mapping or a list of lists."""
+    if isinstance(results, Mapping):
+        names, columns = [str(name) for name in results], list(results.values())
+    elif isinstance(results, Sequence) and not isinstance(results, (str, bytes)):
+        names, columns = [str(index) for index in range(len(results))], list(results)
+    else:
+        raise TypeError(
+            f"results must be a mapping model name -> list of InteractionResult (one per "
+            f"sample) or a list of such lists, got {type(results).__name__}"
+        )
+    if len(columns) < 2:
+        raise InteractionError(
+            f"overlap_matrix compares models: give at least two, got {len(columns)}"
+        )
+    table = []
+    for name, column in zip(names, columns, strict=True):
+        if isinstance(column, InteractionResult):
+            column = [column]
+        if not isinstance(column, Sequence) or isinstance(column, (str, bytes)):
+            raise TypeError(
+                f"results[{name!r}] is a {type(column).__name__}; expected a list of "
+                "InteractionResult, one per sample"
+            )
+        table.append([_check_result(result, f"results[{name!r}][{index}]")
+                      for index, result in enumerate(column)])
+    lengths = {name: len(column) for name, column in zip(names, table, strict=True)}
+    if len(set(lengths.values())) != 1 or not table[0]:
+        raise InteractionError(
+            f"every model needs one result per sample, aligned by index (at least one); got "
+            f"these numbers of samples: {lengths}. Give equally long lists"
+        )
+    return names, table
+
+
+def _ids(keys: list[list[object]]) -> torch.Tensor:
+    """Integer id per distinct key, ``[S, M]``."""
+    seen: dict[object, int] = {}
+    return torch.tensor([[seen.setdefault(key, len(seen)) for key in row] for row in keys])
+
+
+def _bootstrap(
+    values: torch.Tensor, weights: torch.Tensor, confidence: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Percentile interval of the NaN-skipping mean over samples, ``values [S, ...]``;
+    ``weights [B, S]`` holds how often each sample is drawn in each resample."""
+    flat = values.flatten(1)
+    defined = torch.isfinite(flat)
+    means = ((weights @ flat.nan_to_num(0.0)) / (weights @ defined.to(flat.dtype))).cpu().numpy()
+    tail = (1 - confidence) / 2
+    bounds = np.quantile(means, [tail, 1 - tail], axis=0)  # NaN where a resample is NaN
+    missing = np.isnan(means)
+    ragged = missing.any(0) & ~missing.all(0)  # some resamples drew no defined sample
+    if ragged.any():
+        bounds[:, ragged] = np.nanquantile(means[:, ragged], [tail, 1 - tail], axis=0)
+    low, high = torch.from_numpy(bounds).to(values.device)
+    return low.view(values.shape[1:]), high.view(values.shape[1:])
+
+
+def overlap_matrix(
+    results: Mapping[str, Sequence[InteractionResult]] | Sequence[Sequence[InteractionResult]],
+    tau: float = 0.05,
+    *,
+    absolute: float | None = None,
+    top_k: int | None = None,
+    top_fraction: float | None = None,
+    merge_singletons: bool = False,
+    k: int = 10,
+    normalize: bool = False,
+    match_target: bool = True,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    n_chance: int = 20,
+    rng: int | np.random.Generator | None = 0,
+    show_progress: bool = False,
+) -> OverlapMatrix:
+    """Pairwise overlap metrics of many models (or checkpoints) over many samples.
+
+    Every metric of :func:`overlap` is computed for every ordered pair of models on every
+    sample in batched tensor operations, then averaged over samples with a bootstrap
+    confidence interval.
+
+    Parameters
+    ----------
+    results : mapping or list of lists
+        ``{model_name: [result_sample_0, result_sample_1, ...]}`` with the samples aligned
+        by index, or a list of such lists (models named "0", "1", ...). A checkpoint
+        sequence is the same with checkpoint names as keys.
+    tau, absolute, top_k, top_fraction, merge_singletons, k, normalize
+        As in :func:`overlap`.
+    match_target : bool
+        Skip the samples where two models explain different targets (compared by the
+        target's text when known, so models with different tokenizers compare, else the
+        token id). Samples where two models have different players are always skipped.
+        Skips are counted per pair in ``n_skipped_*`` and announced with a warning.
+    n_bootstrap : int
+        Bootstrap resamples of the samples for the confidence intervals (0: no intervals).
+    confidence : float
+        Coverage of the intervals (default 0.95).
+    n_chance : int
+        Random relocations per pair and sample for the ``*_chance`` metrics (0 leaves
+        them out).
+    rng : int, numpy.random.Generator or None
+        Seed or generator for the chance draws and the bootstrap.
+    show_progress : bool
+        Show a progress bar over blocks of samples.
+
+    Returns
+    -------
+    OverlapMatrix
+        ``matrix[metric]`` is the ``[M, M]`` mean; see :class:`OverlapMatrix`.
+
+    Examples
+    --------
+    >>> from captum_interactions import InteractionResult, and_transform
+    >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+    >>> a = InteractionResult(["x", "y"], v, and_transform(v), torch.zeros(4))
+    >>> w = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    >>> b = InteractionResult(["x", "y"], w, and_transform(w), torch.zeros(4))
+    >>> matrix = overlap_matrix({"A": [a, a], "B": [b, a]}, n_bootstrap=0, n_chance=0)
+    >>> matrix["jaccard"]
+    tensor([[1.0000, 0.6667],
+            [0.6667, 1.0000]], dtype=torch.float64)
+    >>> matrix.n_samples.tolist()
+    [[2, 2], [2, 2]]
+    """
+    names, table = _table(results)
+    _check_k(k)
+    if not 0 < confidence < 1:
+        raise InteractionError(f"confidence must be in (0, 1), got {confidence}")
+    generator = np.random.default_rng(rng)
+    criterion = _criterion(tau, absolute, top_k, top_fraction)
+    device = table[0][0].and_interactions.device
+    by_sample = [list(row) for row in zip(*table, strict=True)]  # [S][M]
+    samples, models = len(by_sample), len(names)
+
+    player_ids = _ids([[tuple(result.players) for result in row] for row in by_sample])
+    same_players = player_ids.unsqueeze(-1) == player_ids.unsqueeze(-2)
+    valid = same_players.clone()
+    skipped_target = torch.zeros_like(same_players)
+    if match_target:
+        target_ids = _ids([[_target_key(result) for result in row] for row in by_sample])
+        skipped_target = same_players & (target_ids.unsqueeze(-1) != target_ids.unsqueeze(-2))
+        valid &= ~skipped_target
+    valid = valid.to(device)
+
+    n_of = torch.tensor([[result.n_players for result in row] for row in by_sample])
+    n_max = int(n_of.max())
+    nan = math.nan
+    per_sample = {name: torch.full((samples, models, models), nan, dtype=torch.float64,
+                                   device=device)
+                  for name in (*SCALARS, *(f"{c}_chance" for c in CHANCE if n_chance > 0))}
+    order_sums = {name: torch.zeros(models, models, n_max + 1, dtype=torch.float64,
+                                    device=device) for name in ORDERS}
+    order_defined = {name: torch.zeros_like(order_sums[name]) for name in ORDERS}
+
+    # Resamples first, so that they do not depend on how many chance draws came before.
+    draws = generator.multinomial(samples, np.full(samples, 1 / samples), size=n_bootstrap)
+    weights = torch.from_numpy(draws).to(device=device, dtype=torch.float64)
+    blocks = []
+    for n in sorted(set(n_of.flatten().tolist())):
+        rows = torch.nonzero((n_of == n).any(1)).flatten().tolist()
+        step = max(1, _BLOCK // (models << (n + 1)))
+        blocks += [(n, rows[start:start + step]) for start in range(0, len(rows), step)]
+    for n, rows in tqdm(blocks, desc="overlap", disable=not show_progress):
+        block = [[result if result.n_players == n else None for result in by_sample[s]]
+                 for s in rows]
+        and_i, or_i = _block(block, n, merge_singletons=merge_singletons, device=device,
+                             where=lambda s, m, rows=rows: f"results[{names[m]!r}][{rows[s]}]")
+        stats = pairwise_statistics(and_i, or_i, criterion=criterion, k=k, normalize=normalize)
+        scalars = dict(stats.scalars)
+        if n_chance > 0:
+            scalars.update(chance_statistics(
+                stats.signs, stats.top_signs, draws=n_chance, rng=generator,
+                universe=_universe_size(n, merge_singletons=merge_singletons)))
+        in_block = (n_of[rows] == n).to(device)
+        keep = valid[rows] & in_block.unsqueeze(-1) & in_block.unsqueeze(-2)
+        for name, value in scalars.items():
+            per_sample[name][rows] = torch.where(keep, value, per_sample[name][rows])
+        for name, value in stats.orders.items():
+            usable = keep.unsqueeze(-1) & torch.isfinite(value)
+            order_sums[name][..., : n + 1] += torch.where(usable, value, 0.0).sum(0)
+            order_defined[name][..., : n + 1] += usable.sum(0)
+
+    order = {name: order_sums[name] for name in ORDERS if "counts" in name}
+    order.update({name: torch.where(order_defined[name] > 0,
+                                    order_sums[name] / order_defined[name], nan)
+                  for name in ORDERS if "cancellation" in name})
+    mean = {name: value.nanmean(0) for name, value in per_sample.items()}
+    ci_low, ci_high = {}, {}
+    if n_bootstrap > 0:
+        for name, value in per_sample.items():
+            ci_low[name], ci_high[name] = _bootstrap(value, weights, confidence)
+    else:
+        ci_low = {name: torch.full_like(value, nan) for name, value in mean.items()}
+        ci_high = {name: torch.full_like(value, nan) for name, value in mean.items()}
+
+    skipped_players = (~same_players).sum(0)
+    skipped_targets = skipped_target.sum(0)
+    lost_players, lost_targets = int(skipped_players.triu(1).sum()), int(
+        skipped_targets.triu(1).sum())
+    if lost_players or lost_targets:
+        warnings.warn(
+            f"overlap_matrix skipped {lost_players} (model pair, sample) comparisons with "
+            f"different players and {lost_targets} with different targets out of "
+            f"{samples * models * (models - 1) // 2}; see .n_skipped_players and "
+            ".n_skipped_target per pair",
+            UserWarning,
+            stacklevel=2,
+        )
+    settings = dict(criterion, merge_singletons=merge_singletons, k=k, normalize=normalize,
+                    match_target=match_target, n_bootstrap=n_bootstrap,
+                    confidence=confidence, n_chance=n_chance)
+    return OverlapMatrix(
+        names=names,
+        mean=mean,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        order=_order_metrics(order, counts_as_int=False),
+        per_sample=per_sample,
+        n_samples=valid.sum(0).cpu(),
+        n_skipped_players=skipped_players,
+        n_skipped_target=skipped_targets,
+        settings=settings,
+    )

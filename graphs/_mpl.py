@@ -1,0 +1,32 @@
+"""Lazy matplotlib access shared by the drawing and plotting modules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from captum_interactions._optional import require
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["NEGATIVE", "NOT_SHARED", "POSITIVE", "SHARED", "figure_axes", "sign_color"]
+
+#: Colours used by every drawing: sign of a value, and shared vs non-shared sets.
+POSITIVE, NEGATIVE = "#c0392b", "#2874a6"
+SHARED, NOT_SHARED = "#27ae60", "#95a5a6"
+
+
+def figure_axes(
+    ax: Axes | None, figsize: tuple[float, float], purpose: str
+) -> tuple[Figure, Axes]:
+    """``(fig, ax)``: the figure of ``ax``, or a new figure of ``figsize`` inches."""
+    plt = require("matplotlib.pyplot", purpose=purpose)
+    if ax is None:
+        return plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def sign_color(value: float) -> str:
+    """Red for positive, blue for negative (and zero) values."""
+    return POSITIVE if value > 0 else NEGATIVE

@@ -1,0 +1,230 @@
+"""Plots of overlap results (matplotlib, imported only when a plot is made).
+
+Every function returns ``(fig, ax)`` like Captum's plots and draws into ``ax`` when given.
+
+* :func:`plot_overlap_heatmap`: one metric of an :class:`OverlapMatrix` across models or
+  checkpoints, with the mean (and its confidence interval) in every cell.
+* :func:`plot_order_histogram`: how the shared and the non-shared salient interactions are
+  spread over orders.
+* :func:`plot_cancellation`: positive-negative cancellation of shared vs non-shared sets,
+  per order (one pair) or per model (a matrix).
+
+>>> import matplotlib
+>>> matplotlib.use("Agg")
+>>> from captum_interactions import InteractionResult, and_transform
+>>> from captum_interactions.graphs.overlap import overlap
+>>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+>>> w = torch.tensor([0.0, 1.0, 0.0, 1.0])
+>>> a = InteractionResult(["x", "y"], v, and_transform(v), torch.zeros(4))
+>>> b = InteractionResult(["x", "y"], w, and_transform(w), torch.zeros(4))
+>>> fig, ax = plot_order_histogram(overlap(a, b), normalize=False)
+>>> [float(bar.get_height()) for bar in ax.patches]
+[1.0, 0.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+
+from captum_interactions.exceptions import InteractionError
+
+from ._mpl import NOT_SHARED, SHARED, figure_axes
+from .overlap import OverlapMatrix, PairOverlap
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_cancellation", "plot_order_histogram", "plot_overlap_heatmap"]
+
+#: Metrics that live in [0, 1], drawn on a fixed colour scale.
+_UNIT = ("weighted_overlap", "jaccard", "cover_ratio", "top_k_overlap", "cancellation")
+
+
+def _check_overlap(result: object, purpose: str) -> None:
+    if not isinstance(result, (PairOverlap, OverlapMatrix)):
+        raise TypeError(
+            f"{purpose} takes the result of overlap(a, b) or overlap_matrix(results), got "
+            f"{type(result).__name__}"
+        )
+
+
+def _pair_index(matrix: OverlapMatrix, pair: tuple[str, str]) -> tuple[int, int]:
+    try:
+        return matrix.names.index(str(pair[0])), matrix.names.index(str(pair[1]))
+    except ValueError:
+        raise InteractionError(
+            f"pair {pair!r} names a model that is not in the matrix; models: {matrix.names}"
+        ) from None
+
+
+def plot_overlap_heatmap(
+    matrix: OverlapMatrix,
+    metric: str = "jaccard",
+    *,
+    ax: Axes | None = None,
+    annotate: bool = True,
+    cmap: str = "viridis",
+) -> tuple[Figure, Axes]:
+    """Heat-map of one metric of an :class:`OverlapMatrix` (row = model A, column = B).
+
+    Parameters
+    ----------
+    matrix : OverlapMatrix
+        From :func:`overlap_matrix`.
+    metric : str
+        Any key of ``matrix`` ("jaccard", "weighted_overlap", "jaccard_chance", ...).
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+    annotate : bool
+        Write the mean (and the confidence interval, when computed) into each cell.
+    cmap : str
+        Matplotlib colour map.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    if not isinstance(matrix, OverlapMatrix):
+        raise TypeError(
+            f"plot_overlap_heatmap takes the result of overlap_matrix(results), got "
+            f"{type(matrix).__name__}"
+        )
+    values = matrix[metric].cpu()
+    low, high = matrix.ci_low[metric].cpu(), matrix.ci_high[metric].cpu()
+    size = len(matrix.names)
+    cell = 1.0 if annotate and bool(torch.isfinite(low).any()) else 0.7  # room for intervals
+    fig, ax = figure_axes(ax, (1.5 + cell * size, 0.8 + cell * 0.85 * size),
+                          "plot_overlap_heatmap")
+    unit = metric.startswith(_UNIT)
+    image = ax.imshow(values.numpy(), cmap=cmap, vmin=0 if unit else None,
+                      vmax=1 if unit else None)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(size), matrix.names, rotation=45, ha="right")
+    ax.set_yticks(range(size), matrix.names)
+    ax.set_xlabel("model B")
+    ax.set_ylabel("model A")
+    if annotate:
+        middle = float(values.nan_to_num(0).mean())
+        for i in range(size):
+            for j in range(size):
+                text = f"{float(values[i, j]):.2f}"
+                if math.isfinite(low[i, j]) and math.isfinite(high[i, j]):
+                    text += f"\n[{float(low[i, j]):.2f}, {float(high[i, j]):.2f}]"
+                dark = (float(values[i, j]) < 0.5) if unit else float(values[i, j]) < middle
+                ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
+                        color="white" if dark else "black")
+    ax.set_title(metric.replace("_", " "), fontsize="medium")
+    return fig, ax
+
+
+def _order_counts(result: PairOverlap | OverlapMatrix, pair: tuple[str, str] | None):
+    """(shared, not shared) counts per order; a matrix pools all pairs i != j by default."""
+    if isinstance(result, PairOverlap):
+        return (torch.tensor(result["order_counts_shared"], dtype=torch.float64),
+                torch.tensor(result["order_counts_not_shared"], dtype=torch.float64))
+    shared, rest = result.order["order_counts_shared"], result.order["order_counts_not_shared"]
+    if pair is not None:
+        i, j = _pair_index(result, pair)
+        return shared[i, j].cpu(), rest[i, j].cpu()
+    off = ~torch.eye(len(result.names), dtype=torch.bool, device=shared.device)
+    return shared[off].sum(0).cpu(), rest[off].sum(0).cpu()
+
+
+def _grouped_bars(
+    ax: Axes, groups: list[str], series: dict[str, tuple[list[float], str]], *, rotate: bool
+) -> None:
+    width = 0.8 / len(series)
+    for index, (label, (heights, color)) in enumerate(series.items()):
+        offsets = [g + (index - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(offsets, heights, width=width, color=color, label=label)
+    ax.set_xticks(range(len(groups)), groups, rotation=45 if rotate else 0,
+                  ha="right" if rotate else "center")
+    ax.legend(frameon=False, fontsize="small")
+
+
+def plot_order_histogram(
+    result: PairOverlap | OverlapMatrix,
+    *,
+    pair: tuple[str, str] | None = None,
+    normalize: bool = True,
+    ax: Axes | None = None,
+) -> tuple[Figure, Axes]:
+    """Orders of the shared vs the non-shared salient interactions (model A's side).
+
+    Parameters
+    ----------
+    result : PairOverlap or OverlapMatrix
+        From :func:`overlap` or :func:`overlap_matrix`.
+    pair : (str, str), optional
+        For a matrix: the two models (A, B); by default all pairs of different models
+        pooled over samples.
+    normalize : bool
+        Plot each set's distribution over orders (fractions) instead of counts.
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    _check_overlap(result, "plot_order_histogram")
+    shared, rest = _order_counts(result, pair)
+    shared, rest = shared[1:], rest[1:]  # order 0 (the empty set) is never an interaction
+    if normalize:
+        shared = shared / shared.sum() if shared.sum() > 0 else shared
+        rest = rest / rest.sum() if rest.sum() > 0 else rest
+    fig, ax = figure_axes(ax, (1.5 + 0.5 * len(shared), 3.5), "plot_order_histogram")
+    _grouped_bars(ax, [str(order) for order in range(1, len(shared) + 1)],
+                  {"shared": (shared.tolist(), SHARED), "not shared": (rest.tolist(), NOT_SHARED)},
+                  rotate=False)
+    ax.set_xlabel("order |S|")
+    ax.set_ylabel("fraction of the set" if normalize else "salient interactions")
+    ax.set_title("orders of shared vs non-shared salient interactions", fontsize="medium")
+    return fig, ax
+
+
+def plot_cancellation(
+    result: PairOverlap | OverlapMatrix,
+    *,
+    ax: Axes | None = None,
+) -> tuple[Figure, Axes]:
+    """Positive-negative cancellation ``1 - |Σ I| / Σ |I|`` of shared vs non-shared sets.
+
+    For one pair: per order and over all orders ("all"), with model A's values. For a
+    matrix: per model (as A), the mean over its partners of the per-pair means.
+
+    Parameters
+    ----------
+    result : PairOverlap or OverlapMatrix
+        From :func:`overlap` or :func:`overlap_matrix`.
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    _check_overlap(result, "plot_cancellation")
+    if isinstance(result, PairOverlap):
+        shared = [*result["order_cancellation_shared"][1:], result["cancellation_shared"]]
+        rest = [*result["order_cancellation_not_shared"][1:], result["cancellation_not_shared"]]
+        groups = [*(str(order) for order in range(1, len(shared))), "all"]
+        xlabel = "order |S|"
+    else:
+        off = ~torch.eye(len(result.names), dtype=torch.bool)
+        means = {key: torch.where(off, result[key].cpu(), math.nan).nanmean(1).tolist()
+                 for key in ("cancellation_shared", "cancellation_not_shared")}
+        shared, rest = means["cancellation_shared"], means["cancellation_not_shared"]
+        groups, xlabel = result.names, "model"
+    fig, ax = figure_axes(ax, (1.5 + 0.55 * len(groups), 3.5), "plot_cancellation")
+    _grouped_bars(ax, groups, {"shared": (shared, SHARED), "not shared": (rest, NOT_SHARED)},
+                  rotate=isinstance(result, OverlapMatrix))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cancellation ratio")
+    ax.set_title("positive-negative cancellation (0 = none, 1 = full)", fontsize="medium")
+    return fig, ax

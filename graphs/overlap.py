@@ -333,6 +333,7 @@ def overlap(
             "both must use the same players in the same order"
         )
     _check_k(k)
+    _check_counts(n_chance=n_chance)
     n = result_a.n_players
     and_i, or_i = _block([[result_a, result_b]], n, merge_singletons=merge_singletons,
                          device=result_a.and_interactions.device,
@@ -435,6 +436,54 @@ def _bootstrap(
     return low.view(values.shape[1:]), high.view(values.shape[1:])
 
 
+def _intervals(
+    per_sample: dict[str, torch.Tensor], weights: torch.Tensor, confidence: float
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Bootstrap intervals of every metric's mean (NaN when there are no resamples)."""
+    low, high = {}, {}
+    for name, values in per_sample.items():
+        if len(weights):
+            low[name], high[name] = _bootstrap(values, weights, confidence)
+        else:
+            low[name] = high[name] = torch.full(values.shape[1:], math.nan,
+                                                dtype=values.dtype, device=values.device)
+    return low, high
+
+
+def _comparable(
+    by_sample: list[list[InteractionResult]], match_target: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[S, M, M]`` masks: same players; same players but different targets (if matched)."""
+    player_ids = _ids([[tuple(result.players) for result in row] for row in by_sample])
+    same_players = player_ids.unsqueeze(-1) == player_ids.unsqueeze(-2)
+    if not match_target:
+        return same_players, torch.zeros_like(same_players)
+    target_ids = _ids([[_target_key(result) for result in row] for row in by_sample])
+    return same_players, same_players & (target_ids.unsqueeze(-1) != target_ids.unsqueeze(-2))
+
+
+def _warn_skipped(skipped_players: torch.Tensor, skipped_target: torch.Tensor,
+                  samples: int) -> None:
+    lost_players = int(skipped_players.triu(1).sum())
+    lost_targets = int(skipped_target.triu(1).sum())
+    if lost_players or lost_targets:
+        models = skipped_players.shape[0]
+        warnings.warn(
+            f"overlap_matrix skipped {lost_players} (model pair, sample) comparisons with "
+            f"different players and {lost_targets} with different targets out of "
+            f"{samples * models * (models - 1) // 2}; see .n_skipped_players and "
+            ".n_skipped_target per pair",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_counts(**counts: int) -> None:
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InteractionError(f"{name} must be an int >= 0 (0 turns it off), got {value!r}")
+
+
 def overlap_matrix(
     results: Mapping[str, Sequence[InteractionResult]] | Sequence[Sequence[InteractionResult]],
     tau: float = 0.05,
@@ -504,6 +553,7 @@ def overlap_matrix(
     """
     names, table = _table(results)
     _check_k(k)
+    _check_counts(n_bootstrap=n_bootstrap, n_chance=n_chance)
     if not 0 < confidence < 1:
         raise InteractionError(f"confidence must be in (0, 1), got {confidence}")
     generator = np.random.default_rng(rng)
@@ -511,31 +561,20 @@ def overlap_matrix(
     device = table[0][0].and_interactions.device
     by_sample = [list(row) for row in zip(*table, strict=True)]  # [S][M]
     samples, models = len(by_sample), len(names)
-
-    player_ids = _ids([[tuple(result.players) for result in row] for row in by_sample])
-    same_players = player_ids.unsqueeze(-1) == player_ids.unsqueeze(-2)
-    valid = same_players.clone()
-    skipped_target = torch.zeros_like(same_players)
-    if match_target:
-        target_ids = _ids([[_target_key(result) for result in row] for row in by_sample])
-        skipped_target = same_players & (target_ids.unsqueeze(-1) != target_ids.unsqueeze(-2))
-        valid &= ~skipped_target
-    valid = valid.to(device)
-
-    n_of = torch.tensor([[result.n_players for result in row] for row in by_sample])
-    n_max = int(n_of.max())
-    nan = math.nan
-    per_sample = {name: torch.full((samples, models, models), nan, dtype=torch.float64,
-                                   device=device)
-                  for name in (*SCALARS, *(f"{c}_chance" for c in CHANCE if n_chance > 0))}
-    order_sums = {name: torch.zeros(models, models, n_max + 1, dtype=torch.float64,
-                                    device=device) for name in ORDERS}
-    order_defined = {name: torch.zeros_like(order_sums[name]) for name in ORDERS}
-
+    same_players, skipped_target = _comparable(by_sample, match_target)
+    valid = (same_players & ~skipped_target).to(device)
     # Resamples first, so that they do not depend on how many chance draws came before.
     draws = generator.multinomial(samples, np.full(samples, 1 / samples), size=n_bootstrap)
     weights = torch.from_numpy(draws).to(device=device, dtype=torch.float64)
-    blocks = []
+
+    n_of = torch.tensor([[result.n_players for result in row] for row in by_sample])
+    names_out = (*SCALARS, *(f"{name}_chance" for name in CHANCE if n_chance > 0))
+    per_sample = {name: torch.full((samples, models, models), math.nan, dtype=torch.float64,
+                                   device=device) for name in names_out}
+    order_sums = {name: torch.zeros(models, models, int(n_of.max()) + 1, dtype=torch.float64,
+                                    device=device) for name in ORDERS}
+    order_defined = {name: torch.zeros_like(order_sums[name]) for name in ORDERS}
+    blocks = []  # (n, sample indices): one n per block, at most _BLOCK elements
     for n in sorted(set(n_of.flatten().tolist())):
         rows = torch.nonzero((n_of == n).any(1)).flatten().tolist()
         step = max(1, _BLOCK // (models << (n + 1)))
@@ -560,38 +599,19 @@ def overlap_matrix(
             order_sums[name][..., : n + 1] += torch.where(usable, value, 0.0).sum(0)
             order_defined[name][..., : n + 1] += usable.sum(0)
 
-    order = {name: order_sums[name] for name in ORDERS if "counts" in name}
-    order.update({name: torch.where(order_defined[name] > 0,
-                                    order_sums[name] / order_defined[name], nan)
-                  for name in ORDERS if "cancellation" in name})
-    mean = {name: value.nanmean(0) for name, value in per_sample.items()}
-    ci_low, ci_high = {}, {}
-    if n_bootstrap > 0:
-        for name, value in per_sample.items():
-            ci_low[name], ci_high[name] = _bootstrap(value, weights, confidence)
-    else:
-        ci_low = {name: torch.full_like(value, nan) for name, value in mean.items()}
-        ci_high = {name: torch.full_like(value, nan) for name, value in mean.items()}
-
-    skipped_players = (~same_players).sum(0)
-    skipped_targets = skipped_target.sum(0)
-    lost_players, lost_targets = int(skipped_players.triu(1).sum()), int(
-        skipped_targets.triu(1).sum())
-    if lost_players or lost_targets:
-        warnings.warn(
-            f"overlap_matrix skipped {lost_players} (model pair, sample) comparisons with "
-            f"different players and {lost_targets} with different targets out of "
-            f"{samples * models * (models - 1) // 2}; see .n_skipped_players and "
-            ".n_skipped_target per pair",
-            UserWarning,
-            stacklevel=2,
-        )
+    # Counts are summed over samples, cancellations averaged over the samples defining them.
+    order = {name: torch.where(order_defined[name] > 0,
+                               order_sums[name] / order_defined[name], math.nan)
+             if "cancellation" in name else order_sums[name] for name in ORDERS}
+    ci_low, ci_high = _intervals(per_sample, weights, confidence)
+    skipped_players, skipped_targets = (~same_players).sum(0), skipped_target.sum(0)
+    _warn_skipped(skipped_players, skipped_targets, samples)
     settings = dict(criterion, merge_singletons=merge_singletons, k=k, normalize=normalize,
                     match_target=match_target, n_bootstrap=n_bootstrap,
                     confidence=confidence, n_chance=n_chance)
     return OverlapMatrix(
         names=names,
-        mean=mean,
+        mean={name: values.nanmean(0) for name, values in per_sample.items()},
         ci_low=ci_low,
         ci_high=ci_high,
         order=_order_metrics(order, counts_as_int=False),

@@ -452,3 +452,7 @@ def test_matrix_errors_name_the_problem():
         overlap_matrix(results)
     with pytest.raises(InteractionError, match="confidence"):
         overlap_matrix(models_by_samples(models=2, samples=2), confidence=1.5)
+    with pytest.raises(InteractionError, match="n_bootstrap must be an int >= 0"):
+        overlap_matrix(models_by_samples(models=2, samples=2), n_bootstrap=-1)
+    with pytest.raises(InteractionError, match="n_chance must be an int >= 0"):
+        overlap(results["m0"][0], results["m0"][0], n_chance=1.5)

@@ -126,7 +126,8 @@ def load_pretrained(
 
     Returns:
         ``(model, tokenizer)``: a float32 HuggingFace causal LM in eval mode, with
-        ``config.architectures`` set (a TransformerLens bridge needs it), and its fast tokenizer.
+        ``config.architectures`` set (a TransformerLens bridge needs it) and
+        ``config.name_or_path`` set to ``name``, and its fast tokenizer.
 
     Raises:
         InteractionError: ``name`` is not a known model.
@@ -156,6 +157,7 @@ def load_pretrained(
         model = transformers.AutoModelForCausalLM.from_pretrained(folder)
     if not model.config.architectures:
         model.config.architectures = [type(model).__name__]
+    model.config.name_or_path = key  # the adapters' default name, recorded in results
     return model.to(device or "cpu").eval(), tokenizer
 
 

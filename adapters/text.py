@@ -31,6 +31,15 @@ cover no player (special tokens such as BOS, whitespace, unchosen words) are **b
 and are never masked. A token that covers characters of two players is an error: the models
 cannot mask one without the other.
 
+**Targets** (:func:`resolve_target`): ``None`` is the model's top-1 next token on the full
+prompt; an ``int`` is a token id; a ``str`` is the text that follows the prompt. A target that
+starts with a letter or digit is read as a new word: unless the prompt ends with whitespace, a
+space is put in front of it (``"Paris"`` after ``"... is"`` becomes ``" Paris"``, one token for
+BPE and SentencePiece models alike). The continuation is tokenised together with the prompt;
+if it takes several tokens, the **first** is explained, a :class:`TargetWarning` says so and all
+of them are recorded. To explain a word piece that continues the prompt without a space, give
+its token id.
+
 >>> chosen = select_players("The cat sat on the mat.", ["the", "cat", "mat"])
 >>> chosen.labels, chosen.spans
 (('the', 'cat', 'mat'), ((15, 18), (4, 7), (19, 22)))
@@ -44,18 +53,27 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from captum_interactions.exceptions import InteractionError
 
 from .base import Prompt
 
+if TYPE_CHECKING:
+    from .base import LanguageModelAdapter
+
 __all__ = [
     "STOP_WORDS",
     "PlayerError",
+    "Target",
+    "TargetError",
+    "TargetWarning",
     "TextPlayers",
     "content_words",
+    "resolve_target",
     "select_players",
     "token_positions",
     "words",
@@ -90,6 +108,31 @@ PlayerSpec = str | tuple[int, int]
 
 class PlayerError(InteractionError):
     """Players that cannot be found in, or mapped onto the tokens of, a prompt."""
+
+
+class TargetError(InteractionError):
+    """A target that is not a token of the model or cannot be tokenised after the prompt."""
+
+
+class TargetWarning(UserWarning):
+    """A target string takes several tokens; only the first is explained."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The explained next token.
+
+    Attributes:
+        id (int): its token id.
+        text (str): its text (decoded alone, e.g. ``" Paris"``).
+        given (str | int | None): the target as given (``None``: the model's top-1).
+        tokens (tuple[int, ...]): every token of a target string (``(id,)`` otherwise).
+    """
+
+    id: int
+    text: str
+    given: str | int | None
+    tokens: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -238,6 +281,63 @@ def token_positions(
                 "choose a span that contains text, not only whitespace"
             )
     return tuple(tuple(positions) for positions in found)
+
+
+def resolve_target(
+    adapter: LanguageModelAdapter, prompt: Prompt, target: str | int | None = None
+) -> Target:
+    """The token explained after ``prompt`` (see "Targets" in the module docstring).
+
+    Args:
+        adapter (LanguageModelAdapter): the model.
+        prompt (Prompt): the prompt, tokenised by ``adapter``.
+        target (str, int or None): a continuation text, a token id, or ``None`` for the
+            model's top-1 next token.
+
+    Raises:
+        TargetError: a token id outside the vocabulary, an empty target, or a target that
+            changes the prompt's own tokens when appended.
+    """
+    tokenizer = adapter.tokenizer
+    vocab = adapter.model_shape.vocab_size
+    if target is None:
+        token = int(adapter.next_token_logits(prompt.input_ids).argmax())
+        return Target(token, tokenizer.decode([token]), None, (token,))
+    if isinstance(target, bool) or not isinstance(target, (int, str)):
+        raise TypeError(
+            f"target must be None (the model's top-1), a token id (int) or a string; got "
+            f"{type(target).__name__}"
+        )
+    if isinstance(target, int):
+        if not 0 <= target < vocab:
+            raise TargetError(
+                f"target token id {target} is outside the model's vocabulary [0, {vocab}); "
+                "give a valid id, a string, or None for the model's top-1 token"
+            )
+        return Target(target, tokenizer.decode([target]), target, (target,))
+    if not target.strip():
+        raise TargetError(f"target must contain text; got {target!r}")
+    continuation = target
+    if re.match(r"\w", target) and prompt.text and not prompt.text[-1].isspace():
+        continuation = " " + target
+    ids = tokenizer(prompt.text + continuation)["input_ids"]
+    own = prompt.input_ids.tolist()
+    if ids[: len(own)] != own or len(ids) == len(own):
+        raise TargetError(
+            f"the target {target!r} merges with the end of the prompt when tokenised (the "
+            f"prompt's own tokens change), so it has no token of its own; give its token id "
+            f"instead (tokens of the prompt + target: {tokenizer.convert_ids_to_tokens(ids)})"
+        )
+    tokens = tuple(ids[len(own) :])
+    if len(tokens) > 1:
+        warnings.warn(
+            f"the target {continuation!r} takes {len(tokens)} tokens "
+            f"{tokenizer.convert_ids_to_tokens(list(tokens))}; the first is explained (all are "
+            "recorded in metadata['target_tokens']). Give a token id to choose another.",
+            TargetWarning,
+            stacklevel=2,
+        )
+    return Target(tokens[0], tokenizer.decode([tokens[0]]), target, tokens)
 
 
 # --------------------------------------------------------------------------------- helpers

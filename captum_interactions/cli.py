@@ -147,11 +147,13 @@ def _log_to(folder: Path, quiet: bool) -> None:
     console.setFormatter(logging.Formatter("%(message)s"))
     log_file = logging.FileHandler(folder / "run.log", encoding="utf-8")
     log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    root.addHandler(console)
-    root.addHandler(log_file)
+    logging.captureWarnings(True)  # library warnings (e.g. a multi-token target) go to the log
+    for logger in (root, logging.getLogger("py.warnings")):
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+        logger.addHandler(console)
+        logger.addHandler(log_file)
 
 
 def _execute(job: InteractionRun, args: argparse.Namespace) -> int:

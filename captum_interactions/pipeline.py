@@ -1,23 +1,26 @@
 """The resumable models × prompts pipeline behind ``captum-interactions run``.
 
-For every model and prompt the pipeline computes one :class:`InteractionResult` (values of all
-``2**n`` masks plus the extracted AND and OR interactions) and saves it, with its AND-OR graph
-as GraphML, the moment it is done. Across models it compares the results of every prompt on
-which the models predict the same next word (the others are skipped and counted), optionally
-runs shared extraction, and writes the overlap tables and a report.
+For every model and prompt the pipeline computes one :class:`InteractionResult` (the values
+of all ``2**n`` masks and the extracted AND and OR interactions) and saves it the moment it
+is done. Across models it compares the results of every prompt on which two models predict
+the same next word (the others are skipped and counted), optionally runs shared extraction
+within each group of agreeing models, and writes GraphML graphs, overlap tables and a report.
 
 A run folder holds::
 
     manifest.json                    options, models, prompts, sessions, finished items
+    run.log                          what happened, session by session (command line)
     results/<model>/<prompt>.npz     one InteractionResult per model and prompt
-    graphs/<model>/<prompt>.graphml  its AND-OR graph
+    baselines/<model>.npz            learned baselines (with baseline="learned")
     shared/<model>/<prompt>.npz      shared-extraction results (with shared=True)
-    comparison.json, overlap.csv     cross-model overlap per prompt and on average
+    graphs/<extraction>/<model>/<prompt>.graphml   AND-OR graphs
+    comparison.json, overlap.csv     pairwise overlap per prompt, means and intervals
     report.md, figures/*.png         the report (see :mod:`captum_interactions.report`)
 
-Every file is written atomically, so a run can be killed at any moment: started again with
-the same options it reuses every valid result and computes only what is missing. A result is
-valid when it loads and was made with the same options, model, prompt and players.
+Every file is written atomically (temporary file, then :func:`os.replace`), so a run may be
+killed at any moment. Started again with the same options, it reuses every valid result and
+computes only what is missing; a result is valid when it loads and was made with the same
+options, model, prompt, players and target.
 
 >>> RunOptions(n_players=8).results_options()["n_players"]
 8
@@ -28,7 +31,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gc
-import inspect
 import io
 import logging
 import math
@@ -36,11 +38,11 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -50,18 +52,35 @@ from .exceptions import InteractionError, ResultFormatError
 from .result import InteractionResult
 from .specs import ModelSpec, PromptSpec, read_prompts
 
-__all__ = ["InteractionRun", "RunFolderError", "RunOptions", "RunSummary", "run"]
+if TYPE_CHECKING:
+    from captum_interactions.graphs.overlap import OverlapMatrix
+
+__all__ = [
+    "EXTRACTIONS",
+    "InteractionRun",
+    "RunData",
+    "RunFolderError",
+    "RunOptions",
+    "RunSummary",
+    "compare_models",
+    "load_run",
+    "run",
+]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "captum-interactions/run"
+#: Extraction kinds of a run: per model, and joint over agreeing models.
+EXTRACTIONS = ("independent", "shared")
 _DTYPES = {
     "float32": torch.float32,
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
     "float64": torch.float64,
 }
+_RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
+_ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau")
 
 
 class RunFolderError(InteractionError):
@@ -73,17 +92,20 @@ class RunOptions:
     """Options of a run.
 
     Attributes:
-        n_players (int): players per prompt when the prompt names none (default 10).
-        baseline (str): how absent words are replaced (``"pad"``, ``"unk"``, ``"zero"``,
-            ``"mean"``, ...; see :class:`~captum_interactions.adapters.LLMInteractions`).
+        n_players (int): players per prompt when the prompt names none (default 10): the
+            last content words (see :mod:`captum_interactions.adapters.text`).
+        baseline (str): how absent words are replaced: ``"pad"`` (default), ``"unk"``,
+            ``"bos"``, ``"eos"``, ``"zero"``, ``"mean"``, a vocabulary entry, or
+            ``"learned"`` (a baseline trained per model on the run's prompts, Ren et al.).
         mode (str): extraction mode, ``"and_or"`` (default), ``"and"`` or ``"none"``.
         qcoef (float): noise bound coefficient of independent extraction (0.05).
         solver (str): extraction solver (``"auto"``).
-        shared (bool): also run shared extraction across the models that agree on a prompt.
+        shared (bool): also run shared extraction within each group of models that predict
+            the same word (it biases toward sharing; independent results are always made).
         alpha, shared_qcoef, pcoef (float): options of shared extraction (0.1, 0.02, 0.5).
         dtype (str): model dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"float64"``.
-        seed (int): seed set before every model-prompt computation.
-        tau (float): salience threshold of the comparisons and the report (0.05).
+        seed (int): seed set before every model-prompt computation and for the statistics.
+        tau (float): salience threshold of the graphs, comparisons and report (0.05).
     """
 
     n_players: int = 10
@@ -112,10 +134,9 @@ class RunOptions:
         for name in ("qcoef", "shared_qcoef", "pcoef"):
             if not getattr(self, name) >= 0:
                 raise InteractionError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.alpha <= 1:
-            raise InteractionError(f"alpha must be in [0, 1], got {self.alpha}")
-        if not 0 <= self.tau <= 1:
-            raise InteractionError(f"tau must be in [0, 1], got {self.tau}")
+        for name in ("alpha", "tau"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InteractionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -124,20 +145,16 @@ class RunOptions:
 
     def results_options(self) -> dict[str, Any]:
         """Options that change the per-model results (they must match to resume a run)."""
-        return {
-            name: getattr(self, name)
-            for name in ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
-        }
+        return {name: getattr(self, name) for name in _RESULT_OPTIONS}
 
-    def shared_options(self) -> dict[str, Any]:
-        """Options that change the shared-extraction results."""
-        return {"alpha": self.alpha, "qcoef": self.shared_qcoef, "pcoef": self.pcoef,
-                "solver": self.solver}
+    def analysis_options(self) -> dict[str, Any]:
+        """Options of the cross-model analysis (free to change when resuming)."""
+        return {name: getattr(self, name) for name in _ANALYSIS_OPTIONS}
 
 
 @dataclass
 class RunSummary:
-    """What a run did.
+    """What one session of a run did.
 
     Attributes:
         out_dir (Path): the run folder.
@@ -159,18 +176,121 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def _supports(function: Any, name: str) -> bool:
-    parameters = inspect.signature(function).parameters
-    return name in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
+# ----------------------------------------------------------------------------- reading
+@dataclass
+class RunData:
+    """Everything a run folder holds, loaded (see :func:`load_run`).
+
+    Attributes:
+        out_dir (Path): the run folder.
+        options (RunOptions): the options of its last session.
+        models (dict[str, str]): model label -> specification.
+        prompts (list[PromptSpec]): the prompts.
+        results (dict): ``(model, prompt id) -> InteractionResult``, independent extraction.
+        shared (dict): the same for shared extraction (empty without it); a model that agrees
+            with no other model on a prompt keeps its independent result there.
+        manifest (dict): the raw manifest.
+    """
+
+    out_dir: Path
+    options: RunOptions
+    models: dict[str, str]
+    prompts: list[PromptSpec]
+    results: dict[tuple[str, str], InteractionResult]
+    shared: dict[tuple[str, str], InteractionResult]
+    manifest: dict[str, Any]
+
+    def complete_prompts(self) -> list[PromptSpec]:
+        """Prompts with a result for every model."""
+        return [p for p in self.prompts if all((m, p.id) in self.results for m in self.models)]
+
+    def table(self, extraction: str = "independent") -> dict[str, list[InteractionResult]]:
+        """``{model: [result per complete prompt]}`` for :func:`compare_models`."""
+        source = self.results if extraction == "independent" else self.shared
+        prompts = self.complete_prompts()
+        return {m: [source[m, p.id] for p in prompts] for m in self.models}
+
+    def extractions(self) -> list[str]:
+        """The extractions present: ``["independent"]`` or ``["independent", "shared"]``."""
+        return list(EXTRACTIONS) if self.shared else ["independent"]
 
 
+def _read_manifest(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / MANIFEST
+    try:
+        manifest = read_json(path)
+    except FileNotFoundError as error:
+        raise RunFolderError(
+            f"{out_dir} holds no {MANIFEST}; it is not a captum-interactions run folder"
+        ) from error
+    except (OSError, ValueError) as error:
+        raise RunFolderError(
+            f"{path} is unreadable ({error}); move it away to start the run afresh (valid "
+            "results in the folder are reused)"
+        ) from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise RunFolderError(f"{path} is not a captum-interactions run manifest")
+    return manifest
+
+
+def _result_path(out_dir: Path, kind: str, model: str, prompt: str) -> Path:
+    return out_dir / kind / model / f"{prompt}.npz"
+
+
+def load_run(out_dir: str | os.PathLike) -> RunData:
+    """Load the manifest and every readable result of a run folder.
+
+    >>> load_run("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    captum_interactions.pipeline.RunFolderError: no/such/folder holds no manifest.json; ...
+    """
+    out_dir = Path(out_dir)
+    manifest = _read_manifest(out_dir)
+    options = RunOptions(**manifest["options"], **manifest.get("analysis", {}))
+    prompts = [
+        PromptSpec(p["id"], p["prompt"], None if p["players"] is None else tuple(p["players"]),
+                   p["target"], p.get("meta", {}))
+        for p in manifest.get("prompts", [])
+    ]
+    models = dict(manifest.get("models", {}))
+    loaded: dict[str, dict[tuple[str, str], InteractionResult]] = {"results": {}, "shared": {}}
+    for kind, found in loaded.items():
+        for model in models:
+            for prompt in prompts:
+                path = _result_path(out_dir, kind, model, prompt.id)
+                if path.exists():
+                    try:
+                        found[model, prompt.id] = InteractionResult.load(path)
+                    except ResultFormatError as error:
+                        logger.warning("skipping %s: %s", path, error)
+    shared = loaded["shared"]
+    if shared:
+        shared = {key: shared.get(key, result) for key, result in loaded["results"].items()}
+    return RunData(out_dir, options, models, prompts, loaded["results"], shared, manifest)
+
+
+def compare_models(
+    table: Mapping[str, Sequence[InteractionResult]], *, tau: float = 0.05, seed: int = 0
+) -> OverlapMatrix:
+    """Pairwise overlap of models over prompts, skipping pairs that predict different words.
+
+    :func:`captum_interactions.graphs.overlap_matrix` with bootstrap intervals over prompts
+    and chance levels; the skipped pairs are counted in ``n_skipped_target`` (no warning).
+    """
+    from captum_interactions.graphs.overlap import overlap_matrix
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # callers report the skipped pairs
+        return overlap_matrix(table, tau, match_target=True, rng=seed)
+
+
+# -------------------------------------------------------------------------------- a run
 class InteractionRun:
     """A models × prompts run in an output folder; checks everything on construction.
 
-    Construction validates the models, prompts, options and output folder and loads nothing,
-    so every input error surfaces before the long work of :meth:`execute`.
+    Construction validates the models, prompts, options and output folder and loads no
+    model, so every input error surfaces before the long work of :meth:`execute`.
 
     Args:
         models (sequence of str or ModelSpec): model specifications (see
@@ -209,7 +329,6 @@ class InteractionRun:
         self.out_dir = Path(out_dir)
         self._manifest = self._open_folder()
 
-    # ---------------------------------------------------------------------- the folder
     def _open_folder(self) -> dict[str, Any]:
         out = self.out_dir
         if out.exists() and not out.is_dir():
@@ -223,35 +342,18 @@ class InteractionRun:
                 f"output folder {out} is not writable ({error.strerror}); choose a folder you "
                 "can write to"
             ) from error
-        path = out / MANIFEST
-        if not path.exists():
+        if not (out / MANIFEST).exists():
             if any(entry.name != "run.log" for entry in out.iterdir()):
                 raise RunFolderError(
                     f"output folder {out} is not empty and holds no {MANIFEST}; it is not a "
                     "captum-interactions run. Choose a new or empty folder"
                 )
-            return {
-                "format": FORMAT,
-                "version": __version__,
-                "options": self.options.results_options(),
-                "sessions": [],
-                "items": {},
-            }
-        try:
-            manifest = read_json(path)
-        except (OSError, ValueError) as error:
-            raise RunFolderError(
-                f"{path} is unreadable ({error}); move it away to start the run afresh "
-                "(valid results in the folder are reused)"
-            ) from error
-        if manifest.get("format") != FORMAT:
-            raise RunFolderError(f"{path} is not a captum-interactions run manifest")
+            return {"format": FORMAT, "options": self.options.results_options(),
+                    "sessions": [], "items": {}}
+        manifest = _read_manifest(out)
         wanted = self.options.results_options()
-        differ = {
-            key: (manifest["options"].get(key), value)
-            for key, value in wanted.items()
-            if manifest["options"].get(key) != value
-        }
+        differ = {key: (manifest["options"].get(key), value) for key, value in wanted.items()
+                  if manifest["options"].get(key) != value}
         if differ:
             changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differ.items())
             raise RunFolderError(
@@ -259,9 +361,6 @@ class InteractionRun:
                 "with the same options or choose a new output folder"
             )
         return manifest
-
-    def _result_path(self, kind: str, model: str, prompt: str, suffix: str = ".npz") -> Path:
-        return self.out_dir / kind / model / f"{prompt}{suffix}"
 
     def _item_key(self, model: ModelSpec, prompt: PromptSpec) -> dict[str, Any]:
         return {
@@ -288,23 +387,18 @@ class InteractionRun:
     def existing(self) -> dict[tuple[str, str], InteractionResult]:
         """Valid results already in the folder, by ``(model label, prompt id)``."""
         found = {}
-        fixed: dict[str, list[str]] = {}
         for model in self.models:
             for prompt in self.prompts:
-                path = self._result_path("results", model.label, prompt.id)
+                path = _result_path(self.out_dir, "results", model.label, prompt.id)
                 result = self._load_valid(path, self._item_key(model, prompt))
-                if result is None:
-                    continue
-                players = fixed.setdefault(prompt.id, result.players)
-                if result.players != players:
-                    logger.warning("recomputing %s: its players differ from the run's", path)
-                    continue
-                found[model.label, prompt.id] = result
+                if result is not None:
+                    found[model.label, prompt.id] = result
         return found
 
     def _save_manifest(self) -> None:
         self._manifest["models"] = {m.label: m.source for m in self.models}
         self._manifest["prompts"] = [p.to_dict() for p in self.prompts]
+        self._manifest["analysis"] = self.options.analysis_options()
         write_json(self.out_dir / MANIFEST, self._manifest)
 
     # ------------------------------------------------------------------------- the work
@@ -320,10 +414,11 @@ class InteractionRun:
         Args:
             device (device or str, optional): where the models run (default: CUDA if
                 available, else CPU).
-            show_progress (bool): progress bars for the run and for each prompt.
+            show_progress (bool): a progress bar for the run and one for each prompt.
             report (bool): write ``report.md`` and its figures.
         """
         from tqdm.auto import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
 
         start = time.perf_counter()
         if device is None:
@@ -337,25 +432,27 @@ class InteractionRun:
         results = self.existing()
         summary = RunSummary(self.out_dir, reused=len(results))
         total = len(self.models) * len(self.prompts)
-        logger.info("%d of %d results already computed in %s", len(results), total, self.out_dir)
-        with tqdm(total=total, initial=len(results), desc="run", unit="result",
-                  disable=not show_progress) as bar:
+        logger.info("session %d: %d of %d results already in %s", session, len(results), total,
+                    self.out_dir)
+        with logging_redirect_tqdm(), tqdm(total=total, initial=len(results), desc="run",
+                                           unit="result", disable=not show_progress) as bar:
             for model in self.models:
                 todo = [p for p in self.prompts if (model.label, p.id) not in results]
                 if not todo:
                     continue
                 bar.set_postfix_str(f"loading {model.label}")
                 adapter = model.load(device=device, dtype=self.options.torch_dtype)
+                baseline = self._baseline(adapter, model, show_progress)
                 for prompt in todo:
                     bar.set_postfix_str(f"{model.label} / {prompt.id}")
                     results[model.label, prompt.id] = self._compute(
-                        adapter, model, prompt, results, session, show_progress
+                        adapter, baseline, model, prompt, session, show_progress
                     )
                     summary.computed.append((model.label, prompt.id))
                     bar.update()
-                del adapter
+                del adapter, baseline
                 gc.collect()
-        self._compare(results, summary)
+        self._analyse(results, summary)
         if report:
             from .report import write_report
 
@@ -363,67 +460,72 @@ class InteractionRun:
         summary.seconds = time.perf_counter() - start
         return summary
 
-    def _compute(self, adapter, model, prompt, results, session, show_progress):
-        from captum_interactions.adapters import LLMInteractions
+    def _baseline(self, adapter, model: ModelSpec, show_progress: bool):
+        """The baseline argument for ``model``: the option, or its learned baseline."""
+        if self.options.baseline != "learned":
+            return self.options.baseline
+        from captum_interactions.adapters.learned_baseline import LearnedBaseline, train_baseline
 
-        players = next(
-            (r.players for (_, pid), r in results.items() if pid == prompt.id), prompt.players
+        path = self.out_dir / "baselines" / f"{model.label}.npz"
+        if path.exists():
+            try:
+                return LearnedBaseline.load(path)
+            except ResultFormatError as error:
+                logger.warning("retraining the baseline of %s: %s", model.label, error)
+        logger.info("training a baseline for %s on %d prompts", model.label, len(self.prompts))
+        learned = train_baseline(
+            adapter, [p.text for p in self.prompts], players=[p.players for p in self.prompts],
+            targets=[p.target for p in self.prompts], n_players=self.options.n_players,
+            seed=self.options.seed, show_progress=show_progress,
         )
-        explainer = LLMInteractions(adapter)
-        kwargs = {}
-        if _supports(explainer.attribute, "show_progress"):
-            kwargs["show_progress"] = show_progress
+        with atomic_path(path) as tmp:
+            learned.save(tmp)
+        return learned
+
+    def _compute(self, adapter, baseline, model, prompt, session, show_progress):
+        from captum_interactions.adapters.llm import LLMInteractions
+
         torch.manual_seed(self.options.seed)
         begun = time.perf_counter()
-        result = explainer.attribute(
+        result = LLMInteractions(adapter).attribute(
             prompt.text,
-            players=None if players is None else list(players),
+            players=None if prompt.players is None else list(prompt.players),
             target=prompt.target,
-            baseline=self.options.baseline,
+            baseline=baseline,
             n_players=self.options.n_players,
             mode=self.options.mode,
             qcoef=self.options.qcoef,
             solver=self.options.solver,
-            **kwargs,
+            show_progress=show_progress,
         )
         seconds = time.perf_counter() - begun
         result.metadata.update(
-            model=model.label, prompt_id=prompt.id, prompt=prompt.text, meta=prompt.meta,
-            run_key=self._item_key(model, prompt), session=session, seconds=seconds,
+            model=model.label, prompt_id=prompt.id, meta=prompt.meta, session=session,
+            seconds=seconds, run_key=self._item_key(model, prompt),
         )
-        path = self._result_path("results", model.label, prompt.id)
+        path = _result_path(self.out_dir, "results", model.label, prompt.id)
         with atomic_path(path) as tmp:
             result.save(tmp)
-        self._write_graph(result, self._result_path("graphs", model.label, prompt.id, ".graphml"))
         self._manifest["items"][f"{model.label}/{prompt.id}"] = {
-            "result": str(path.relative_to(self.out_dir)),
-            "session": session,
-            "seconds": round(seconds, 3),
-            "target": result.target_text,
+            "session": session, "seconds": round(seconds, 3), "target": result.target_text,
         }
         self._save_manifest()
-        logger.info("%s / %s: %.1f s, predicts %r", model.label, prompt.id, seconds,
+        logger.info("%s / %s: %.1f s, explains %r", model.label, prompt.id, seconds,
                     result.target_text)
         return result
 
-    def _write_graph(self, result: InteractionResult, path: Path) -> None:
-        from captum_interactions.graphs import and_or_graph, write_graphml
-
-        graph = and_or_graph(result, tau=self.options.tau)
-        with atomic_path(path) as tmp:
-            write_graphml(graph, tmp)
-
-    # ---------------------------------------------------------------------- comparisons
+    # ----------------------------------------------------------------------- analysis
     def _shared(self, prompt: PromptSpec, group: list[str], results) -> dict[str, Any]:
         """Shared extraction over the models of ``group`` on ``prompt`` (saved, resumable)."""
         from .extraction import extract_shared
 
         key = {
-            "options": self.options.shared_options(),
+            "options": {k: getattr(self.options, k)
+                        for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
             "models": group,
             "independent": [results[m, prompt.id].metadata["run_key"] for m in group],
         }
-        paths = {m: self._result_path("shared", m, prompt.id) for m in group}
+        paths = {m: _result_path(self.out_dir, "shared", m, prompt.id) for m in group}
         loaded = {m: self._load_valid(path, key) for m, path in paths.items()}
         if all(result is not None for result in loaded.values()):
             return loaded
@@ -449,62 +551,67 @@ class InteractionRun:
             out[m] = result
         return out
 
-    def _shared_results(self, results) -> dict[tuple[str, str], InteractionResult]:
-        """Per prompt, shared extraction within every group of models that predict the same
-        word; a model that agrees with no other keeps its independent result."""
-        out = dict(results)
+    def _shared_results(self, results) -> dict[tuple[str, str], InteractionResult] | None:
+        """Shared extraction within every group of models that predict the same word on a
+        prompt; a model that agrees with no other keeps its independent result. ``None`` when
+        no two models agree on any prompt."""
+        out, any_group = dict(results), False
         for prompt in self.prompts:
             groups: dict[str, list[str]] = {}
             for model in self.models:
-                word = _target_word(results[model.label, prompt.id])
-                groups.setdefault(word, []).append(model.label)
+                groups.setdefault(_target_word(results[model.label, prompt.id]), []).append(
+                    model.label)
             for group in groups.values():
                 if len(group) > 1:
-                    shared = self._shared(prompt, group, results)
-                    out.update({(m, prompt.id): r for m, r in shared.items()})
-        return out
+                    any_group = True
+                    out.update({(m, prompt.id): r
+                                for m, r in self._shared(prompt, group, results).items()})
+        return out if any_group else None
 
-    def _compare(self, results, summary: RunSummary) -> None:
-        """Overlap of every model pair on the prompts where both predict the same word."""
-        from captum_interactions.graphs import overlap_matrix
+    def _analyse(self, results, summary: RunSummary) -> None:
+        """Graphs of every result, shared extraction and the cross-model overlap tables."""
+        from captum_interactions.graphs.build import and_or_graph
+        from captum_interactions.graphs.io import write_graph
 
         labels = [m.label for m in self.models]
-        extractions = {"independent": results}
-        if self.options.shared and len(labels) > 1:
-            extractions["shared"] = self._shared_results(results)
+        by_extraction = {"independent": results}
+        shared = self._shared_results(results) if self.options.shared else None
+        if shared is not None:
+            by_extraction["shared"] = shared
+        for name, found in by_extraction.items():
+            for (model, prompt), result in found.items():
+                path = self.out_dir / "graphs" / name / model / f"{prompt}.graphml"
+                with atomic_path(path) as tmp:
+                    write_graph(and_or_graph(result, self.options.tau), tmp)
         comparison: dict[str, Any] = {
             "tau": self.options.tau,
             "models": labels,
             "prompts": [p.id for p in self.prompts],
-            "predicted": {
-                p.id: {m: results[m, p.id].target_text for m in labels} for p in self.prompts
-            },
+            "explained": {p.id: {m: results[m, p.id].target_text for m in labels}
+                          for p in self.prompts},
             "extractions": {},
         }
         rows = []
         if len(labels) > 1:
-            for name, by_item in extractions.items():
-                table = {m: [by_item[m, p.id] for p in self.prompts] for m in labels}
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # skips are logged below
-                    matrix = overlap_matrix(table, tau=self.options.tau, rng=self.options.seed)
-                comparison["extractions"][name] = _matrix_json(matrix)
+            for name, found in by_extraction.items():
+                table = {m: [found[m, p.id] for p in self.prompts] for m in labels}
+                matrix = compare_models(table, tau=self.options.tau, seed=self.options.seed)
+                comparison["extractions"][name] = _matrix_json(matrix, comparison["prompts"])
                 rows += [{"extraction": name, **row} for row in matrix.to_records()]
-            independent = comparison["extractions"]["independent"]
-            pairs = len(labels) * (len(labels) - 1) // 2
-            summary.skipped = sum(independent["n_skipped_target"][i][j]
-                                  for i, j in combinations(range(len(labels)), 2))
-            summary.compared = pairs * len(self.prompts) - summary.skipped
-            logger.info(
-                "compared %d (model pair, prompt) combinations; skipped %d where the models "
-                "predict different next words", summary.compared, summary.skipped,
-            )
+                if name == "independent":
+                    summary.skipped = int(matrix.n_skipped_target.triu(1).sum())
+                    summary.compared = int(matrix.n_samples.triu(1).sum())
+                    logger.info(
+                        "compared %d (model pair, prompt) combinations; skipped %d where the "
+                        "two models predict different next words", summary.compared,
+                        summary.skipped,
+                    )
         write_json(self.out_dir / "comparison.json", comparison)
         write_text(self.out_dir / "overlap.csv", _csv(rows))
 
 
 def _target_word(result: InteractionResult) -> str:
-    """The explained next word as :func:`~captum_interactions.graphs.overlap_matrix` compares
+    """The explained next word as :func:`~captum_interactions.graphs.overlap_matrix` matches
     it (its text, stripped), so shared groups and compared pairs agree."""
     if result.target_text is not None:
         return result.target_text.strip()
@@ -518,21 +625,24 @@ def _finite(value: Any) -> Any:
     return value if isinstance(value, (int, str)) or math.isfinite(value) else None
 
 
-def _matrix_json(matrix) -> dict[str, Any]:
-    """An :class:`~captum_interactions.graphs.OverlapMatrix` as strict JSON."""
-    def tensors(group: dict[str, torch.Tensor]) -> dict[str, Any]:
-        return {name: _finite(value.tolist()) for name, value in group.items()}
-
+def _matrix_json(matrix: OverlapMatrix, prompts: list[str]) -> dict[str, Any]:
+    """An overlap matrix as strict JSON: means, intervals, per-prompt values of every pair."""
+    names = matrix.names
+    per_prompt = {
+        f"{names[i]} vs {names[j]}": {
+            metric: dict(zip(prompts, _finite(values[:, i, j].tolist()), strict=True))
+            for metric, values in matrix.per_sample.items()
+        }
+        for i, j in combinations(range(len(names)), 2)
+    }
     return {
-        "names": matrix.names,
-        "mean": tensors(matrix.mean),
-        "ci_low": tensors(matrix.ci_low),
-        "ci_high": tensors(matrix.ci_high),
-        "order": tensors(matrix.order),
-        "per_sample": tensors(matrix.per_sample),
+        "mean": {k: _finite(v.tolist()) for k, v in matrix.mean.items()},
+        "ci_low": {k: _finite(v.tolist()) for k, v in matrix.ci_low.items()},
+        "ci_high": {k: _finite(v.tolist()) for k, v in matrix.ci_high.items()},
+        "order": {k: _finite(v.tolist()) for k, v in matrix.order.items()},
         "n_samples": matrix.n_samples.tolist(),
         "n_skipped_target": matrix.n_skipped_target.tolist(),
-        "n_skipped_players": matrix.n_skipped_players.tolist(),
+        "per_prompt": per_prompt,
         "settings": matrix.settings,
     }
 
@@ -558,7 +668,7 @@ def run(
 ) -> RunSummary:
     """Run (or resume) models × prompts in ``out_dir``; keyword options go to :class:`RunOptions`.
 
-    Example (a sketch; it needs the pretrained models)::
+    Example (it needs the pretrained models, so it is not run here)::
 
         summary = run(["smollm2-135m", "gemma-3-270m"], "prompts.jsonl", "out", n_players=8)
         print(summary.report)

@@ -298,12 +298,10 @@ class ModelSpec:
     def load(
         self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> LanguageModelAdapter:
-        """Load the model and wrap it in an adapter, on ``device`` in ``dtype``.
-
-        An adapter returned by a factory is used as it is.
-        """
-        from captum_interactions.adapters import load_pretrained
+        """Load the model and wrap it in an adapter named by the label, on ``device`` in
+        ``dtype``. An adapter returned by a factory is used as it is."""
         from captum_interactions.adapters.base import LanguageModelAdapter
+        from captum_interactions.adapters.pretrained import load_pretrained
 
         if self.kind == "pretrained":
             loaded = load_pretrained(self.source)
@@ -314,17 +312,14 @@ class ModelSpec:
             loaded = (
                 transformers.AutoModelForCausalLM.from_pretrained(
                     self.source, local_files_only=True
-                ),
+                ).eval(),
                 transformers.AutoTokenizer.from_pretrained(self.source, local_files_only=True),
             )
         else:
             loaded = _import_factory(self.source, self.source)()
         if isinstance(loaded, LanguageModelAdapter):
-            adapter = loaded
-        else:
-            adapter = _adapter_for(loaded, self.source, device=device, dtype=dtype)
-        adapter.name = self.label
-        return adapter
+            return loaded
+        return _adapter_for(loaded, self, device=device, dtype=dtype)
 
 
 def _safe_label(name: str) -> str:
@@ -332,20 +327,23 @@ def _safe_label(name: str) -> str:
     return label if _NAME.match(label) else f"m-{label}"
 
 
-def _adapter_for(loaded: Any, source: str, *, device, dtype) -> LanguageModelAdapter:
+def _adapter_for(loaded: Any, spec: ModelSpec, *, device, dtype) -> LanguageModelAdapter:
     """Wrap ``(model, tokenizer)`` or a TransformerLens model in the matching adapter."""
-    from captum_interactions.adapters import HuggingFaceAdapter, TransformerLensAdapter
-
     if isinstance(loaded, Sequence) and len(loaded) == 2:
         model, tokenizer = loaded
     else:
         model, tokenizer = loaded, getattr(loaded, "tokenizer", None)
     if tokenizer is None:
         raise ModelSpecError(
-            f"model {source!r} came without a tokenizer; return (model, tokenizer) from the "
-            "factory or save the tokenizer into the model folder"
+            f"model {spec.source!r} came without a tokenizer; return (model, tokenizer) from "
+            "the factory or save the tokenizer into the model folder"
         )
-    model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+    if device is not None or dtype is not None:
+        model = model.to(device=device, dtype=dtype)
     if type(model).__module__.startswith("transformer_lens"):
-        return TransformerLensAdapter(model)
-    return HuggingFaceAdapter(model, tokenizer)
+        from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
+
+        return TransformerLensAdapter(model, tokenizer, name=spec.label)
+    from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+
+    return HuggingFaceAdapter(model, tokenizer, name=spec.label)

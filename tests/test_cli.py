@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from captum_interactions.graphs.io import read_graph
+from captum_interactions.graphs.overlap import overlap
+from run_models import PROMPTS, save_tiny_models, write_prompts
 
-from captum_interactions import cli
+from captum_interactions import InteractionResult, cli
 from captum_interactions.specs import (
     ModelSpec,
     ModelSpecError,
@@ -193,3 +197,72 @@ def test_demo_prompts_are_valid_and_short():
     prompts = read_prompts(cli.demo_prompts())
     assert 4 <= len(prompts) <= 8
     assert all(len(p.text.split()) <= 14 for p in prompts)
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    return save_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
+    tmp_path, tiny_models, capsys
+):
+    prompts = write_prompts(tmp_path / "prompts.jsonl")
+    out = tmp_path / "run"
+    status = cli.main([
+        "run", "-m", f"small={tiny_models['gpt2']}", "-m", str(tiny_models["llama"]),
+        "-p", str(prompts), "-o", str(out), "--players", "4", "--shared", "--quiet",
+    ])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert f"report: {(out / 'report.md').resolve()}" in printed
+    models, ids = ["small", "llama"], [p["id"] for p in PROMPTS]
+
+    results = {}
+    for model in models:
+        for prompt in ids:
+            result = InteractionResult.load(out / "results" / model / f"{prompt}.npz")
+            assert result.n_players == 4
+            assert result.matching_error() < 1e-6
+            graph = read_graph(out / "graphs" / "independent" / model / f"{prompt}.graphml")
+            assert graph.nodes["output"]["label"] == result.target_text
+            results[model, prompt] = result
+    # Given targets are explained by both models; words and players are shared across the
+    # two tokenizers (GPT-2 without, Llama with a BOS token).
+    for prompt in ("capital", "fox"):
+        a, b = results["small", prompt], results["llama", prompt]
+        assert a.players == b.players
+        assert a.target_text.strip() == b.target_text.strip() == PROMPTS[ids.index(prompt)][
+            "target"]
+    agree = [p for p in ids
+             if results["small", p].target_text.strip() == results["llama", p].target_text.strip()]
+
+    comparison = json.loads((out / "comparison.json").read_text())
+    independent = comparison["extractions"]["independent"]
+    assert independent["n_samples"][0][1] == len(agree)
+    assert independent["n_skipped_target"][0][1] == len(ids) - len(agree)
+    per_prompt = independent["per_prompt"]["small vs llama"]["weighted_overlap"]
+    for prompt in ids:  # the matrix agrees with the pairwise function, prompt by prompt
+        if prompt in agree:
+            expected = overlap(results["small", prompt], results["llama", prompt])
+            assert per_prompt[prompt] == pytest.approx(expected["weighted_overlap"])
+        else:
+            assert per_prompt[prompt] is None
+    for prompt in agree:  # shared extraction: same values, universal matching, saved
+        for model in models:
+            shared = InteractionResult.load(out / "shared" / model / f"{prompt}.npz")
+            assert torch.equal(shared.values, results[model, prompt].values)
+            assert shared.matching_error() < 1e-6
+    assert (out / "overlap.csv").read_text().startswith("extraction,model_a,model_b,metric")
+
+    report = (out / "report.md").read_text()
+    assert "## Across models" in report
+    assert "### Shared extraction" in report
+    assert all(f"## Prompt `{prompt}`" in report for prompt in ids)
+    images = [line.split("](")[1].rstrip(")") for line in report.splitlines()
+              if line.startswith("![")]
+    assert len(images) == 2 * 2 + len(ids) * (1 + len(models))
+    for image in images:
+        assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "run.log" in {p.name for p in out.iterdir()}

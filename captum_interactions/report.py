@@ -1,0 +1,319 @@
+"""The report of a run folder: ``report.md`` with PNG figures in ``figures/``.
+
+:func:`write_report` reads a run folder (see :mod:`captum_interactions.pipeline`) and writes:
+
+- the run's models, prompts and options;
+- across models (two or more): overlap of the salient interactions per model pair, with
+  bootstrap intervals over prompts and chance levels, as a table and heat-maps, the orders
+  of shared vs non-shared interactions, and their positive-negative cancellation, for
+  independent and (when run) shared extraction;
+- per prompt: the players, what each model explains, the strongest interactions of each model
+  side by side (table and bar chart), each model's AND-OR graph, and the pair overlaps or
+  why a pair was skipped.
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot, no GUI backend).
+
+>>> write_report("no/such/run")
+Traceback (most recent call last):
+...
+captum_interactions.pipeline.RunFolderError: no/such/run holds no manifest.json; ...
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._optional import require
+from ._store import atomic_path, write_text
+from ._version import __version__
+from .pipeline import RunData, compare_models, load_run
+from .result import Interaction, InteractionResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from captum_interactions.graphs.overlap import OverlapMatrix
+
+__all__ = ["plot_top_interactions", "write_report"]
+
+#: Interactions listed and drawn per model and prompt.
+TOP = 8
+#: Interactions drawn in an AND-OR graph.
+GRAPH_TERMS = 20
+
+_SHARED_NOTE = (
+    "Shared extraction learns the AND-OR split of all agreeing models jointly, which biases "
+    "it toward sharing. Judge whether models share interactions on the independent "
+    "extraction; read the shared rows as the view that the joint fit allows."
+)
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+    require("matplotlib", purpose="the report's figures")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(1, ncols, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _save(figure: Figure, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    return path.name
+
+
+def plot_top_interactions(
+    results: Mapping[str, InteractionResult], *, k: int = TOP, tau: float = 0.05
+) -> Figure:
+    """Bar charts of the ``k`` strongest salient interactions of each model, side by side.
+
+    Bars are red for positive and blue for negative values; OR interactions are hatched.
+
+    >>> import matplotlib
+    >>> from captum_interactions import and_transform
+    >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+    >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
+    >>> figure = plot_top_interactions({"toy": result})
+    >>> [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    ['b', 'a & b', 'a']
+    """
+    from captum_interactions.graphs._mpl import sign_color
+
+    terms = {name: result.salient(tau)[:k] for name, result in results.items()}
+    rows = max((len(found) for found in terms.values()), default=1)
+    figure, axes = _figure(4.2 * len(results), 0.32 * rows + 1.3, ncols=len(results))
+    for ax, (name, found) in zip(axes, terms.items(), strict=True):
+        values = [term.value for term in found]
+        ax.barh(range(len(found)), values, color=[sign_color(v) for v in values],
+                hatch=["//" if term.type == "or" else "" for term in found], edgecolor="white")
+        ax.set_yticks(range(len(found)), [term.label for term in found], fontsize="small")
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_title(f"{name}: {results[name].target_text!r}", fontsize="medium")
+        ax.set_xlabel("interaction (AND solid, OR hatched)", fontsize="small")
+    return figure
+
+
+# ------------------------------------------------------------------------------ text parts
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(matrix: OverlapMatrix, metric: str, i: int, j: int) -> str:
+    mean = float(matrix.mean[metric][i, j])
+    low, high = float(matrix.ci_low[metric][i, j]), float(matrix.ci_high[metric][i, j])
+    if math.isfinite(low) and math.isfinite(high) and int(matrix.n_samples[i, j]) > 1:
+        return f"{_num(mean)} [{_num(low, 2)}, {_num(high, 2)}]"
+    return _num(mean)
+
+
+def _term(term: Interaction) -> str:
+    joiner = " & " if term.type == "and" else " \\| "
+    return f"{term.type.upper()}({joiner.join(term.players)}) {term.value:+.3f}"
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _header(data: RunData) -> list[str]:
+    o = data.options
+    sessions = data.manifest.get("sessions", [])
+    devices = sorted({s.get("device", "?") for s in sessions})
+    lines = [
+        "# Interaction report",
+        "",
+        f"{len(data.models)} model(s) × {len(data.prompts)} prompt(s); up to {o.n_players} word "
+        f"players per prompt; baseline {_code(o.baseline)}; extraction {_code(o.mode)} with "
+        f"qcoef {o.qcoef} and solver {_code(o.solver)}; salience τ = {o.tau}; seed {o.seed}; "
+        f"dtype {o.dtype}. Made by captum-interactions {__version__} in {len(sessions)} "
+        f"session(s) on {', '.join(devices) or '?'}.",
+        "",
+        "| model | source | results | compute time (s) |",
+        "|---|---|---|---|",
+    ]
+    items = data.manifest.get("items", {})
+    for label, source in data.models.items():
+        done = sum((label, p.id) in data.results for p in data.prompts)
+        seconds = sum(v.get("seconds", 0.0) for k, v in items.items()
+                      if k.split("/")[0] == label)
+        lines.append(f"| {label} | {_code(source)} | {done}/{len(data.prompts)} | "
+                     f"{seconds:.1f} |")
+    missing = len(data.prompts) - len(data.complete_prompts())
+    if missing:
+        lines += ["", f"**{missing} prompt(s) are not finished for every model**; run the same "
+                  "command again to complete them."]
+    return lines
+
+
+def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: Path) -> list[str]:
+    from captum_interactions.graphs.plots import (
+        plot_cancellation,
+        plot_order_histogram,
+        plot_overlap_heatmap,
+    )
+
+    independent = matrices["independent"]
+    names = independent.names
+    pairs = list(combinations(range(len(names)), 2))
+    compared = sum(int(independent.n_samples[i, j]) for i, j in pairs)
+    skipped = sum(int(independent.n_skipped_target[i, j]) for i, j in pairs)
+    lines = [
+        "",
+        "## Across models",
+        "",
+        "Two models are compared on a prompt only when both predict the same next word. "
+        f"Compared: {compared} (model pair, prompt) combination(s); skipped: {skipped}.",
+    ]
+    if not compared:
+        return [*lines, "", "No two models predict the same next word on any prompt, so "
+                "nothing is compared. Give the word to explain as the prompt's `target` to "
+                "compare the models on it."]
+    lines += [
+        "",
+        "| models | extraction | prompts | weighted overlap | Jaccard | Jaccard at chance | "
+        "top-10 overlap | shared / salient A / salient B | mean order shared / not shared | "
+        "cancellation shared / not shared |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for extraction, matrix in matrices.items():
+        for i, j in pairs:
+            mean = {key: float(value[i, j]) for key, value in matrix.mean.items()}
+            lines.append(
+                f"| {names[i]} vs {names[j]} | {extraction} | {int(matrix.n_samples[i, j])} | "
+                f"{_interval(matrix, 'weighted_overlap', i, j)} | "
+                f"{_interval(matrix, 'jaccard', i, j)} | {_num(mean.get('jaccard_chance'))} | "
+                f"{_num(mean['top_k_overlap'])} | {_num(mean['n_shared'], 1)} / "
+                f"{_num(mean['n_salient_a'], 1)} / {_num(mean['n_salient_b'], 1)} | "
+                f"{_num(mean['mean_order_shared'], 2)} / "
+                f"{_num(mean['mean_order_not_shared'], 2)} | "
+                f"{_num(mean['cancellation_shared'], 2)} / "
+                f"{_num(mean['cancellation_not_shared'], 2)} |"
+            )
+    lines += ["", "Means over the compared prompts, with 95% bootstrap intervals over prompts "
+              "in brackets; counts and orders are per prompt, from model A's side."]
+    if "shared" in matrices:
+        lines += ["", f"> {_SHARED_NOTE}"]
+    for extraction, matrix in matrices.items():
+        size = len(names)
+        figure, axes = _figure(2 * (1.8 + 1.0 * size), 1.0 + 0.9 * size, ncols=2)
+        for ax, metric in zip(axes, ("weighted_overlap", "jaccard"), strict=True):
+            plot_overlap_heatmap(matrix, metric, ax=ax)
+        heat = _save(figure, figures / f"overlap-{extraction}.png")
+        figure, (left, right) = _figure(2 * (2.0 + 0.55 * independent.order[
+            "order_counts_salient"].shape[-1]), 3.6, ncols=2)
+        plot_order_histogram(matrix, ax=left)
+        plot_cancellation(matrix, ax=right)
+        orders = _save(figure, figures / f"orders-{extraction}.png")
+        lines += [
+            "",
+            f"### {extraction.capitalize()} extraction",
+            "",
+            f"![overlap heat-maps, {extraction}](figures/{heat})",
+            "",
+            f"![orders and cancellation, {extraction}](figures/{orders})",
+        ]
+    return lines
+
+
+def _prompt_section(
+    data: RunData, prompt, matrices: dict[str, OverlapMatrix], figures: Path
+) -> list[str]:
+    from captum_interactions.graphs.build import and_or_graph
+    from captum_interactions.graphs.draw import draw_and_or_graph
+
+    tau = data.options.tau
+    found = {m: data.results[m, prompt.id] for m in data.models if (m, prompt.id) in data.results}
+    lines = ["", f"## Prompt {_code(prompt.id)}", "", f"> {prompt.text}", ""]
+    if not found:
+        return [*lines, "Not computed yet."]
+    players = next(iter(found.values())).players
+    how = "given in the prompt file" if prompt.players else "chosen automatically"
+    lines += [
+        f"Players ({how}): {', '.join(_code(p) for p in players)}",
+        "",
+        "| model | explains | v(N) | v(∅) | salient AND / OR | Σ\\|I\\| | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    top = {}
+    for model, result in found.items():
+        terms = result.salient(tau)
+        top[model] = terms[:TOP]
+        n_and = sum(term.type == "and" for term in terms)
+        lines.append(
+            f"| {model} | {_code(repr(result.target_text))} | {float(result.values[-1]):.3f} | "
+            f"{float(result.values[0]):.3f} | {n_and} / {len(terms) - n_and} | "
+            f"{result.objective:.3f} | {result.metadata.get('seconds', math.nan):.1f} |"
+        )
+    lines += ["", "| rank | " + " | ".join(top) + " |", "|---" * (len(top) + 1) + "|"]
+    for rank in range(max(len(terms) for terms in top.values())):
+        cells = [_term(terms[rank]) if rank < len(terms) else "" for terms in top.values()]
+        lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
+    bars = _save(plot_top_interactions(found, tau=tau), figures / f"{prompt.id}-top.png")
+    lines += ["", f"![strongest interactions](figures/{bars})", ""]
+    for model, result in found.items():
+        graph = and_or_graph(result, tau)
+        rows = max(result.n_players, min(GRAPH_TERMS, graph.number_of_nodes()))
+        figure, (ax,) = _figure(9.0, max(3.5, 0.3 * rows + 1.2))
+        draw_and_or_graph(graph, max_interactions=GRAPH_TERMS, ax=ax,
+                          title=f"{model}: AND-OR graph for {result.target_text!r}")
+        name = _save(figure, figures / f"{prompt.id}-{model}-graph.png")
+        lines.append(f"![AND-OR graph of {model}](figures/{name})")
+    lines += _prompt_overlap(data, prompt, found, matrices)
+    return lines
+
+
+def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
+    complete = [p.id for p in data.complete_prompts()]
+    if len(found) < 2 or not matrices or prompt.id not in complete:
+        return []
+    index = complete.index(prompt.id)
+    names = matrices["independent"].names
+    rows, skipped = [], []
+    for i, j in combinations(range(len(names)), 2):
+        a, b = found[names[i]], found[names[j]]
+        if (a.target_text or "").strip() != (b.target_text or "").strip():
+            skipped.append(f"{names[i]} explains {a.target_text!r}, {names[j]} explains "
+                           f"{b.target_text!r}")
+            continue
+        for extraction, matrix in matrices.items():
+            value = {k: float(v[index, i, j]) for k, v in matrix.per_sample.items()}
+            rows.append(f"| {names[i]} vs {names[j]} | {extraction} | "
+                        f"{_num(value['weighted_overlap'])} | {_num(value['jaccard'])} | "
+                        f"{_num(value['n_shared'], 0)} |")
+    lines = []
+    if rows:
+        lines += ["", "| models | extraction | weighted overlap | Jaccard | shared terms |",
+                  "|---|---|---|---|---|", *rows]
+    if skipped:
+        lines += ["", "Not compared (different next words): " + "; ".join(skipped) + "."]
+    return lines
+
+
+def write_report(out_dir: str | os.PathLike) -> Path:
+    """Write ``report.md`` and ``figures/*.png`` for the run in ``out_dir``; return the path."""
+    out_dir = Path(out_dir)
+    data = load_run(out_dir)
+    figures = out_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    lines = _header(data)
+    matrices: dict[str, OverlapMatrix] = {}
+    if len(data.models) > 1 and data.complete_prompts():
+        for extraction in data.extractions():
+            matrices[extraction] = compare_models(
+                data.table(extraction), tau=data.options.tau, seed=data.options.seed
+            )
+        lines += _across_models(data, matrices, figures)
+    for prompt in data.prompts:
+        lines += _prompt_section(data, prompt, matrices, figures)
+    lines += ["", "---", "", "Files: `results/<model>/<prompt>.npz` (load with "
+              "`InteractionResult.load`), `graphs/` (GraphML), `comparison.json` and "
+              "`overlap.csv` (overlap per pair and prompt), `manifest.json`, `run.log`."]
+    return write_text(out_dir / "report.md", "\n".join(lines) + "\n")
+

@@ -418,36 +418,26 @@ def _ids(keys: list[list[object]]) -> torch.Tensor:
     return torch.tensor([[seen.setdefault(key, len(seen)) for key in row] for row in keys])
 
 
-def _bootstrap(
-    values: torch.Tensor, weights: torch.Tensor, confidence: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Percentile interval of the NaN-skipping mean over samples, ``values [S, ...]``;
-    ``weights [B, S]`` holds how often each sample is drawn in each resample."""
-    flat = values.flatten(1)
-    defined = torch.isfinite(flat)
-    means = ((weights @ flat.nan_to_num(0.0)) / (weights @ defined.to(flat.dtype))).cpu().numpy()
-    tail = (1 - confidence) / 2
-    bounds = np.quantile(means, [tail, 1 - tail], axis=0)  # NaN where a resample is NaN
-    missing = np.isnan(means)
-    ragged = missing.any(0) & ~missing.all(0)  # some resamples drew no defined sample
-    if ragged.any():
-        bounds[:, ragged] = np.nanquantile(means[:, ragged], [tail, 1 - tail], axis=0)
-    low, high = torch.from_numpy(bounds).to(values.device)
-    return low.view(values.shape[1:]), high.view(values.shape[1:])
-
-
-def _intervals(
-    per_sample: dict[str, torch.Tensor], weights: torch.Tensor, confidence: float
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Bootstrap intervals of every metric's mean (NaN when there are no resamples)."""
-    low, high = {}, {}
-    for name, values in per_sample.items():
-        if len(weights):
-            low[name], high[name] = _bootstrap(values, weights, confidence)
-        else:
-            low[name] = high[name] = torch.full(values.shape[1:], math.nan,
-                                                dtype=values.dtype, device=values.device)
-    return low, high
+def _bootstrap(values: torch.Tensor, weights: torch.Tensor, confidence: float) -> torch.Tensor:
+    """Percentile intervals ``[2, P]`` of the NaN-skipping means over samples of the columns
+    of ``values [S, P]``; ``weights [B, S]`` holds how often each sample is drawn in each
+    resample. NaN without resamples."""
+    if not len(weights):
+        return values.new_full((2, values.shape[1]), math.nan)
+    levels = [(1 - confidence) / 2, (1 + confidence) / 2]
+    step = max(1, _BLOCK // len(weights))
+    bounds = []
+    for start in range(0, values.shape[1], step):
+        part = values[:, start:start + step]
+        defined = torch.isfinite(part).to(part.dtype)
+        means = ((weights @ part.nan_to_num(0.0)) / (weights @ defined)).cpu().numpy()
+        chunk = np.quantile(means, levels, axis=0)  # NaN where a resample is NaN
+        missing = np.isnan(means)
+        ragged = missing.any(0) & ~missing.all(0)  # some resamples drew no defined sample
+        if ragged.any():
+            chunk[:, ragged] = np.nanquantile(means[:, ragged], levels, axis=0)
+        bounds.append(torch.from_numpy(chunk))
+    return torch.cat(bounds, dim=1).to(values.device)
 
 
 def _comparable(
@@ -568,9 +558,9 @@ def overlap_matrix(
     weights = torch.from_numpy(draws).to(device=device, dtype=torch.float64)
 
     n_of = torch.tensor([[result.n_players for result in row] for row in by_sample])
-    names_out = (*SCALARS, *(f"{name}_chance" for name in CHANCE if n_chance > 0))
-    per_sample = {name: torch.full((samples, models, models), math.nan, dtype=torch.float64,
-                                   device=device) for name in names_out}
+    metrics = (*SCALARS, *(f"{name}_chance" for name in CHANCE if n_chance > 0))
+    table = torch.full((len(metrics), samples, models, models), math.nan, dtype=torch.float64,
+                       device=device)  # NaN where a pair is skipped
     order_sums = {name: torch.zeros(models, models, int(n_of.max()) + 1, dtype=torch.float64,
                                     device=device) for name in ORDERS}
     order_defined = {name: torch.zeros_like(order_sums[name]) for name in ORDERS}
@@ -592,8 +582,8 @@ def overlap_matrix(
                 universe=_universe_size(n, merge_singletons=merge_singletons)))
         in_block = (n_of[rows] == n).to(device)
         keep = valid[rows] & in_block.unsqueeze(-1) & in_block.unsqueeze(-2)
-        for name, value in scalars.items():
-            per_sample[name][rows] = torch.where(keep, value, per_sample[name][rows])
+        found = torch.stack([scalars[name] for name in metrics])
+        table[:, rows] = torch.where(keep, found, table[:, rows])
         for name, value in stats.orders.items():
             usable = keep.unsqueeze(-1) & torch.isfinite(value)
             order_sums[name][..., : n + 1] += torch.where(usable, value, 0.0).sum(0)
@@ -603,7 +593,8 @@ def overlap_matrix(
     order = {name: torch.where(order_defined[name] > 0,
                                order_sums[name] / order_defined[name], math.nan)
              if "cancellation" in name else order_sums[name] for name in ORDERS}
-    ci_low, ci_high = _intervals(per_sample, weights, confidence)
+    low, high = _bootstrap(table.transpose(0, 1).flatten(1), weights, confidence).view(
+        2, *table.shape[:1], models, models)
     skipped_players, skipped_targets = (~same_players).sum(0), skipped_target.sum(0)
     _warn_skipped(skipped_players, skipped_targets, samples)
     settings = dict(criterion, merge_singletons=merge_singletons, k=k, normalize=normalize,
@@ -611,11 +602,11 @@ def overlap_matrix(
                     confidence=confidence, n_chance=n_chance)
     return OverlapMatrix(
         names=names,
-        mean={name: values.nanmean(0) for name, values in per_sample.items()},
-        ci_low=ci_low,
-        ci_high=ci_high,
+        mean=dict(zip(metrics, table.nanmean(1), strict=True)),
+        ci_low=dict(zip(metrics, low, strict=True)),
+        ci_high=dict(zip(metrics, high, strict=True)),
         order=_order_metrics(order, counts_as_int=False),
-        per_sample=per_sample,
+        per_sample=dict(zip(metrics, table, strict=True)),
         n_samples=valid.sum(0).cpu(),
         n_skipped_players=skipped_players,
         n_skipped_target=skipped_targets,

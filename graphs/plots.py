@@ -12,7 +12,7 @@ Every function returns ``(fig, ax)`` like Captum's plots and draws into ``ax`` w
 >>> import matplotlib
 >>> matplotlib.use("Agg")
 >>> from captum_interactions import InteractionResult, and_transform
->>> from captum_interactions.graphs.overlap import overlap
+>>> from captum_interactions.graphs.comparison import overlap
 >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
 >>> w = torch.tensor([0.0, 1.0, 0.0, 1.0])
 >>> a = InteractionResult(["x", "y"], v, and_transform(v), torch.zeros(4))
@@ -32,7 +32,7 @@ import torch
 from captum_interactions.exceptions import InteractionError
 
 from ._mpl import NOT_SHARED, SHARED, figure_axes
-from .overlap import OverlapMatrix, PairOverlap
+from .comparison import OverlapMatrix, PairOverlap
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

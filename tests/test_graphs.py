@@ -204,7 +204,7 @@ def test_import_pulls_in_no_matplotlib_or_pandas():
     code = (
         "import sys\n"
         "import captum_interactions.graphs.build, captum_interactions.graphs.io\n"
-        "import captum_interactions.graphs.overlap, captum_interactions.graphs.draw\n"
+        "import captum_interactions.graphs.comparison, captum_interactions.graphs.draw\n"
         "import captum_interactions.graphs.plots\n"
         "print(sorted({'matplotlib', 'pandas'} & set(sys.modules)))"
     )

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-from captum_interactions.graphs import overlap as overlap_module
+from captum_interactions.graphs import comparison
 from captum_interactions.graphs._pairwise import _relocated, universe_size
-from captum_interactions.graphs.overlap import OverlapMatrix, overlap, overlap_matrix
+from captum_interactions.graphs.comparison import OverlapMatrix, overlap, overlap_matrix
 
 import captum_interactions as ci
 from captum_interactions import InteractionError, InteractionResult
@@ -336,7 +336,7 @@ def test_matrix_equals_pairwise_overlap_per_sample():
 def test_matrix_accepts_a_list_of_lists_and_blocks_do_not_change_results(monkeypatch):
     results = models_by_samples(samples=5)
     whole = overlap_matrix(results, rng=0)
-    monkeypatch.setattr(overlap_module, "_BLOCK", 1)  # one sample per block
+    monkeypatch.setattr(comparison, "_BLOCK", 1)  # one sample per block
     blocked = overlap_matrix(list(results.values()), rng=0)
     assert blocked.names == ["0", "1", "2"]
     for name in whole:  # the chance draws differ with the blocks, the rest does not

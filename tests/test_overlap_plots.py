@@ -7,7 +7,7 @@ import math
 import matplotlib
 import pytest
 import torch
-from captum_interactions.graphs.overlap import overlap, overlap_matrix
+from captum_interactions.graphs.comparison import overlap, overlap_matrix
 from captum_interactions.graphs.plots import (
     plot_cancellation,
     plot_order_histogram,

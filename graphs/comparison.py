@@ -80,7 +80,7 @@ class PairOverlap(Mapping[str, Any]):
 
     Attributes:
         metrics (dict): metric name -> float (counts as int, per-order metrics as lists
-            indexed by order). See :mod:`captum_interactions.graphs.overlap` for the names.
+            indexed by order). See :mod:`captum_interactions.graphs.comparison` for the names.
         players (list[str]): the common players.
         settings (dict): the options used (salience, k, normalize, n_chance).
     """

@@ -70,8 +70,11 @@ def _criterion(
     top_k: int | None,
     top_fraction: float | None,
 ) -> dict[str, Any]:
-    options = {"tau": tau, "absolute": absolute, "top_k": top_k, "top_fraction": top_fraction}
-    return {name: value for name, value in options.items() if value is not None}
+    """The salience criterion in effect (the first given, as in ``salient_masks``)."""
+    for name, value in (("absolute", absolute), ("top_k", top_k), ("top_fraction", top_fraction)):
+        if value is not None:
+            return {name: value}
+    return {"tau": tau}
 
 
 def _base_graph(
@@ -137,7 +140,8 @@ def and_or_graph(
         "output"), ``value`` (``v(N)``) and ``empty_value`` (``v(∅)``).
         Edges player -> interaction have ``kind="member"``; edges interaction -> output have
         ``kind="contribution"``, ``value``, ``sign`` and ``weight`` (``|value|``).
-        Graph attributes: ``kind="and_or"``, ``n_players``, the salience options, and the
+        Graph attributes: ``kind="and_or"``, ``n_players``, the salience criterion in effect
+        (``tau``, ``absolute``, ``top_k`` or ``top_fraction``), ``merge_singletons``, and the
         result's ``target``, ``target_text``, ``baseline``, ``value_kind`` when set.
 
     Examples

@@ -501,8 +501,9 @@ def overlap_matrix(
     ----------
     results : mapping or list of lists
         ``{model_name: [result_sample_0, result_sample_1, ...]}`` with the samples aligned
-        by index, or a list of such lists (models named "0", "1", ...). A checkpoint
-        sequence is the same with checkpoint names as keys.
+        by index, or a list of such lists (models named "0", "1", ...); a single result
+        stands for one sample. A checkpoint sequence is the same with checkpoint names as
+        keys.
     tau, absolute, top_k, top_fraction, merge_singletons, k, normalize
         As in :func:`overlap`.
     match_target : bool

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "ModelShape",
     "Plan",
     "auto_rows",
+    "call_cost",
     "check_masks",
     "check_players",
     "eval_mode",
@@ -57,6 +59,10 @@ ValueFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _CPU_BUDGET = 1 << 30  # bytes of working memory per forward call off-GPU
 _MAX_ROWS = 1024  # more rows per call stop paying off; keeps every call's latency bounded
+#: Rough cost of one forward call, in token computations (Python and kernel launch overhead
+#: per layer); accelerators process tokens so fast that a call costs many more of them.
+_CALL_COST = {"cpu": 16}
+_ACCELERATOR_CALL_COST = 256
 
 
 def _logit(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -159,6 +165,15 @@ class ModelShape:
         return cache + activations + attention + 12 * self.vocab_size
 
 
+def call_cost(device: torch.device) -> int:
+    """Rough cost of one forward call on ``device``, in token computations.
+
+    >>> call_cost(torch.device("cpu"))
+    16
+    """
+    return _CALL_COST.get(device.type, _ACCELERATOR_CALL_COST)
+
+
 def auto_rows(shape: ModelShape, length: int, device: torch.device) -> int:
     """Masked sequences per forward call: half the free GPU memory (1 GiB elsewhere).
 
@@ -186,13 +201,27 @@ class Plan:
     levels: tuple[tuple[int, int, int], ...]
 
 
-def make_plan(players: Sequence[Sequence[int]], length: int, *, prefix_sharing: bool) -> Plan:
+def make_plan(
+    players: Sequence[Sequence[int]],
+    length: int,
+    *,
+    prefix_sharing: bool,
+    masks: torch.Tensor | None = None,
+    call_cost: int = 0,
+    max_rows: int = _MAX_ROWS,
+) -> Plan:
     """The prefix-tree plan (``prefix_sharing=True``) or the one-step plain plan.
 
-    ``players`` must already be checked (:func:`check_players`).
+    ``players`` must already be checked (:func:`check_players`). The tree's levels are chosen
+    to minimise ``token computations + call_cost × forward calls`` for ``masks`` (default: all
+    ``2**n``) in chunks of ``max_rows``: with ``call_cost=0`` every player starts a level (the
+    fewest token computations); a positive cost merges the first, narrow levels of the tree,
+    where a forward call would cost more than the tokens it saves.
 
     >>> make_plan([[4], [0, 1]], length=6, prefix_sharing=False).levels
     ((0, 6, 2),)
+    >>> make_plan([[1], [2], [3], [4]], length=6, prefix_sharing=True, call_cost=3).levels
+    ((0, 2, 1), (2, 3, 2), (3, 4, 3), (4, 6, 4))
     """
     n = len(players)
     order = tuple(sorted(range(n), key=lambda i: players[i][0]))
@@ -202,10 +231,28 @@ def make_plan(players: Sequence[Sequence[int]], length: int, *, prefix_sharing: 
     if not prefix_sharing:
         return Plan(order, owner, ((0, length, n),))
     bounds = [0] + [players[i][0] for i in order] + [length]
-    levels = tuple(
-        (bounds[k], bounds[k + 1], k) for k in range(n + 1) if bounds[k] < bounds[k + 1]
-    )
-    return Plan(order, owner, levels)
+    if masks is None:
+        width = [2**k for k in range(n + 1)]
+    else:
+        keys = torch.unique(_tree_keys(Plan(order, owner, ()), masks))
+        width = [torch.unique(keys >> (n - k)).numel() for k in range(n + 1)]
+    # best[e]: cheapest way to compute tokens [0, bounds[e]); a level [bounds[s], bounds[e])
+    # runs once per distinct state of the e - 1 players that start before bounds[e].
+    best, start_of = [0.0] + [math.inf] * (n + 1), [0] * (n + 2)
+    for end in range(1, n + 2):
+        rows = width[end - 1]
+        for start in range(end):
+            size = bounds[end] - bounds[start]
+            cost = best[start] + (rows * size + -(-rows // max_rows) * call_cost if size else 0)
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    levels, end = [], n + 1
+    while end:
+        start = start_of[end]
+        if bounds[start] < bounds[end]:
+            levels.append((bounds[start], bounds[end], end - 1))
+        end = start
+    return Plan(order, owner, tuple(reversed(levels)))
 
 
 def _tree_keys(plan: Plan, masks: torch.Tensor) -> torch.Tensor:

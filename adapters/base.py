@@ -27,8 +27,10 @@ from captum_interactions.exceptions import InteractionError
 
 from ._evaluation import (
     ModelShape,
+    Plan,
     ValueFunction,
     auto_rows,
+    call_cost,
     check_masks,
     check_players,
     eval_mode,
@@ -213,21 +215,12 @@ class LanguageModelAdapter(abc.ABC):
             Tensor ``[M]`` float64 on the model's device. Differentiable with respect to a
             baseline vector that requires grad (when grad mode is on).
         """
-        length = len(prompt)
-        self._check_length(length)
-        players = check_players(players, length)
-        masks = check_masks(masks, len(players))
         vocab = self.model_shape.vocab_size
         if isinstance(target, bool) or not 0 <= int(target) < vocab:
             raise InteractionError(f"target must be a token id in [0, {vocab}); got {target!r}")
+        value_fn = value_function(value)
+        plan, masks, rows = self._plan(prompt, players, masks, prefix_sharing)
         vector = self.baseline_vector(baseline)
-        share = self.prefix_sharing if prefix_sharing is None else prefix_sharing
-        if share is None:
-            share = self.supports_prefix_sharing
-        elif share and not self.supports_prefix_sharing:
-            raise InteractionError(self._no_prefix_sharing())
-        plan = make_plan(players, length, prefix_sharing=share)
-        rows = self.chunk_size or auto_rows(self.model_shape, length, self.device)
         grad = torch.is_grad_enabled() and vector.requires_grad
 
         def forward(ids: torch.Tensor, absent: torch.Tensor, past: Any, last: bool) -> Any:
@@ -240,12 +233,52 @@ class LanguageModelAdapter(abc.ABC):
                 forward,
                 ids=prompt.input_ids.to(self.device),
                 target=int(target),
-                value=value_function(value),
+                value=value_fn,
                 max_rows=rows,
                 show_progress=show_progress,
             )
 
+    def plan(
+        self,
+        prompt: Prompt,
+        players: Sequence[Sequence[int]],
+        masks: torch.Tensor,
+        *,
+        prefix_sharing: bool | None = None,
+    ) -> Plan:
+        """How :meth:`evaluate` would run these masks: the forward steps (token segments and
+        how many players are decided before each); count its work with
+        :func:`~captum_interactions.adapters._evaluation.token_computations`."""
+        return self._plan(prompt, players, masks, prefix_sharing)[0]
+
     # ------------------------------------------------------------------ helpers
+    def _plan(
+        self,
+        prompt: Prompt,
+        players: Sequence[Sequence[int]],
+        masks: torch.Tensor,
+        prefix_sharing: bool | None,
+    ) -> tuple[Plan, torch.Tensor, int]:
+        length = len(prompt)
+        self._check_length(length)
+        players = check_players(players, length)
+        masks = check_masks(masks, len(players))
+        share = self.prefix_sharing if prefix_sharing is None else prefix_sharing
+        if share is None:
+            share = self.supports_prefix_sharing
+        elif share and not self.supports_prefix_sharing:
+            raise InteractionError(self._no_prefix_sharing())
+        rows = self.chunk_size or auto_rows(self.model_shape, length, self.device)
+        plan = make_plan(
+            players,
+            length,
+            prefix_sharing=share,
+            masks=masks,
+            call_cost=call_cost(self.device),
+            max_rows=rows,
+        )
+        return plan, masks, rows
+
     @property
     @abc.abstractmethod
     def _module(self) -> torch.nn.Module:

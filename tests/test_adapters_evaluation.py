@@ -87,8 +87,15 @@ def random_case(seed: int):
     return ids, check_players(players, length), masks
 
 
-def run(ids, players, masks, *, sharing, max_rows, model=None):
-    plan = make_plan(players, len(ids), prefix_sharing=sharing)
+def run(ids, players, masks, *, sharing, max_rows, model=None, call_cost=0):
+    plan = make_plan(
+        players,
+        len(ids),
+        prefix_sharing=sharing,
+        masks=masks,
+        call_cost=call_cost,
+        max_rows=max_rows,
+    )
     return run_plan(
         plan,
         masks,
@@ -104,10 +111,22 @@ def run(ids, players, masks, *, sharing, max_rows, model=None):
 def test_tree_and_plain_plans_equal_direct_evaluation(seed):
     ids, players, masks = random_case(seed)
     expected = direct(ids, players, masks)
-    for sharing in (False, True):
+    for sharing, call_cost in ((False, 0), (True, 0), (True, 5), (True, 100)):
         for max_rows in (1, 3, 1024):
-            values = run(ids, players, masks, sharing=sharing, max_rows=max_rows)
+            values = run(
+                ids, players, masks, sharing=sharing, max_rows=max_rows, call_cost=call_cost
+            )
             torch.testing.assert_close(values, expected, rtol=0, atol=0)
+
+
+def test_merged_levels_trade_tokens_for_calls():
+    players = check_players([[p] for p in (1, 3, 5, 7, 9, 11, 13, 15, 18, 21)], 24)
+    masks = torch.arange(2**10)
+    full = make_plan(players, 24, prefix_sharing=True)
+    merged = make_plan(players, 24, prefix_sharing=True, call_cost=64)
+    assert len(merged.levels) < len(full.levels) == 11
+    extra_tokens = token_computations(merged, masks) - token_computations(full, masks)
+    assert 0 < extra_tokens < 64 * (len(full.levels) - len(merged.levels))
 
 
 def test_chunks_never_exceed_max_rows():

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from captum_interactions.adapters import pretrained
+from captum_interactions.adapters.base import Prompt
 from captum_interactions.adapters.pretrained import (
     PRETRAINED_MODELS,
     _Source,
     cache_dir,
     load_pretrained,
 )
+from captum_interactions.adapters.text import select_players
 from lm_models import make_tokenizer, tiny_llama
 
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
@@ -131,6 +133,27 @@ def test_smollm2_loads_ready_and_knows_paris(smollm2):
     assert tokenizer.decode([int(logits.argmax())]) == " Paris"
 
 
+FACT = "Paris is the capital and largest city of France, and Berlin is the capital of"
+
+
+def _word_tokens(tokenizer, words):
+    """Decoded tokens of each word player of FACT, as the tokenizer splits the prompt."""
+    encoding = tokenizer(FACT, return_offsets_mapping=True)
+    prompt = Prompt(FACT, torch.tensor(encoding["input_ids"]),
+                    tuple(tuple(pair) for pair in encoding["offset_mapping"]))
+    positions = select_players(FACT, words).positions(prompt)
+    ids = encoding["input_ids"]
+    return [tokenizer.decode([ids[i] for i in found]).strip() for found in positions], positions
+
+
+@pytest.mark.real_model
+def test_smollm2_tokens_of_word_players(smollm2):
+    words = ["Paris", "capital", "France", ",", "capital#2"]
+    decoded, positions = _word_tokens(smollm2[1], words)
+    assert decoded == ["Paris", "capital", "France", ",", "capital"]
+    assert positions == ((0,), (3,), (8,), (9,), (14,))  # no BOS: "Paris" is token 0
+
+
 @pytest.mark.real_model
 def test_gemma_package_assembles_its_gguf_outside_site_packages(tmp_path):
     path = PRETRAINED_MODELS["gemma-3-270m"].locate(tmp_path)
@@ -160,3 +183,6 @@ def test_gemma_loads_ready():
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0, -1]
     assert torch.isfinite(logits).all()
+    decoded, positions = _word_tokens(tokenizer, ["Paris", "capital", "France", "capital#2"])
+    assert decoded == ["Paris", "capital", "France", "capital"]
+    assert positions == ((1,), (4,), (9,), (15,))  # "▁capital" etc. after Gemma's BOS

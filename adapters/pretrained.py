@@ -33,6 +33,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["PRETRAINED_MODELS", "cache_dir", "load_pretrained"]
 
 _MARKER = "captum-interactions.json"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ def _installed_version(key: str, source: _Source) -> str:
 def _convert(key: str, source: _Source, version: str, root: Path, folder: Path, transformers):
     """GGUF -> float32 safetensors folder, written to a scratch folder and renamed into place."""
     root.mkdir(parents=True, exist_ok=True)
+    logger.info("converting %s once from GGUF to float32 in %s (30-90 s)", key, folder)
     scratch = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     try:
         gguf = source.locate(scratch)
@@ -181,7 +184,8 @@ def _convert(key: str, source: _Source, version: str, root: Path, folder: Path, 
         # The weights are dequantised to float32 on loading; dropping the GGUF quantizer
         # record lets save_pretrained write them and from_pretrained read them back as is.
         model.hf_quantizer = None
-        del model.config.quantization_config
+        if getattr(model.config, "quantization_config", None) is not None:
+            del model.config.quantization_config
         model.config.architectures = [type(model).__name__]
         converted = scratch / "model"
         model.save_pretrained(converted)

@@ -1,5 +1,35 @@
-"""Interaction graphs (networkx), export, drawing and cross-model overlap."""
+"""Interaction graphs (networkx), export, drawing and cross-model overlap.
+
+Graphs of one result: :func:`and_or_graph` and :func:`player_graph` (plain networkx graphs
+with scalar attributes), :func:`write_graph` / :func:`read_graph` (GraphML, node-link JSON),
+:func:`draw_and_or_graph` and :func:`draw_player_graph`. Overlap of results on the same
+players: :func:`overlap` (two results), :func:`overlap_matrix` (many models or checkpoints
+over many samples), and the plots :func:`plot_overlap_heatmap`, :func:`plot_order_histogram`
+and :func:`plot_cancellation`. Drawing and plotting import matplotlib only when called.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .build import and_or_graph, interaction_node, player_graph, player_node
+from .comparison import OverlapMatrix, PairOverlap, overlap, overlap_matrix
+from .draw import draw_and_or_graph, draw_player_graph
+from .io import read_graph, write_graph
+from .plots import plot_cancellation, plot_order_histogram, plot_overlap_heatmap
+
+__all__ = [
+    "OverlapMatrix",
+    "PairOverlap",
+    "and_or_graph",
+    "draw_and_or_graph",
+    "draw_player_graph",
+    "interaction_node",
+    "overlap",
+    "overlap_matrix",
+    "player_graph",
+    "player_node",
+    "plot_cancellation",
+    "plot_order_histogram",
+    "plot_overlap_heatmap",
+    "read_graph",
+    "write_graph",
+]

@@ -17,9 +17,9 @@ import time
 
 import torch
 from _timing import best_time, record
-from captum_interactions.graphs.comparison import overlap, overlap_matrix
 
 import captum_interactions as ci
+from captum_interactions.graphs.comparison import overlap, overlap_matrix
 
 N, MODELS, SAMPLES, LOOP_SAMPLES = 10, 20, 100, 1
 

@@ -11,6 +11,9 @@ import matplotlib
 import networkx as nx
 import pytest
 import torch
+
+import captum_interactions as ci
+from captum_interactions import InteractionError, InteractionResult
 from captum_interactions.graphs.build import (
     and_or_graph,
     interaction_node,
@@ -19,9 +22,6 @@ from captum_interactions.graphs.build import (
 )
 from captum_interactions.graphs.draw import draw_and_or_graph, draw_player_graph
 from captum_interactions.graphs.io import read_graph, write_graph
-
-import captum_interactions as ci
-from captum_interactions import InteractionError, InteractionResult
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

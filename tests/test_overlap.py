@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-from captum_interactions.graphs import comparison
-from captum_interactions.graphs._pairwise import _relocated, universe_size
-from captum_interactions.graphs.comparison import OverlapMatrix, overlap, overlap_matrix
 
 import captum_interactions as ci
 from captum_interactions import InteractionError, InteractionResult
+from captum_interactions.graphs import comparison
+from captum_interactions.graphs._pairwise import _relocated, universe_size
+from captum_interactions.graphs.comparison import OverlapMatrix, overlap, overlap_matrix
 
 X, Y, Z = 0b001, 0b010, 0b100
 

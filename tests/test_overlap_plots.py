@@ -7,15 +7,15 @@ import math
 import matplotlib
 import pytest
 import torch
+
+import captum_interactions as ci
+from captum_interactions import InteractionError, InteractionResult
 from captum_interactions.graphs.comparison import overlap, overlap_matrix
 from captum_interactions.graphs.plots import (
     plot_cancellation,
     plot_order_histogram,
     plot_overlap_heatmap,
 )
-
-import captum_interactions as ci
-from captum_interactions import InteractionError, InteractionResult
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lm_models import PROMPT, make_tokenizer, tiny_gpt2
+
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.learned_baseline import (
     LearnedBaseline,
@@ -19,8 +21,6 @@ from captum_interactions.adapters.learned_baseline import (
     resolve_baseline,
     train_baseline,
 )
-from lm_models import PROMPT, make_tokenizer, tiny_gpt2
-
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 
 PROMPTS = [PROMPT, "the quick brown fox jumps over the lazy dog"]

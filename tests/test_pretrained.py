@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from lm_models import make_tokenizer, tiny_llama
+
 from captum_interactions.adapters import pretrained
 from captum_interactions.adapters.base import Prompt
 from captum_interactions.adapters.pretrained import (
@@ -16,8 +18,6 @@ from captum_interactions.adapters.pretrained import (
     load_pretrained,
 )
 from captum_interactions.adapters.text import select_players
-from lm_models import make_tokenizer, tiny_llama
-
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lm_models import CORPUS, PROMPT, make_tokenizer
+
 from captum_interactions.adapters.base import Prompt
 from captum_interactions.adapters.text import (
     STOP_WORDS,
@@ -13,9 +17,6 @@ from captum_interactions.adapters.text import (
     token_positions,
     words,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from lm_models import CORPUS, PROMPT, make_tokenizer
 
 TEXT = "The cat saw the dog, and the dog saw the cat."
 

@@ -16,10 +16,11 @@ error: unknown model 'gpt-17'; known models: smollm2-135m, gemma-3-270m. ...
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -138,34 +139,55 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _log_to(folder: Path, quiet: bool) -> None:
-    """Log to stderr (INFO, or WARNING when quiet) and to ``folder/run.log``."""
-    root = logging.getLogger("captum_interactions")
-    root.setLevel(logging.INFO)
-    console = logging.StreamHandler()
+class _ConsoleHandler(logging.Handler):
+    """Writes log records to stderr through ``tqdm.write``, so progress bars stay intact."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # logging must never raise
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _logging(folder: Path, quiet: bool) -> Iterator[None]:
+    """Log to stderr (INFO, or WARNING when quiet) and to ``folder/run.log`` meanwhile;
+    library warnings (e.g. a target of several tokens) go to the same places."""
+    console = _ConsoleHandler()
     console.setLevel(logging.WARNING if quiet else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     log_file = logging.FileHandler(folder / "run.log", encoding="utf-8")
     log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.captureWarnings(True)  # library warnings (e.g. a multi-token target) go to the log
-    for logger in (root, logging.getLogger("py.warnings")):
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-            handler.close()
+    loggers = [logging.getLogger("captum_interactions"), logging.getLogger("py.warnings")]
+    level = loggers[0].level
+    loggers[0].setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    for logger in loggers:
         logger.addHandler(console)
         logger.addHandler(log_file)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        loggers[0].setLevel(level)
+        for logger in loggers:
+            logger.removeHandler(console)
+            logger.removeHandler(log_file)
+        log_file.close()
 
 
 def _execute(job: InteractionRun, args: argparse.Namespace) -> int:
-    _log_to(job.out_dir, args.quiet)
     start = time.perf_counter()
-    summary = job.execute(device=args.device, show_progress=not args.quiet,
-                          report=not getattr(args, "no_report", False))
+    with _logging(job.out_dir, args.quiet):
+        summary = job.execute(device=args.device, show_progress=not args.quiet,
+                              report=not getattr(args, "no_report", False))
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     print(
-        f"{len(summary.computed)} result(s) computed, {summary.reused} reused, "
-        f"{summary.compared} model pair(s) compared, {summary.skipped} skipped "
-        f"(different predictions), in {int(minutes)} min {seconds:.0f} s"
+        f"{len(summary.computed)} result(s) computed, {summary.reused} reused; "
+        f"{summary.compared} model pair(s) compared on a prompt, {summary.skipped} skipped "
+        f"(different next words); {int(minutes)} min {seconds:.0f} s"
     )
     print(f"results: {job.out_dir.resolve()}")
     if summary.report is not None:

@@ -53,7 +53,7 @@ from .result import InteractionResult
 from .specs import ModelSpec, PromptSpec, read_prompts
 
 if TYPE_CHECKING:
-    from captum_interactions.graphs.overlap import OverlapMatrix
+    from captum_interactions.graphs.comparison import OverlapMatrix
 
 __all__ = [
     "EXTRACTIONS",
@@ -278,7 +278,7 @@ def compare_models(
     :func:`captum_interactions.graphs.overlap_matrix` with bootstrap intervals over prompts
     and chance levels; the skipped pairs are counted in ``n_skipped_target`` (no warning).
     """
-    from captum_interactions.graphs.overlap import overlap_matrix
+    from captum_interactions.graphs.comparison import overlap_matrix
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # callers report the skipped pairs
@@ -418,7 +418,6 @@ class InteractionRun:
             report (bool): write ``report.md`` and its figures.
         """
         from tqdm.auto import tqdm
-        from tqdm.contrib.logging import logging_redirect_tqdm
 
         start = time.perf_counter()
         if device is None:
@@ -434,8 +433,8 @@ class InteractionRun:
         total = len(self.models) * len(self.prompts)
         logger.info("session %d: %d of %d results already in %s", session, len(results), total,
                     self.out_dir)
-        with logging_redirect_tqdm(), tqdm(total=total, initial=len(results), desc="run",
-                                           unit="result", disable=not show_progress) as bar:
+        with tqdm(total=total, initial=len(results), desc="run", unit="result",
+                  disable=not show_progress) as bar:
             for model in self.models:
                 todo = [p for p in self.prompts if (model.label, p.id) not in results]
                 if not todo:

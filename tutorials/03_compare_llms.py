@@ -1,0 +1,128 @@
+"""Tutorial 3: do two LLMs with different tokenizers use the same interactions?
+
+SmolLM2-135M (a Llama-style BPE tokenizer) and Gemma-3-270M (a SentencePiece tokenizer with
+a 262k vocabulary) split the same words into different tokens. Players are therefore defined
+on the *text*: the same words for both models, each mapped to that model's own tokens, so
+the interactions of the two models are indexed by the same word subsets and compare directly.
+The tutorial follows the rules of the cross-LLM papers:
+
+1. compare a prompt only when both models predict the same next word (the others are
+   skipped and counted);
+2. measure sharing on **independent** extractions: strength-weighted overlap, Jaccard index of
+   the salient sets, and the Jaccard index of random sets of the same sizes (chance);
+3. look at the orders of shared vs non-shared interactions and their positive-negative
+   cancellation (the papers find shared ones lower-order and less cancelling);
+4. run **shared** extraction (one joint fit) as well, and see why it cannot be the evidence
+   for sharing: it is built to prefer shared interactions.
+
+Run it::
+
+    python tutorials/03_compare_llms.py            # 5 prompts, 8 players (a few minutes)
+    python tutorials/03_compare_llms.py --fast     # 2 prompts, 5 players (what CI runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+import captum_interactions as ci
+from captum_interactions.adapters import HuggingFaceAdapter, LLMInteractions, load_pretrained
+from captum_interactions.graphs import (
+    overlap,
+    overlap_matrix,
+    plot_cancellation,
+    plot_order_histogram,
+    plot_overlap_heatmap,
+)
+
+PROMPTS = [
+    "The tall iron Eiffel Tower, a famous landmark, stands in the city of",
+    "The famous English playwright who wrote Romeo and Juliet and Hamlet was William",
+    "Pure water is a chemical compound made of two hydrogen atoms and one",
+    "To bake fresh bread, mix flour, water, salt and a little",
+    "Bananas are long yellow fruits that grow in warm tropical countries and monkeys love to",
+]
+MODELS = ("smollm2-135m", "gemma-3-270m")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true",
+                        default=bool(os.environ.get("TUTORIAL_FAST")),
+                        help="small sizes, as run by the tests (or set TUTORIAL_FAST=1)")
+    parser.add_argument("--out", type=Path, default=Path("tutorial-output/03"),
+                        help="where figures go (default: %(default)s)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    prompts = PROMPTS[:2] if args.fast else PROMPTS
+    n_players = 5 if args.fast else 8
+
+    # Independent extraction: each model on its own, same words as players.
+    results: dict[str, list[ci.InteractionResult]] = {}
+    for name in MODELS:
+        model, tokenizer = load_pretrained(name, device=args.device)
+        explainer = LLMInteractions(HuggingFaceAdapter(model, tokenizer, name=name))
+        results[name] = [explainer.attribute(p, n_players=n_players) for p in prompts]
+        first = results[name][0]
+        tokens = [tokenizer.convert_ids_to_tokens([first.metadata["input_ids"][i] for i in at])
+                  for at in first.metadata["player_positions"]]
+        print(f"{name}: the players of prompt 1 are these tokens: {tokens}")
+        del model, explainer
+
+    a, b = MODELS
+    print()
+    for index in range(len(prompts)):
+        left, right = results[a][index], results[b][index]
+        words = (left.target_text, right.target_text)
+        if left.target_text.strip() != right.target_text.strip():
+            print(f"prompt {index + 1}: {a} predicts {words[0]!r}, {b} {words[1]!r}: skipped")
+            continue
+        same = overlap(left, right)
+        print(f"prompt {index + 1} ({words[0]!r}): weighted overlap "
+              f"{same['weighted_overlap']:.2f}, Jaccard {same['jaccard']:.2f} (chance "
+              f"{same['jaccard_chance']:.2f}), {same['n_shared']} shared of "
+              f"{same['n_salient_a']} / {same['n_salient_b']} salient")
+
+    # All prompts at once: means with bootstrap intervals; skipped prompts are counted.
+    matrix = overlap_matrix(results, n_bootstrap=200)
+    i, j = 0, 1
+    print(f"\nover {int(matrix.n_samples[i, j])} compared prompt(s) "
+          f"({int(matrix.n_skipped_target[i, j])} skipped): Jaccard "
+          f"{float(matrix['jaccard'][i, j]):.2f} vs chance "
+          f"{float(matrix['jaccard_chance'][i, j]):.2f}; mean order shared "
+          f"{float(matrix['mean_order_shared'][i, j]):.2f} vs not shared "
+          f"{float(matrix['mean_order_not_shared'][i, j]):.2f}; cancellation shared "
+          f"{float(matrix['cancellation_shared'][i, j]):.2f} vs not shared "
+          f"{float(matrix['cancellation_not_shared'][i, j]):.2f}")
+
+    # Shared extraction: one joint fit over both models (only where they agree).
+    agree = [k for k in range(len(prompts))
+             if results[a][k].target_text.strip() == results[b][k].target_text.strip()]
+    if agree:
+        values = [torch.stack([results[m][k].values for k in agree]) for m in MODELS]
+        joint = ci.extract_shared(values)
+        pairs = [overlap(x.__class__(**{**vars(x), "players": results[a][k].players}),
+                         y.__class__(**{**vars(y), "players": results[a][k].players}))
+                 for k, x, y in zip(agree, joint[0], joint[1], strict=True)]
+        mean = sum(p["jaccard"] for p in pairs) / len(pairs)
+        print(f"shared extraction: mean Jaccard {mean:.2f} on the same prompts. It is higher "
+              "by construction (the joint loss rewards shared terms), so the independent "
+              "numbers above are the evidence.")
+
+    figure = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = figure.subplots(1, 3)
+    plot_overlap_heatmap(matrix, "jaccard", ax=axes[0])
+    plot_order_histogram(matrix, ax=axes[1])
+    plot_cancellation(matrix, ax=axes[2])
+    figure.savefig(args.out / "comparison.png", dpi=110)
+    print(f"\nwrote {args.out / 'comparison.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +43,14 @@ from captum_interactions.values import log_odds, log_prob
 __all__ = [
     "ModelShape",
     "Plan",
+    "RowLimit",
     "auto_rows",
     "call_cost",
     "check_masks",
     "check_players",
     "eval_mode",
     "make_plan",
+    "memory_budget",
     "run_plan",
     "token_computations",
     "value_function",
@@ -57,7 +60,7 @@ __all__ = [
 Forward = Callable[[torch.Tensor, torch.Tensor, Any, bool], Any]
 ValueFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-_CPU_BUDGET = 1 << 30  # bytes of working memory per forward call off-GPU
+_MIN_BUDGET, _DEFAULT_BUDGET, _MAX_BUDGET = 1 << 29, 1 << 30, 1 << 33  # bytes, off-GPU
 _MAX_ROWS = 1024  # more rows per call stop paying off; keeps every call's latency bounded
 #: Rough cost of one forward call, in token computations (Python and kernel launch overhead
 #: per layer); accelerators process tokens so fast that a call costs many more of them.
@@ -144,25 +147,37 @@ def check_masks(masks: torch.Tensor | Sequence[int], n_players: int) -> torch.Te
 
 @dataclass(frozen=True)
 class ModelShape:
-    """Sizes that set how many masked sequences fit in memory at once."""
+    """Sizes that set how many masked sequences fit in memory at once.
+
+    ``kv_width`` is the width of one layer's keys (``n_key_value_heads × head_dim``).
+    """
 
     n_layers: int
     d_model: int
     n_heads: int
+    kv_width: int
     vocab_size: int
     itemsize: int
 
-    def row_bytes(self, length: int) -> int:
-        """Rough peak bytes of one masked sequence of ``length`` tokens: cache, activations,
-        eager attention scores and float32 copies of the last position's logits.
+    def row_bytes(self, new: int, total: int) -> int:
+        """Rough peak bytes of one row of a forward step that computes ``new`` tokens after
+        ``total - new`` cached ones: the key/value cache (counted twice: the parent rows it is
+        selected from and the extended copy), activations of the new tokens, attention scores
+        and float32 copies of the last position's logits.
 
-        >>> ModelShape(n_layers=2, d_model=4, n_heads=1, vocab_size=10, itemsize=4).row_bytes(3)
-        960
+        >>> ModelShape(2, d_model=4, n_heads=1, kv_width=4, vocab_size=10, itemsize=4).row_bytes(
+        ...     new=3, total=3)
+        1152
         """
-        cache = self.n_layers * 2 * self.d_model * length * self.itemsize
-        activations = 12 * self.d_model * length * self.itemsize
-        attention = 2 * self.n_heads * length * length * 4
+        cache = 2 * self.n_layers * 2 * self.kv_width * total * self.itemsize
+        activations = 12 * self.d_model * new * self.itemsize
+        attention = 2 * self.n_heads * new * total * 4
         return cache + activations + attention + 12 * self.vocab_size
+
+
+#: ``rows(new, total)``: masked sequences per forward call for a step that computes ``new``
+#: tokens after ``total - new`` cached ones.
+RowLimit = Callable[[int, int], int]
 
 
 def call_cost(device: torch.device) -> int:
@@ -174,14 +189,31 @@ def call_cost(device: torch.device) -> int:
     return _CALL_COST.get(device.type, _ACCELERATOR_CALL_COST)
 
 
-def auto_rows(shape: ModelShape, length: int, device: torch.device) -> int:
-    """Masked sequences per forward call: half the free GPU memory (1 GiB elsewhere).
+def memory_budget(device: torch.device) -> int:
+    """Bytes one forward call may use: half the free memory of a GPU, else an eighth of the
+    physical memory (within 512 MiB .. 8 GiB; 1 GiB where the size is unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 2
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return _DEFAULT_BUDGET
+    return min(max(physical // 8, _MIN_BUDGET), _MAX_BUDGET)
 
-    >>> auto_rows(ModelShape(2, 4, 1, 10, 4), 3, torch.device("cpu"))
+
+def auto_rows(shape: ModelShape, device: torch.device) -> RowLimit:
+    """Rows per forward call that fit :func:`memory_budget` (at most 1024).
+
+    >>> rows = auto_rows(ModelShape(2, 4, 1, 4, 10, 4), torch.device("cpu"))
+    >>> rows(3, 3)
     1024
     """
-    budget = torch.cuda.mem_get_info(device)[0] // 2 if device.type == "cuda" else _CPU_BUDGET
-    return max(1, min(_MAX_ROWS, budget // shape.row_bytes(length)))
+    budget = memory_budget(device)
+
+    def rows(new: int, total: int) -> int:
+        return max(1, min(_MAX_ROWS, budget // shape.row_bytes(new, total)))
+
+    return rows
 
 
 @dataclass(frozen=True)
@@ -208,13 +240,14 @@ def make_plan(
     prefix_sharing: bool,
     masks: torch.Tensor | None = None,
     call_cost: int = 0,
-    max_rows: int = _MAX_ROWS,
+    rows: RowLimit | None = None,
 ) -> Plan:
     """The prefix-tree plan (``prefix_sharing=True``) or the one-step plain plan.
 
     ``players`` must already be checked (:func:`check_players`). The tree's levels are chosen
     to minimise ``token computations + call_cost × forward calls`` for ``masks`` (default: all
-    ``2**n``) in chunks of ``max_rows``: with ``call_cost=0`` every player starts a level (the
+    ``2**n``) in chunks of ``rows(new, total)`` (default 1024): with ``call_cost=0`` every
+    player starts a level (the
     fewest token computations); a positive cost merges the first, narrow levels of the tree,
     where a forward call would cost more than the tokens it saves.
 
@@ -239,11 +272,12 @@ def make_plan(
     # best[e]: cheapest way to compute tokens [0, bounds[e]); a level [bounds[s], bounds[e])
     # runs once per distinct state of the e - 1 players that start before bounds[e].
     best, start_of = [0.0] + [math.inf] * (n + 1), [0] * (n + 2)
+    limit = rows or _default_rows
     for end in range(1, n + 2):
-        rows = width[end - 1]
         for start in range(end):
             size = bounds[end] - bounds[start]
-            cost = best[start] + (rows * size + -(-rows // max_rows) * call_cost if size else 0)
+            calls = -(-width[end - 1] // limit(size, bounds[end]))
+            cost = best[start] + (width[end - 1] * size + calls * call_cost if size else 0)
             if cost < best[end]:
                 best[end], start_of[end] = cost, start
     levels, end = [], n + 1
@@ -253,6 +287,10 @@ def make_plan(
             levels.append((bounds[start], bounds[end], end - 1))
         end = start
     return Plan(order, owner, tuple(reversed(levels)))
+
+
+def _default_rows(new: int, total: int) -> int:
+    return _MAX_ROWS
 
 
 def _tree_keys(plan: Plan, masks: torch.Tensor) -> torch.Tensor:
@@ -313,13 +351,13 @@ def run_plan(
     ids: torch.Tensor,
     target: int,
     value: ValueFunction,
-    max_rows: int,
+    rows: RowLimit,
     show_progress: bool = False,
 ) -> torch.Tensor:
     """``v`` for every mask: ``[M]`` float64 on the device of ``ids``.
 
-    The tree is walked depth first; a node whose children exceed ``max_rows`` is split, and an
-    out-of-memory error halves ``max_rows`` and retries the node.
+    The tree is walked depth first; a node whose children exceed ``rows(new, total)`` is
+    split, and an out-of-memory error halves every later chunk and retries the node.
     """
     n = len(plan.order)
     device = ids.device
@@ -328,6 +366,7 @@ def run_plan(
     keys, inverse = torch.unique(_tree_keys(plan, masks), return_inverse=True)
     owner = plan.owner.to(device)
     pieces: list[torch.Tensor] = []
+    halvings = 0
     stack = [_Node(0, None, torch.zeros(1, dtype=torch.long), 0, keys.numel())]
     with tqdm(
         total=_count(plan, keys) if show_progress else None,
@@ -341,16 +380,17 @@ def run_plan(
             last = node.level == len(plan.levels) - 1
             prefixes = keys[node.lo : node.hi] >> (n - decided)
             children = torch.unique_consecutive(prefixes)
-            if children.numel() > max_rows:
-                cut = node.lo + int(torch.searchsorted(prefixes, children[max_rows]))
+            limit = max(1, rows(end - start, end) >> halvings)
+            if children.numel() > limit:
+                cut = node.lo + int(torch.searchsorted(prefixes, children[limit]))
                 stack.append(_Node(node.level, node.cache, node.parents, cut, node.hi))
                 stack.append(_Node(node.level, node.cache, node.parents, node.lo, cut))
                 continue
             previous = plan.levels[node.level - 1][2] if node.level else 0
-            rows = children.to(device, non_blocking=True)
+            states = children.to(device, non_blocking=True)
             own = owner[start:end]
             shift = (decided - 1 - own).clamp(min=0)
-            absent = (own >= 0) & (((rows.unsqueeze(-1) >> shift) & 1) == 0)
+            absent = (own >= 0) & (((states.unsqueeze(-1) >> shift) & 1) == 0)
             past = node.cache
             if past is not None:
                 parent = torch.searchsorted(node.parents, children >> (decided - previous))
@@ -358,9 +398,9 @@ def run_plan(
             try:
                 out = forward(ids[start:end], absent, past, last)
             except RuntimeError as error:  # torch.OutOfMemoryError is one
-                if max_rows == 1 or not _is_out_of_memory(error):
+                if limit == 1 or not _is_out_of_memory(error):
                     raise
-                max_rows //= 2
+                halvings += 1
                 del past, error
                 if device.type == "cuda":
                     torch.cuda.empty_cache()

@@ -28,6 +28,7 @@ from captum_interactions.exceptions import InteractionError
 from ._evaluation import (
     ModelShape,
     Plan,
+    RowLimit,
     ValueFunction,
     auto_rows,
     call_cost,
@@ -68,8 +69,8 @@ class LanguageModelAdapter(abc.ABC):
     Args:
         name (str): short name of the model, recorded in results.
         chunk_size (int, optional): masked sequences per forward call; ``None`` sizes chunks
-            from the free memory (half the free GPU memory, 1 GiB on the CPU) and halves them
-            on out-of-memory errors.
+            per forward step from the memory available (half the free GPU memory, an eighth of
+            the RAM on the CPU) and halves them on out-of-memory errors.
         prefix_sharing (bool, optional): evaluate masks as a prefix tree over a key/value cache
             (same values, several times faster on full mask sets); ``None`` uses it whenever the
             model supports it.
@@ -234,7 +235,7 @@ class LanguageModelAdapter(abc.ABC):
                 ids=prompt.input_ids.to(self.device),
                 target=int(target),
                 value=value_fn,
-                max_rows=rows,
+                rows=rows,
                 show_progress=show_progress,
             )
 
@@ -258,7 +259,7 @@ class LanguageModelAdapter(abc.ABC):
         players: Sequence[Sequence[int]],
         masks: torch.Tensor,
         prefix_sharing: bool | None,
-    ) -> tuple[Plan, torch.Tensor, int]:
+    ) -> tuple[Plan, torch.Tensor, RowLimit]:
         length = len(prompt)
         self._check_length(length)
         players = check_players(players, length)
@@ -268,14 +269,15 @@ class LanguageModelAdapter(abc.ABC):
             share = self.supports_prefix_sharing
         elif share and not self.supports_prefix_sharing:
             raise InteractionError(self._no_prefix_sharing())
-        rows = self.chunk_size or auto_rows(self.model_shape, length, self.device)
+        chunk = self.chunk_size
+        rows = auto_rows(self.model_shape, self.device) if chunk is None else lambda *_: chunk
         plan = make_plan(
             players,
             length,
             prefix_sharing=share,
             masks=masks,
             call_cost=call_cost(self.device),
-            max_rows=rows,
+            rows=rows,
         )
         return plan, masks, rows
 

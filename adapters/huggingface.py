@@ -86,10 +86,13 @@ class HuggingFaceAdapter(LanguageModelAdapter):
         self.model = model
         self._tokenizer = tokenizer
         config = model.config.get_text_config()
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         self._shape = ModelShape(
             n_layers=config.num_hidden_layers,
             d_model=config.hidden_size,
-            n_heads=config.num_attention_heads,
+            n_heads=heads,
+            kv_width=(getattr(config, "num_key_value_heads", None) or heads) * head_dim,
             vocab_size=model.get_input_embeddings().weight.shape[0],
             itemsize=model.dtype.itemsize,
         )

@@ -108,6 +108,7 @@ class TransformerLensAdapter(LanguageModelAdapter):
             n_layers=cfg.n_layers,
             d_model=cfg.d_model,
             n_heads=cfg.n_heads,
+            kv_width=(getattr(cfg, "n_key_value_heads", None) or cfg.n_heads) * cfg.d_head,
             vocab_size=cfg.d_vocab,
             itemsize=parameter.dtype.itemsize,
         )

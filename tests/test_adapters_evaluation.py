@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+
 from captum_interactions.adapters._evaluation import (
     check_masks,
     check_players,
@@ -94,7 +95,7 @@ def run(ids, players, masks, *, sharing, max_rows, model=None, call_cost=0):
         prefix_sharing=sharing,
         masks=masks,
         call_cost=call_cost,
-        max_rows=max_rows,
+        rows=lambda new, total: max_rows,
     )
     return run_plan(
         plan,
@@ -103,7 +104,7 @@ def run(ids, players, masks, *, sharing, max_rows, model=None, call_cost=0):
         ids=ids,
         target=0,
         value=first_column,
-        max_rows=max_rows,
+        rows=lambda new, total: max_rows,
     )
 
 

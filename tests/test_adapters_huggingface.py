@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from lm_models import PROMPT, make_tokenizer, tiny_gemma3, tiny_gpt2, tiny_llama
 
+from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.values import log_odds
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from captum_interactions.adapters.huggingface import HuggingFaceAdapter
-from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 from lm_models import (
     PROMPT,
     make_tokenizer,
@@ -17,6 +15,8 @@ from lm_models import (
     tiny_native_bridge,
 )
 
+from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.values import log_odds
 

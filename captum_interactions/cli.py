@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--tau", type=float, default=_DEFAULTS.tau,
                         help="salience threshold for comparisons and the report "
                         "(default: %(default)s)")
+    method.add_argument("--separate-singletons", action="store_true",
+                        help="keep a single word's AND and OR terms apart in graphs, "
+                        "comparisons and the report (default: merged, as they fire on the "
+                        "same masks)")
     method.add_argument("--dtype", default=_DEFAULTS.dtype,
                         choices=("float32", "float16", "bfloat16", "float64"),
                         help="model dtype (default: %(default)s)")
@@ -134,7 +138,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         n_players=args.n_players, baseline=args.baseline, mode=args.mode, qcoef=args.qcoef,
         solver=args.solver, shared=args.shared, alpha=args.alpha,
-        shared_qcoef=args.shared_qcoef, pcoef=args.pcoef, tau=args.tau, dtype=args.dtype,
+        shared_qcoef=args.shared_qcoef, pcoef=args.pcoef, tau=args.tau,
+        merge_singletons=not args.separate_singletons, dtype=args.dtype,
         seed=args.seed,
     )
 

@@ -80,7 +80,7 @@ _DTYPES = {
     "float64": torch.float64,
 }
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
-_ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau")
+_ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons")
 
 
 class RunFolderError(InteractionError):
@@ -106,6 +106,10 @@ class RunOptions:
         dtype (str): model dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"float64"``.
         seed (int): seed set before every model-prompt computation and for the statistics.
         tau (float): salience threshold of the graphs, comparisons and report (0.05).
+        merge_singletons (bool): graphs, comparisons and report use the merged-singleton
+            view (``OR{i}`` added into ``AND{i}``; the split of a single word's effect between
+            the two fires on the same masks and is arbitrary, so comparing it across models
+            would count noise). Default ``True``; the saved results are never merged.
     """
 
     n_players: int = 10
@@ -120,6 +124,7 @@ class RunOptions:
     dtype: str = "float32"
     seed: int = 0
     tau: float = 0.05
+    merge_singletons: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.n_players, bool) or not isinstance(self.n_players, int):
@@ -150,6 +155,10 @@ class RunOptions:
     def analysis_options(self) -> dict[str, Any]:
         """Options of the cross-model analysis (free to change when resuming)."""
         return {name: getattr(self, name) for name in _ANALYSIS_OPTIONS}
+
+    def salience(self) -> dict[str, Any]:
+        """Keyword arguments that select salient interactions (``salient``, graphs, overlap)."""
+        return {"tau": self.tau, "merge_singletons": self.merge_singletons}
 
 
 @dataclass
@@ -271,7 +280,11 @@ def load_run(out_dir: str | os.PathLike) -> RunData:
 
 
 def compare_models(
-    table: Mapping[str, Sequence[InteractionResult]], *, tau: float = 0.05, seed: int = 0
+    table: Mapping[str, Sequence[InteractionResult]],
+    *,
+    tau: float = 0.05,
+    merge_singletons: bool = True,
+    seed: int = 0,
 ) -> OverlapMatrix:
     """Pairwise overlap of models over prompts, skipping pairs that predict different words.
 
@@ -282,7 +295,8 @@ def compare_models(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # callers report the skipped pairs
-        return overlap_matrix(table, tau, match_target=True, rng=seed)
+        return overlap_matrix(table, tau, merge_singletons=merge_singletons, match_target=True,
+                              rng=seed)
 
 
 # -------------------------------------------------------------------------------- a run
@@ -581,9 +595,9 @@ class InteractionRun:
             for (model, prompt), result in found.items():
                 path = self.out_dir / "graphs" / name / model / f"{prompt}.graphml"
                 with atomic_path(path) as tmp:
-                    write_graph(and_or_graph(result, self.options.tau), tmp)
+                    write_graph(and_or_graph(result, **self.options.salience()), tmp)
         comparison: dict[str, Any] = {
-            "tau": self.options.tau,
+            **self.options.salience(),
             "models": labels,
             "prompts": [p.id for p in self.prompts],
             "explained": {p.id: {m: results[m, p.id].target_text for m in labels}
@@ -594,7 +608,7 @@ class InteractionRun:
         if len(labels) > 1:
             for name, found in by_extraction.items():
                 table = {m: [found[m, p.id] for p in self.prompts] for m in labels}
-                matrix = compare_models(table, tau=self.options.tau, seed=self.options.seed)
+                matrix = compare_models(table, **self.options.salience(), seed=self.options.seed)
                 comparison["extractions"][name] = _matrix_json(matrix, comparison["prompts"])
                 rows += [{"extraction": name, **row} for row in matrix.to_records()]
                 if name == "independent":

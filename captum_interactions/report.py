@@ -37,7 +37,7 @@ from .result import Interaction, InteractionResult
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from captum_interactions.graphs.overlap import OverlapMatrix
+    from captum_interactions.graphs.comparison import OverlapMatrix
 
 __all__ = ["plot_top_interactions", "write_report"]
 
@@ -69,11 +69,16 @@ def _save(figure: Figure, path: Path) -> str:
 
 
 def plot_top_interactions(
-    results: Mapping[str, InteractionResult], *, k: int = TOP, tau: float = 0.05
+    results: Mapping[str, InteractionResult],
+    *,
+    k: int = TOP,
+    tau: float = 0.05,
+    merge_singletons: bool = True,
 ) -> Figure:
     """Bar charts of the ``k`` strongest salient interactions of each model, side by side.
 
     Bars are red for positive and blue for negative values; OR interactions are hatched.
+    By default a word's ``OR{i}`` is merged into its ``AND{i}`` (one bar per single word).
 
     >>> import matplotlib
     >>> from captum_interactions import and_transform
@@ -85,7 +90,8 @@ def plot_top_interactions(
     """
     from captum_interactions.graphs._mpl import sign_color
 
-    terms = {name: result.salient(tau)[:k] for name, result in results.items()}
+    terms = {name: result.salient(tau, merge_singletons=merge_singletons)[:k]
+             for name, result in results.items()}
     rows = max((len(found) for found in terms.values()), default=1)
     figure, axes = _figure(4.2 * len(results), 0.32 * rows + 1.3, ncols=len(results))
     for ax, (name, found) in zip(axes, terms.items(), strict=True):
@@ -131,7 +137,9 @@ def _header(data: RunData) -> list[str]:
         "",
         f"{len(data.models)} model(s) × {len(data.prompts)} prompt(s); up to {o.n_players} word "
         f"players per prompt; baseline {_code(o.baseline)}; extraction {_code(o.mode)} with "
-        f"qcoef {o.qcoef} and solver {_code(o.solver)}; salience τ = {o.tau}; seed {o.seed}; "
+        f"qcoef {o.qcoef} and solver {_code(o.solver)}; salience τ = {o.tau}"
+        f"{' with single words merged (OR{i} into AND{i})' if o.merge_singletons else ''}; "
+        f"seed {o.seed}; "
         f"dtype {o.dtype}. Made by captum-interactions {__version__} in {len(sessions)} "
         f"session(s) on {', '.join(devices) or '?'}.",
         "",
@@ -228,7 +236,7 @@ def _prompt_section(
     from captum_interactions.graphs.build import and_or_graph
     from captum_interactions.graphs.draw import draw_and_or_graph
 
-    tau = data.options.tau
+    salience = data.options.salience()
     found = {m: data.results[m, prompt.id] for m in data.models if (m, prompt.id) in data.results}
     lines = ["", f"## Prompt {_code(prompt.id)}", "", f"> {prompt.text}", ""]
     if not found:
@@ -243,7 +251,7 @@ def _prompt_section(
     ]
     top = {}
     for model, result in found.items():
-        terms = result.salient(tau)
+        terms = result.salient(**salience)
         top[model] = terms[:TOP]
         n_and = sum(term.type == "and" for term in terms)
         lines.append(
@@ -255,10 +263,10 @@ def _prompt_section(
     for rank in range(max(len(terms) for terms in top.values())):
         cells = [_term(terms[rank]) if rank < len(terms) else "" for terms in top.values()]
         lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
-    bars = _save(plot_top_interactions(found, tau=tau), figures / f"{prompt.id}-top.png")
+    bars = _save(plot_top_interactions(found, **salience), figures / f"{prompt.id}-top.png")
     lines += ["", f"![strongest interactions](figures/{bars})", ""]
     for model, result in found.items():
-        graph = and_or_graph(result, tau)
+        graph = and_or_graph(result, **salience)
         rows = max(result.n_players, min(GRAPH_TERMS, graph.number_of_nodes()))
         figure, (ax,) = _figure(9.0, max(3.5, 0.3 * rows + 1.2))
         draw_and_or_graph(graph, max_interactions=GRAPH_TERMS, ax=ax,
@@ -307,7 +315,7 @@ def write_report(out_dir: str | os.PathLike) -> Path:
     if len(data.models) > 1 and data.complete_prompts():
         for extraction in data.extractions():
             matrices[extraction] = compare_models(
-                data.table(extraction), tau=data.options.tau, seed=data.options.seed
+                data.table(extraction), **data.options.salience(), seed=data.options.seed
             )
         lines += _across_models(data, matrices, figures)
     for prompt in data.prompts:

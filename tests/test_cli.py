@@ -244,7 +244,8 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
     per_prompt = independent["per_prompt"]["small vs llama"]["weighted_overlap"]
     for prompt in ids:  # the matrix agrees with the pairwise function, prompt by prompt
         if prompt in agree:
-            expected = overlap(results["small", prompt], results["llama", prompt])
+            expected = overlap(results["small", prompt], results["llama", prompt],
+                               merge_singletons=True)
             assert per_prompt[prompt] == pytest.approx(expected["weighted_overlap"])
         else:
             assert per_prompt[prompt] is None

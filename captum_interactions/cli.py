@@ -24,9 +24,11 @@ from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 
+import torch
+
 from ._version import __version__
 from .exceptions import InteractionError, MissingDependencyError
-from .pipeline import InteractionRun, RunOptions
+from .pipeline import InteractionRun, RunOptions, check_device
 
 __all__ = ["DEMO_MODELS", "DEMO_OPTIONS", "build_parser", "demo_prompts", "main"]
 
@@ -183,10 +185,10 @@ def _logging(folder: Path, quiet: bool) -> Iterator[None]:
         log_file.close()
 
 
-def _execute(job: InteractionRun, args: argparse.Namespace) -> int:
+def _execute(job: InteractionRun, args: argparse.Namespace, device: torch.device) -> int:
     start = time.perf_counter()
     with _logging(job.out_dir, args.quiet):
-        summary = job.execute(device=args.device, show_progress=not args.quiet,
+        summary = job.execute(device=device, show_progress=not args.quiet,
                               report=not getattr(args, "no_report", False))
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     print(
@@ -209,11 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"report: {write_report(args.out).resolve()}")
             return 0
+        device = check_device(args.device)
         if args.command == "demo":
             job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out, options=DEMO_OPTIONS)
         else:
             job = InteractionRun(args.models, args.prompts, args.out, options=_options(args))
-        return _execute(job, args)
+        return _execute(job, args, device)
     except (InteractionError, MissingDependencyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -62,6 +62,7 @@ __all__ = [
     "RunFolderError",
     "RunOptions",
     "RunSummary",
+    "check_device",
     "compare_models",
     "load_run",
     "run",
@@ -434,8 +435,7 @@ class InteractionRun:
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = check_device(device)
         session = len(self._manifest["sessions"]) + 1
         self._manifest["sessions"].append(
             {"session": session, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -621,6 +621,36 @@ class InteractionRun:
                     )
         write_json(self.out_dir / "comparison.json", comparison)
         write_text(self.out_dir / "overlap.csv", _csv(rows))
+
+
+def check_device(device: torch.device | str | None) -> torch.device:
+    """The device to run on (default: CUDA if available); an error if it cannot be used.
+
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise InteractionError(
+            f"unknown device {device!r} ({error}); use e.g. 'cpu', 'cuda' or 'cuda:1'"
+        ) from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InteractionError(
+            f"device {str(device)!r} was asked for but CUDA is not available on this machine "
+            "(torch.cuda.is_available() is False); use --device cpu or install a CUDA build "
+            "of PyTorch"
+        )
+    if device.type == "cuda" and device.index is not None and (
+        device.index >= torch.cuda.device_count()
+    ):
+        raise InteractionError(
+            f"device {str(device)!r} does not exist: this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)"
+        )
+    return device
 
 
 def _target_word(result: InteractionResult) -> str:

@@ -179,6 +179,18 @@ def test_cli_refuses_folders_that_are_files_or_not_runs(tmp_path, capsys):
     assert "holds no manifest.json" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cli_rejects_an_unavailable_device_before_creating_anything(tmp_path, capsys):
+    prompts = _prompt_file(tmp_path)
+    out = tmp_path / "out"
+    args = ["run", "-m", "smollm2-135m", "-p", str(prompts), "-o", str(out), "--device"]
+    assert cli.main([*args, "cuda"]) == 2
+    assert "CUDA is not available on this machine" in capsys.readouterr().err
+    assert cli.main([*args, "tpu9"]) == 2
+    assert "unknown device 'tpu9'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_cli_option_errors_come_from_argparse(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["run", "-p", "x.txt"])

@@ -335,7 +335,7 @@ def resolve_target(
             f"{tokenizer.convert_ids_to_tokens(list(tokens))}; the first is explained (all are "
             "recorded in metadata['target_tokens']). Give a token id to choose another.",
             TargetWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return Target(tokens[0], tokenizer.decode([tokens[0]]), target, tokens)
 

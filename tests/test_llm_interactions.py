@@ -1,0 +1,266 @@
+"""The text front end: words in, interactions out, checked against direct model calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from lm_models import PROMPT, make_tokenizer, tiny_gemma3, tiny_gpt2, tiny_hf_bridge, tiny_llama
+
+from captum_interactions import CostWarning, InteractionResult
+from captum_interactions.adapters import llm
+from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+from captum_interactions.adapters.learned_baseline import LearnedBaseline
+from captum_interactions.adapters.llm import LLMInteractions
+from captum_interactions.adapters.pretrained import load_pretrained
+from captum_interactions.adapters.text import PlayerError, TargetError, TargetWarning
+from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
+from captum_interactions.exceptions import InteractionError
+
+WORDS = ["capital", "france", "paris", "italy"]
+BUILDERS = {"gpt2": tiny_gpt2, "llama": tiny_llama, "gemma3": tiny_gemma3}
+
+
+def direct_values(model, input_ids, positions, masks, target, baseline_id):
+    """v(T) by running the model on hand-masked embeddings (no adapter code involved).
+
+    Absent players' token embeddings are replaced by the embedding of ``baseline_id``; the
+    value is the log-odds ``log p / (1 - p)`` of ``target`` at the last position, in float64.
+    """
+    embed = model.get_input_embeddings()
+    ids = torch.as_tensor(input_ids)
+    with torch.no_grad():
+        clean = embed(ids[None])[0]
+        fill = embed(torch.tensor([[baseline_id]]))[0, 0]
+        rows = []
+        for mask in masks:
+            row = clean.clone()
+            for player, found in enumerate(positions):
+                if not mask >> player & 1:
+                    row[list(found)] = fill
+            rows.append(row)
+        logits = model(inputs_embeds=torch.stack(rows)).logits[:, -1].double()
+    p = logits.softmax(-1)[:, target]
+    return torch.log(p) - torch.log1p(-p)
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return make_tokenizer("bpe", add_bos=True)
+
+
+@pytest.fixture(scope="module")
+def gpt2(bpe):
+    model = tiny_gpt2(bpe)
+    return model, HuggingFaceAdapter(model, bpe, name="tiny-gpt2")
+
+
+# ------------------------------------------------------------------------- values & result
+@pytest.mark.parametrize("arch", list(BUILDERS))
+def test_values_match_direct_model_calls_and_universal_matching_holds(bpe, arch):
+    model = BUILDERS[arch](bpe)
+    result = LLMInteractions(HuggingFaceAdapter(model, bpe)).attribute(PROMPT, players=WORDS)
+    positions = result.metadata["player_positions"]
+    assert max(len(found) for found in positions) > 1  # some words take several BPE tokens
+    expected = direct_values(model, result.metadata["input_ids"], positions, range(16),
+                             result.target, bpe.pad_token_id)
+    torch.testing.assert_close(result.values.cpu(), expected, rtol=0, atol=2e-5)
+    assert result.matching_error() < 1e-9
+    torch.testing.assert_close(result.reconstruct(), result.values + result.q)
+    assert result.players == WORDS
+    assert result.baseline == "pad"
+    assert result.value_kind == "log_odds"
+
+
+def test_result_records_target_players_and_model(gpt2, bpe, tmp_path):
+    model, adapter = gpt2
+    result = LLMInteractions(adapter).attribute(PROMPT, players=["capital#2", "paris", ","])
+    ids = bpe(PROMPT)["input_ids"]
+    with torch.no_grad():
+        top = int(model(torch.tensor([ids])).logits[0, -1].argmax())
+    assert result.target == top
+    assert result.target_text == bpe.decode([top])
+    meta = result.metadata
+    assert meta["model"] == "tiny-gpt2"
+    assert meta["prompt"] == PROMPT
+    assert meta["input_ids"] == ids
+    assert meta["player_selection"] == "given"
+    assert [PROMPT[a:b] for a, b in meta["player_spans"]] == ["capital", "paris", ","]
+    assert meta["player_spans"][0][0] == PROMPT.rindex("capital")
+    assert all(0 not in found for found in meta["player_positions"])  # BOS is background
+    assert (meta["prediction"], meta["target_given"]) == (top, None)
+    loaded = InteractionResult.load(result.save(tmp_path / "r.npz"))
+    assert loaded.metadata == meta
+    assert (loaded.target, loaded.target_text, loaded.baseline) == (top, result.target_text, "pad")
+
+
+def test_automatic_players_are_the_last_content_words(gpt2):
+    result = LLMInteractions(gpt2[1]).attribute(PROMPT, n_players=3)
+    assert result.players == ["paris", "capital#2", "italy"]
+    assert result.metadata["player_selection"] == "automatic"
+
+
+def test_models_with_different_tokenizers_share_player_labels():
+    word = make_tokenizer("word")
+    bpe = make_tokenizer("bpe")
+    results = [
+        LLMInteractions(HuggingFaceAdapter(tiny_llama(tok), tok)).attribute(PROMPT, n_players=4)
+        for tok in (word, bpe)
+    ]
+    assert results[0].players == results[1].players
+    spans = [r.metadata["player_spans"] for r in results]
+    assert spans[0] == spans[1]
+    positions = [r.metadata["player_positions"] for r in results]
+    assert positions[0] != positions[1]
+    assert all(len(found) == 1 for found in positions[0])
+
+
+def test_transformer_lens_bridge_gives_the_same_values(bpe):
+    model = tiny_llama(bpe)
+    bridge = tiny_hf_bridge(model, bpe)
+    kwargs = {"players": WORDS, "mode": "none"}
+    hf = LLMInteractions(HuggingFaceAdapter(model, bpe)).attribute(PROMPT, **kwargs)
+    tl = LLMInteractions(TransformerLensAdapter(bridge, bpe)).attribute(PROMPT, **kwargs)
+    assert tl.metadata["input_ids"] == hf.metadata["input_ids"]  # one tokenisation, BOS too
+    assert tl.target == hf.target
+    torch.testing.assert_close(tl.values.cpu(), hf.values.cpu(), rtol=0, atol=2e-5)
+
+
+def test_value_kinds_and_extraction_options_are_passed_on(gpt2):
+    model, adapter = gpt2
+    explainer = LLMInteractions(adapter)
+    logit = explainer.attribute(PROMPT, players=WORDS, value="logit", mode="none")
+    with torch.no_grad():
+        full = model(torch.tensor([logit.metadata["input_ids"]])).logits[0, -1]
+    assert float(logit.values[-1]) == pytest.approx(float(full[logit.target]), abs=1e-5)
+    assert logit.value_kind == "logit"
+    assert logit.extraction["mode"] == "none"
+
+    def margin(logits, target):
+        return logits.gather(-1, target[:, None])[:, 0] - logits.mean(-1)
+
+    custom = explainer.attribute(PROMPT, players=WORDS, value=margin, mode="and", qcoef=0.0)
+    assert custom.value_kind == "margin"
+    assert float(custom.values[-1]) == pytest.approx(float(full[custom.target] - full.mean()),
+                                                     abs=1e-5)
+    assert custom.extraction["mode"] == "and"
+    assert not custom.or_interactions.any()
+
+
+# -------------------------------------------------------------------------------- targets
+def test_target_string_is_the_next_word():
+    word = make_tokenizer("word")
+    adapter = HuggingFaceAdapter(tiny_gpt2(word), word)
+    result = LLMInteractions(adapter).attribute(PROMPT, players=WORDS, target="rome")
+    assert result.target == word.get_vocab()["rome"]
+    assert result.metadata["target_given"] == "rome"
+    assert result.metadata["target_tokens"] == [result.target]
+
+
+def test_multi_token_target_uses_the_first_token_and_warns(gpt2, bpe):
+    continuation = bpe(" zebra", add_special_tokens=False)["input_ids"]
+    assert len(continuation) > 1
+    with pytest.warns(TargetWarning, match=r"takes \d tokens .* the first is explained"):
+        result = LLMInteractions(gpt2[1]).attribute(PROMPT, players=WORDS, target="zebra")
+    assert result.target == continuation[0]
+    assert result.metadata["target_tokens"] == continuation
+    assert result.target_text == bpe.decode(continuation[:1])
+
+
+def test_target_token_id_and_bad_targets(gpt2):
+    explainer = LLMInteractions(gpt2[1])
+    assert explainer.attribute(PROMPT, players=WORDS, target=7, mode="none").target == 7
+    with pytest.raises(TargetError, match=r"outside the model's vocabulary \[0, \d+\)"):
+        explainer.attribute(PROMPT, players=WORDS, target=10**6)
+    with pytest.raises(TargetError, match="must contain text"):
+        explainer.attribute(PROMPT, players=WORDS, target="  ")
+    with pytest.raises(TypeError, match="target must be None"):
+        explainer.attribute(PROMPT, players=WORDS, target=1.5)
+    with pytest.raises(TargetError, match="merges with the end of the prompt"):
+        explainer.attribute("the capital of ", players=["capital"], target="france")
+
+
+# ------------------------------------------------------------------------------ baselines
+def test_baselines_are_applied_and_recorded(gpt2, bpe, tmp_path):
+    model, adapter = gpt2
+    explainer = LLMInteractions(adapter)
+    zero = explainer.attribute(PROMPT, players=WORDS, baseline="zero", mode="none")
+    pad = explainer.attribute(PROMPT, players=WORDS, mode="none")
+    assert zero.baseline == "zero"
+    assert not torch.allclose(zero.values, pad.values)
+    assert zero.values[-1] == pad.values[-1]  # the full prompt masks nothing
+    learned = LearnedBaseline(adapter.baseline_vector("eos"), model="tiny-gpt2", init="eos")
+    path = learned.save(tmp_path / "b.npz")
+    for spec in (learned, Path(path)):
+        result = explainer.attribute(PROMPT, players=WORDS, baseline=spec, mode="none")
+        assert result.baseline == "learned:tiny-gpt2:eos:0-steps"
+        expected = direct_values(model, result.metadata["input_ids"],
+                                 result.metadata["player_positions"], range(16), result.target,
+                                 bpe.eos_token_id)
+        torch.testing.assert_close(result.values.cpu(), expected, rtol=0, atol=2e-5)
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("players", "match"),
+    [
+        (["rome"], "player 'rome' does not occur as a whole word"),
+        (["capital", (8, 14)], "overlap; players must be disjoint"),
+        ([*PROMPT.split(), "is"], r"players were given but the prompt has only"),
+    ],
+    ids=["not-found", "overlap", "more-than-words"],
+)
+def test_bad_players(gpt2, players, match):
+    with pytest.raises(PlayerError, match=match):
+        LLMInteractions(gpt2[1]).attribute(PROMPT, players=players)
+
+
+def test_prompt_longer_than_the_context(gpt2):
+    long = " ".join([PROMPT] * 8)
+    with pytest.raises(InteractionError, match=r"more than the model's context of 64"):
+        LLMInteractions(gpt2[1]).attribute(long, players=WORDS)
+
+
+def test_player_limits_and_cost_warning(gpt2, monkeypatch):
+    with pytest.raises(InteractionError, match=r"5 players need 2\*\*5 .* over max_players=4"):
+        LLMInteractions(gpt2[1], max_players=4).attribute(PROMPT, players=[*WORDS, "and"])
+    monkeypatch.setattr(llm, "WARN_PLAYERS", 3)
+    with pytest.warns(CostWarning, match=r"4 players need 2\*\*4 = 16 masked forward passes"):
+        LLMInteractions(gpt2[1]).attribute(PROMPT, players=WORDS, mode="none")
+
+
+def test_wrong_adapter_type():
+    with pytest.raises(TypeError, match="needs a LanguageModelAdapter"):
+        LLMInteractions(tiny_gpt2())
+
+
+# ----------------------------------------------------------------------------- real model
+@pytest.fixture(scope="module")
+def smollm2():
+    model, tokenizer = load_pretrained("smollm2-135m")
+    return model, tokenizer, HuggingFaceAdapter(model, tokenizer)
+
+
+FACT = "Paris is the capital and largest city of France, and Berlin is the capital of"
+FACT_WORDS = ["Paris", "capital", "largest", "city", "France", "Berlin", "capital#2", "of#2"]
+
+
+@pytest.mark.real_model
+def test_smollm2_universal_matching_against_direct_model_calls(smollm2):
+    model, tokenizer, adapter = smollm2
+    result = LLMInteractions(adapter).attribute(FACT, players=FACT_WORDS)
+    assert result.target_text == " Germany"
+    assert result.players == FACT_WORDS
+    assert result.metadata["model"] == "smollm2-135m"
+    masks = torch.randperm(256, generator=torch.Generator().manual_seed(0))[:24].tolist()
+    masks += [0, 255]
+    expected = direct_values(model, result.metadata["input_ids"],
+                             result.metadata["player_positions"], masks, result.target,
+                             tokenizer.pad_token_id)
+    torch.testing.assert_close(result.values[masks].cpu(), expected, rtol=0, atol=2e-4)
+    assert result.matching_error() < 1e-8
+    torch.testing.assert_close(result.reconstruct(), result.values + result.q)
+    assert (result.q.abs() <= result.bound + 1e-9).all()
+    strongest = result.salient(top_k=1)[0]
+    assert any(label in ("Berlin", "capital#2") for label in strongest.players)

@@ -214,6 +214,10 @@ def select_players(
             f"Wrap a single player in a list: players=[{players!r}]"
         )
     players = list(players)
+    if not players:
+        raise PlayerError(
+            "players is empty; give at least one word, or players=None to choose content words"
+        )
     units = _UNIT.findall(text)
     if len(players) > len(units):
         raise PlayerError(

@@ -136,6 +136,8 @@ def test_wrong_types():
         select_players(TEXT, (4, 7))
     with pytest.raises(TypeError, match="a player must be a word"):
         select_players(TEXT, [3.5])
+    with pytest.raises(PlayerError, match="players is empty"):
+        select_players(TEXT, [])
     with pytest.raises(PlayerError, match="no content words"):
         select_players("and the of it", None)
     with pytest.raises(PlayerError, match="at least 1"):

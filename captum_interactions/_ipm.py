@@ -18,7 +18,7 @@ every solve of the normal equations gets one step of iterative refinement.
 
 >>> v = torch.tensor([[0.0, 1.0, 1.0, 1.0]], dtype=torch.float64)   # an OR of two players
 >>> fit = solve(v, torch.zeros(1, dtype=torch.float64), with_or=True)
->>> fit.o.round(decimals=6).tolist(), fit.iterations < 20
+>>> (fit.o.round(decimals=6) + 0.0).tolist(), fit.iterations < 20
 ([[0.0, 0.0, 0.0, 1.0]], True)
 """
 

@@ -1,5 +1,36 @@
-"""Model back ends that evaluate language models on batches of masks (embedding-level masking)."""
+"""Language-model back ends: embedding-level masking, words as players, baselines.
+
+Back ends evaluate ``v(T)`` for batches of masks on the model's own device:
+:class:`HuggingFaceAdapter` (causal LMs via ``inputs_embeds``) and
+:class:`TransformerLensAdapter` (any model with a ``hook_embed`` hook point). The text front
+end :class:`LLMInteractions` turns a prompt into word players, a target and an
+:class:`~captum_interactions.InteractionResult`. Importing this package imports neither
+transformers nor transformer_lens.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .base import LanguageModelAdapter, Prompt
+from .huggingface import HuggingFaceAdapter
+from .learned_baseline import LearnedBaseline, interaction_loss, train_baseline
+from .llm import LLMInteractions
+from .pretrained import PRETRAINED_MODELS, load_pretrained
+from .text import PlayerError, TargetError, TargetWarning, select_players
+from .transformer_lens import TransformerLensAdapter
+
+__all__ = [
+    "PRETRAINED_MODELS",
+    "HuggingFaceAdapter",
+    "LLMInteractions",
+    "LanguageModelAdapter",
+    "LearnedBaseline",
+    "PlayerError",
+    "Prompt",
+    "TargetError",
+    "TargetWarning",
+    "TransformerLensAdapter",
+    "interaction_loss",
+    "load_pretrained",
+    "select_players",
+    "train_baseline",
+]

@@ -545,14 +545,13 @@ class InteractionRun:
         shared = extract_shared(
             [results[m, prompt.id].values for m in group], alpha=self.options.alpha,
             qcoef=self.options.shared_qcoef, pcoef=self.options.pcoef,
-            solver=self.options.solver,
+            solver=self.options.solver, players=results[group[0], prompt.id].players,
         )
         out = {}
         for m, result in zip(group, shared, strict=True):
             independent = results[m, prompt.id]
             result = dataclasses.replace(
                 result,
-                players=independent.players,
                 target=independent.target,
                 target_text=independent.target_text,
                 baseline=independent.baseline,

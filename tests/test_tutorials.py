@@ -17,7 +17,7 @@ OUTPUTS = {
     "02_transformer_lens": ["player_graph.png"],
     "03_compare_llms": ["comparison.png"],
     "04_training_checkpoints": ["checkpoints.png", "run/manifest.json",
-                                "checkpoints/step150/config.json"],
+                                "checkpoints/step200/config.json"],
 }
 #: Tutorials that load the pretrained SmolLM2 / Gemma models.
 REAL_MODELS = {"02_transformer_lens", "03_compare_llms"}

@@ -36,6 +36,9 @@ from captum_interactions.adapters import (
 from captum_interactions.graphs import draw_player_graph, overlap, player_graph
 
 PROMPT = "The tall iron Eiffel Tower, a famous landmark, stands in the city of"
+#: Word players, given explicitly (the default would be the last content words).
+PLAYERS = ["tall", "iron", "Eiffel", "Tower", "famous", "landmark", "stands", "city"]
+FAST_PLAYERS = ["Eiffel", "Tower", "landmark", "stands", "city"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    n_players = 5 if args.fast else 8
+    players = FAST_PLAYERS if args.fast else PLAYERS
 
     # 1. A TransformerBridge around the HuggingFace model (weights shared, nothing downloaded).
     model, tokenizer = load_pretrained("smollm2-135m", device=args.device)
@@ -56,14 +59,14 @@ def main(argv: list[str] | None = None) -> None:
         "smollm2-135m", hf_model=model, tokenizer=tokenizer, device=args.device
     )
     explainer = LLMInteractions(TransformerLensAdapter(bridge, tokenizer, name="smollm2-tl"))
-    result = explainer.attribute(PROMPT, n_players=n_players)
+    result = explainer.attribute(PROMPT, players=players)
     print(f"prompt: {PROMPT!r}\nexplains {result.target_text!r}; players {result.players}")
     for term in result.salient()[:8]:
         print(f"  {term.type.upper():3} {term.label:35} {term.value:+.3f}")
 
     # 2. The same weights through HuggingFace's inputs_embeds path give the same values.
     reference = LLMInteractions(HuggingFaceAdapter(model, tokenizer)).attribute(
-        PROMPT, n_players=n_players, mode="none"
+        PROMPT, players=players, mode="none"
     )
     gap = float((reference.values - result.values).abs().max())
     print(f"largest |v_TL(T) - v_HF(T)| over all {len(result.values)} masks: {gap:.2e}")
@@ -79,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{result.salient()[0].label}")
     for layer in layers:
         with bridge.hooks(fwd_hooks=[(f"blocks.{layer}.hook_mlp_out", zero)]):
-            ablated = explainer.attribute(PROMPT, n_players=n_players, target=result.target)
-        same = overlap(result, ablated)
+            ablated = explainer.attribute(PROMPT, players=players, target=result.target)
+        same = overlap(result, ablated, merge_singletons=True)
         print(f"layer {layer:<5} | {float(ablated.values[-1]):+12.3f} | "
               f"{same['weighted_overlap']:16.3f} | {same['jaccard']:7.3f} | "
               f"{ablated.salient()[0].label}")

@@ -236,7 +236,7 @@ class AndOrInteractions(PerturbationAttribution):
         ids = _player_ids(feature_mask, inputs_tuple)
         n = 1 + max((int(mask.max()) for mask in ids if mask.numel()), default=BACKGROUND)
         n_masks = 1 << n
-        calls = -(-n_masks // perturbations_per_eval) + 1  # + the unmasked input
+        calls = -(-n_masks // perturbations_per_eval)
         if n > max_players:
             raise InteractionError(
                 f"{n} players need 2**{n} = {_count(n_masks)} masked inputs per example "
@@ -276,30 +276,15 @@ class AndOrInteractions(PerturbationAttribution):
                 stacklevel=2,
             )
 
+        from_probs = output == "probs" and value_kind in ("log_odds", "log_prob")
+        scorer = _Scorer(value_function, value_kind, target_index, from_probs, callable(value))
         with torch.no_grad(), tqdm(
             total=calls, desc=f"{self.get_name()} attribution", disable=not show_progress
         ) as progress:
-            full_output = self._forward(inputs_tuple, forward_args, n_examples)
-            progress.update()
-            target_index, target_source = _resolve_target(
-                target_index, full_output, value_kind, user_defined=callable(value)
-            )
-            if output == "probs" and value_kind in ("log_odds", "log_prob"):
-                _check_probabilities(full_output)
-            _check_values(value_function(full_output, _per_row(target_index, 1)), n_examples)
-
             values = self._evaluate_all_masks(
-                inputs_tuple,
-                baseline_tuple,
-                ids,
-                n,
-                forward_args,
-                target_index,
-                value_function,
-                perturbations_per_eval,
-                progress,
+                inputs_tuple, baseline_tuple, ids, n, forward_args, scorer,
+                perturbations_per_eval, progress,
             )
-        from_probs = output == "probs" and value_kind in ("log_odds", "log_prob")
         _check_finite(values, labels, hint_probs=from_probs and eps is None)
 
         results = extract(
@@ -327,10 +312,10 @@ class AndOrInteractions(PerturbationAttribution):
                 perturbations_per_eval=perturbations_per_eval,
                 attribution=self.get_name(),
             )
-            if target_index is not None:
-                index = target_index[example].tolist()
+            if scorer.target is not None:
+                index = scorer.target[example].tolist()
                 result.target = int(index[-1])
-                result.metadata.update(target_index=index, target_source=target_source)
+                result.metadata.update(target_index=index, target_source=scorer.target_source)
         if return_convergence_delta:
             return results, self.compute_convergence_delta(results)
         return results
@@ -364,12 +349,15 @@ class AndOrInteractions(PerturbationAttribution):
         ids: tuple[Tensor, ...],
         n: int,
         forward_args: tuple[Any, ...] | None,
-        target_index: Tensor | None,
-        value_function: ValueFunction,
+        scorer: _Scorer,
         perturbations_per_eval: int,
         progress: tqdm,
     ) -> Tensor:
-        """``v(T)`` for every example and every mask ``T``: a float64 ``[examples, 2**n]``."""
+        """``v(T)`` for every example and every mask ``T``: a float64 ``[examples, 2**n]``.
+
+        The batch holding the full mask (the unmasked inputs, in its last rows) goes first,
+        so the target is resolved and checked before any other evaluation.
+        """
         device = inputs[0].device
         n_examples = inputs[0].shape[0]
         n_masks = 1 << n
@@ -380,27 +368,28 @@ class AndOrInteractions(PerturbationAttribution):
         values = torch.empty(n_examples, n_masks, dtype=torch.float64, device=device)
 
         size = min(perturbations_per_eval, n_masks)
-        expanded = {}  # per batch size: (additional args, per-row target); at most two sizes
-        for start in range(0, n_masks, size):
+        starts = list(range(0, n_masks, size))
+        starts.insert(0, starts.pop())
+        expanded_args = {}  # per batch size; at most two sizes
+        for start in starts:
             stop = min(start + size, n_masks)
             count = stop - start
-            if count not in expanded:
-                expanded[count] = (
+            if count not in expanded_args:
+                expanded_args[count] = (
                     _expand_additional_forward_args(forward_args, count)
                     if forward_args is not None
-                    else None,
-                    _per_row(target_index, count),
+                    else None
                 )
-            batch_args, batch_target = expanded[count]
             masks = torch.arange(start, stop, device=device) | always
             present = (masks[:, None] >> bit_of_player & 1).bool()  # [count, n + 1]
             batch = tuple(
                 torch.where(present[:, slot], inp, base).reshape(-1, *inp.shape[1:])
                 for inp, base, slot in zip(inputs, baselines, slots, strict=True)
             )
-            output = self._forward(batch, batch_args, count * n_examples)
-            scores = value_function(output, batch_target)
-            values[:, start:stop] = scores.reshape(count, n_examples).T
+            output = self._forward(batch, expanded_args[count], count * n_examples)
+            if stop == n_masks:
+                scorer.resolve(output[-n_examples:])
+            values[:, start:stop] = scorer(output, count).reshape(count, n_examples).T
             progress.update()
         return values
 
@@ -670,6 +659,39 @@ def _per_row(index: Tensor | None, count: int) -> Tensor | None:
 
 
 # ------------------------------------------------------------------------------- values
+class _Scorer:
+    """A value function with its target: default, range check and per-row expansion."""
+
+    def __init__(
+        self,
+        function: ValueFunction,
+        kind: str,
+        target: Tensor | None,
+        from_probs: bool,
+        user_defined: bool,
+    ) -> None:
+        self.function, self.kind, self.target = function, kind, target
+        self.from_probs, self.user_defined = from_probs, user_defined
+        self.target_source: str | None = None
+        self._rows: dict[int, Tensor | None] = {}  # per-row targets by batch size
+
+    def resolve(self, full_output: Tensor) -> None:
+        """Fix the target from the output on the unmasked inputs and check both."""
+        self.target, self.target_source = _resolve_target(
+            self.target, full_output, self.kind, user_defined=self.user_defined
+        )
+        self._rows.clear()
+        if self.from_probs:
+            _check_probabilities(full_output)
+        _check_values(self(full_output, 1), full_output.shape[0])
+
+    def __call__(self, output: Tensor, count: int) -> Tensor:
+        """Values of ``count`` stacked copies of the examples (mask-major rows)."""
+        if count not in self._rows:
+            self._rows[count] = _per_row(self.target, count)
+        return self.function(output, self._rows[count])
+
+
 def _value_function(
     value: str | ValueFunction, output: str, eps: float | None
 ) -> tuple[ValueFunction, str]:

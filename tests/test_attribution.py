@@ -418,7 +418,7 @@ def _linear():
         (
             {"max_players": 3},
             InteractionError,
-            r"4 players need 2\*\*4 = 16 masked inputs.*17 forward calls.*feature_mask",
+            r"4 players need 2\*\*4 = 16 masked inputs.*16 forward calls.*feature_mask",
         ),
         ({"value": lambda out, t: out[:1, 0]}, InteractionError, "one scalar per input row"),
     ],
@@ -435,7 +435,7 @@ def test_too_many_players_says_how_many_forward_calls():
         AndOrInteractions(torch.nn.Linear(784, 2)).attribute(torch.randn(1, 784), target=0)
     message = (
         r"21 players need 2\*\*21 = 2,097,152 .* "
-        r"\(16,385 forward calls at perturbations_per_eval=128\)"
+        r"\(16,384 forward calls at perturbations_per_eval=128\)"
     )
     with pytest.raises(InteractionError, match=message):
         AndOrInteractions(torch.nn.Linear(21, 2)).attribute(
@@ -501,15 +501,16 @@ def test_captum_conventions_and_result_bookkeeping(tmp_path, capsys):
         x, target=torch.tensor([0, 1]), perturbations_per_eval=3, show_progress=True,
         return_convergence_delta=True, mode="none",
     )
-    # 1 unmasked call + ceil(8 / 3) masked calls; the bar counts exactly those.
-    assert calls == [2, 6, 6, 4]
-    assert "4/4" in capsys.readouterr().err
+    # ceil(8 / 3) calls, the one with the full mask (the unmasked inputs) first; the bar
+    # counts exactly those.
+    assert calls == [2 * 2, 2 * 3, 2 * 3]
+    assert "3/3" in capsys.readouterr().err
     assert delta.dtype == torch.float64
     assert delta.shape == (2,)
     torch.testing.assert_close(delta, explainer.compute_convergence_delta(results))
     result = results[1]
     assert (result.target, result.value_kind, result.baseline) == (1, "log_odds", "0")
-    assert result.metadata["forward_calls"] == 4
+    assert result.metadata["forward_calls"] == 3
     assert result.metadata["perturbations_per_eval"] == 3
     loaded = ci.InteractionResult.load(result.save(tmp_path / "r.npz"))
     assert loaded.metadata == result.metadata

@@ -11,7 +11,8 @@ Its normal matrix ``A diag(θ) A^T`` is dense (``2**n - 1`` square) but has clos
 entries: the AND part of the pair ``(T, T')`` is ``Σ_{∅≠S⊆T∩T'} θ_S``, a subset sum read at
 ``T & T'``, and the OR part follows by inclusion-exclusion from subset sums read at
 complements. So an iteration costs a few ``O(n 2**n)`` butterflies, one ``4**n`` gather and
-one dense Cholesky factorisation, batched over samples, in float64 on the values' device.
+one dense Cholesky factorisation, in float64 on the values' device (batched over samples
+on GPUs; on the CPU one sample at a time, single-threaded below ``n = 11``).
 The method is Mehrotra's predictor-corrector with separate primal and dual step lengths and
 explicit upper bounds (Wright, *Primal-Dual Interior-Point Methods*, SIAM 1997, ch. 10-11);
 every solve of the normal equations gets one step of iterative refinement.
@@ -24,6 +25,7 @@ every solve of the normal equations gets one step of iterative refinement.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -167,22 +169,29 @@ def _cholesky(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def _solve(factor: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Solve ``L L^T x = rhs`` for a batch of vectors (``rhs`` zero-padded to ``L``'s size).
+    """Solve ``L L^T x = rhs`` for a batch of vectors (``rhs`` zero-padded to ``L``'s size)."""
+    size = rhs.shape[-1]
+    padded = torch.nn.functional.pad(rhs, (0, factor.shape[-1] - size)).unsqueeze(-1)
+    half = torch.linalg.solve_triangular(factor, padded, upper=False)
+    return torch.linalg.solve_triangular(factor.mT, half, upper=True)[:, :size, 0]
 
-    On the CPU the two triangular solves run single-threaded: with one right-hand side they
-    are memory-bound, and threaded BLAS spends its time on thread barriers (up to 1000x
-    slower on a busy machine).
+
+@contextmanager
+def _cpu_threads(device: torch.device, size: int):
+    """One intra-op thread on the CPU for normal matrices below 2049 rows.
+
+    Factorisations that small gain little from threads, and the triangular solves with one
+    right-hand side are memory-bound: threaded BLAS spends their time on thread barriers
+    (measured 2x slower per iteration overall, up to 1000x per solve on a busy machine).
     """
-    threads = torch.get_num_threads() if factor.device.type == "cpu" else 1
-    if threads > 1:
+    threads = torch.get_num_threads()
+    limit = device.type == "cpu" and size < 2049 and threads > 1
+    if limit:
         torch.set_num_threads(1)
     try:
-        size = rhs.shape[-1]
-        padded = torch.nn.functional.pad(rhs, (0, factor.shape[-1] - size)).unsqueeze(-1)
-        half = torch.linalg.solve_triangular(factor, padded, upper=False)
-        return torch.linalg.solve_triangular(factor.mT, half, upper=True)[:, :size, 0]
+        yield
     finally:
-        if threads > 1:
+        if limit:
             torch.set_num_threads(threads)
 
 
@@ -312,7 +321,7 @@ def solve(
     bound: torch.Tensor,
     *,
     with_or: bool,
-    tol: float = 1e-9,
+    tol: float = 1e-8,
     max_iter: int = 100,
 ) -> IPMSolution:
     """Solve the extraction LP (AND+OR, or AND only) for every row of ``values``.
@@ -324,11 +333,21 @@ def solve(
         tol (float): relative gap and infeasibility at which a row stops.
         max_iter (int): iteration limit.
     """
+    if values.device.type == "cpu" and values.shape[0] > 1:
+        # On the CPU a batch gains nothing (LAPACK factorises one matrix at a time) and
+        # rows that converge early would keep iterating: solve them one by one.
+        parts = [solve(values[row : row + 1], bound[row : row + 1], with_or=with_or, tol=tol,
+                       max_iter=max_iter) for row in range(values.shape[0])]
+        return IPMSolution(
+            *(torch.cat([getattr(part, name) for part in parts]) for name in "aoqy"),
+            iterations=max(part.iterations for part in parts),
+        )
     # Unit scale keeps the default starting point and tolerances meaningful.
     centred = values - values[:, :1]
     scale = centred.abs().amax(-1).clamp(min=1e-300)
     problem = _Problem(centred / scale[:, None], bound / scale, with_or=with_or)
-    x, y, iterations = _mehrotra(problem, tol=tol, max_iter=max_iter)
+    with _cpu_threads(values.device, values.shape[-1]):
+        x, y, iterations = _mehrotra(problem, tol=tol, max_iter=max_iter)
     a, o, s = problem.split(x * scale[:, None])
     q = s - bound[:, None] if s is not None else torch.zeros_like(a)
     return IPMSolution(a, o if o is not None else torch.zeros_like(a), q, y, iterations)

@@ -17,6 +17,7 @@ from ._transforms import (
 )
 from ._version import __version__
 from .exceptions import CostWarning, InteractionError, MissingDependencyError, ResultFormatError
+from .extraction import extract, extract_shared
 from .first_order import banzhaf_values, shapley_values
 from .result import Interaction, InteractionResult
 from .salience import merge_singletons, salient_masks
@@ -31,6 +32,8 @@ __all__ = [
     "__version__",
     "and_transform",
     "banzhaf_values",
+    "extract",
+    "extract_shared",
     "inverse_and_transform",
     "inverse_or_transform",
     "merge_singletons",

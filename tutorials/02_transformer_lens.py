@@ -15,7 +15,7 @@ hooks keep working around it. This tutorial
 Run it::
 
     python tutorials/02_transformer_lens.py            # 8 players, 4 ablated layers
-    python tutorials/02_transformer_lens.py --fast     # 5 players, 2 layers (what CI runs)
+    python tutorials/02_transformer_lens.py --fast     # 4 players, 2 layers (what CI runs)
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from captum_interactions.graphs import draw_player_graph, overlap, player_graph
 PROMPT = "The tall iron Eiffel Tower, a famous landmark, stands in the city of"
 #: Word players, given explicitly (the default would be the last content words).
 PLAYERS = ["tall", "iron", "Eiffel", "Tower", "famous", "landmark", "stands", "city"]
-FAST_PLAYERS = ["Eiffel", "Tower", "landmark", "stands", "city"]
+FAST_PLAYERS = ["Eiffel", "Tower", "stands", "city"]
 
 
 def main(argv: list[str] | None = None) -> None:

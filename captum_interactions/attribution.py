@@ -159,10 +159,11 @@ class AndOrInteractions(PerturbationAttribution):
             additional_forward_args (Any, optional): extra arguments of ``forward_func``,
                 as in Captum; tensors are repeated along dimension 0 once per mask in a batch.
             feature_mask (Tensor or tuple[Tensor, ...], optional): one integer tensor per
-                input, broadcastable to it (e.g. ``[1, H, W]`` for images ``[N, C, H, W]``
-                after a leading 1 is added, or ``[N, ...]`` for per-example groups). Ids
-                ``0 .. n-1`` are the players and must all occur in every example; ``-1``
-                marks background. Default (Captum's): every scalar is its own player.
+                input, broadcastable to it: e.g. ``[1, 1, H, W]`` segments shared by all
+                examples and channels of images ``[N, C, H, W]``, or ``[N, ...]`` for
+                per-example groups. Ids ``0 .. n-1`` are the players and must all occur in
+                every example; ``-1`` marks background. Default (Captum's): every scalar is
+                its own player.
             perturbations_per_eval (int): masks evaluated in one forward call; each call sees
                 at most ``perturbations_per_eval * len(examples)`` rows. Captum's default of
                 1 gives ``2**n`` calls; raise it (e.g. 64-1024) when memory allows.

@@ -16,6 +16,7 @@ from ._transforms import (
     reconstruct,
 )
 from ._version import __version__
+from .attribution import AndOrInteractions, HarsanyiInteractions
 from .exceptions import CostWarning, InteractionError, MissingDependencyError, ResultFormatError
 from .extraction import extract, extract_shared
 from .first_order import banzhaf_values, shapley_values
@@ -23,7 +24,9 @@ from .result import Interaction, InteractionResult
 from .salience import merge_singletons, salient_masks
 
 __all__ = [
+    "AndOrInteractions",
     "CostWarning",
+    "HarsanyiInteractions",
     "Interaction",
     "InteractionError",
     "InteractionResult",

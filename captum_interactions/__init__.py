@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._transforms import (
     and_transform,
     inverse_and_transform,
@@ -16,7 +18,6 @@ from ._transforms import (
     reconstruct,
 )
 from ._version import __version__
-from .attribution import AndOrInteractions, HarsanyiInteractions
 from .exceptions import CostWarning, InteractionError, MissingDependencyError, ResultFormatError
 from .extraction import extract, extract_shared
 from .first_order import banzhaf_values, shapley_values
@@ -45,3 +46,22 @@ __all__ = [
     "salient_masks",
     "shapley_values",
 ]
+
+if TYPE_CHECKING:
+    from .attribution import AndOrInteractions, HarsanyiInteractions
+
+#: Names imported on first use: ``captum.attr`` (and, through it, matplotlib) is slow to
+#: import and not needed by users who only run the transforms, extraction or graphs.
+_LAZY = {"AndOrInteractions": "attribution", "HarsanyiInteractions": "attribution"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

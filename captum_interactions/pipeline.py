@@ -32,6 +32,7 @@ import csv
 import dataclasses
 import gc
 import io
+import json
 import logging
 import math
 import os
@@ -259,8 +260,9 @@ def load_run(out_dir: str | os.PathLike) -> RunData:
     manifest = _read_manifest(out_dir)
     options = RunOptions(**manifest["options"], **manifest.get("analysis", {}))
     prompts = [
-        PromptSpec(p["id"], p["prompt"], None if p["players"] is None else tuple(p["players"]),
-                   p["target"], p.get("meta", {}))
+        PromptSpec(p["id"], p["prompt"], None if p["players"] is None else tuple(
+            tuple(w) if isinstance(w, list) else w for w in p["players"]),
+            p["target"], p.get("meta", {}))
         for p in manifest.get("prompts", [])
     ]
     models = dict(manifest.get("models", {}))
@@ -378,13 +380,15 @@ class InteractionRun:
         return manifest
 
     def _item_key(self, model: ModelSpec, prompt: PromptSpec) -> dict[str, Any]:
-        return {
+        """What a result depends on, in its JSON form (as it reads back from a file)."""
+        spec = prompt.to_dict()
+        return json.loads(json.dumps({
             "options": self.options.results_options(),
             "model": model.source,
-            "prompt": prompt.text,
-            "players": None if prompt.players is None else list(prompt.players),
-            "target": prompt.target,
-        }
+            "prompt": spec["prompt"],
+            "players": spec["players"],
+            "target": spec["target"],
+        }))
 
     def _load_valid(self, path: Path, key: dict[str, Any]) -> InteractionResult | None:
         if not path.exists():

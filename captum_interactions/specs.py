@@ -6,7 +6,9 @@ with ``#`` are skipped) or JSON Lines (``.jsonl``), one object per line::
     {"prompt": "The capital of France is", "players": ["capital", "France"], "target": "Paris"}
 
 with the optional keys ``id`` (a file-name-safe name, default ``p01``, ``p02``, ...),
-``players`` (the words of the prompt that are players; default: chosen automatically),
+``players`` (the words of the prompt that are players, as in
+:func:`~captum_interactions.adapters.text.select_players`: ``"France"``, ``"the#2"`` for a
+second occurrence, or ``[start, end]`` character spans; default: chosen automatically),
 ``target`` (the next word to explain; default: each model's own prediction) and ``meta``
 (any JSON object, copied into the results).
 
@@ -75,7 +77,8 @@ class PromptSpec:
     Attributes:
         id (str): file-name-safe name, unique within the run.
         text (str): the prompt.
-        players (tuple[str, ...] | None): player words, or ``None`` to choose them automatically.
+        players (tuple | None): player words (``"France"``, ``"the#2"``, ``"ing@14"``) or
+            ``(start, end)`` character spans, or ``None`` to choose them automatically.
         target (str | None): the next word to explain, or ``None`` for each model's prediction.
         meta (dict): extra JSON data copied into the results.
         where (str): ``file:line`` the prompt came from (for messages).
@@ -83,7 +86,7 @@ class PromptSpec:
 
     id: str
     text: str
-    players: tuple[str, ...] | None = None
+    players: tuple[str | tuple[int, int], ...] | None = None
     target: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     where: str = field(default="", compare=False)
@@ -93,10 +96,29 @@ class PromptSpec:
         return {
             "id": self.id,
             "prompt": self.text,
-            "players": None if self.players is None else list(self.players),
+            "players": None if self.players is None else [
+                list(p) if isinstance(p, tuple) else p for p in self.players
+            ],
             "target": self.target,
             "meta": self.meta,
         }
+
+
+def _players(players: Any, text: str, where: str) -> tuple[str | tuple[int, int], ...]:
+    """Check the players of a prompt line as the text front end will read them."""
+    from captum_interactions.adapters.text import select_players
+
+    if not isinstance(players, list) or not players:
+        raise PromptFileError(
+            f"{where}: 'players' must be a non-empty list of words (or [start, end] character "
+            f"spans), got {players!r}"
+        )
+    specs = tuple(tuple(p) if isinstance(p, list) else p for p in players)
+    try:
+        select_players(text, specs)
+    except (InteractionError, TypeError) as error:
+        raise PromptFileError(f"{where}: {error}") from error
+    return specs
 
 
 def _prompt_from_json(data: Any, where: str) -> dict[str, Any]:
@@ -116,21 +138,7 @@ def _prompt_from_json(data: Any, where: str) -> dict[str, Any]:
         raise PromptFileError(f"{where}: 'prompt' must be a non-empty string, got {text!r}")
     players = data.get("players")
     if players is not None:
-        if (
-            not isinstance(players, list)
-            or not players
-            or not all(isinstance(w, str) and w.strip() for w in players)
-        ):
-            raise PromptFileError(
-                f"{where}: 'players' must be a non-empty list of words, got {players!r}"
-            )
-        missing = [word for word in players if word not in text]
-        if missing:
-            raise PromptFileError(
-                f"{where}: player word(s) {missing} do not occur in the prompt {text!r}; "
-                "players are words of the prompt"
-            )
-        players = tuple(players)
+        players = _players(players, text, where)
     target = data.get("target")
     if target is not None and (not isinstance(target, str) or not target.strip()):
         raise PromptFileError(f"{where}: 'target' must be a non-empty string, got {target!r}")
@@ -279,10 +287,13 @@ class ModelSpec:
             return cls(label or lowered, lowered, "pretrained")
         path = Path(source)
         if path.is_dir():
-            if not (path / "config.json").is_file():
+            missing = [name for name in ("config.json", "tokenizer_config.json")
+                       if not (path / name).is_file()]
+            if missing:
                 raise ModelSpecError(
-                    f"model folder {path} has no config.json; write one with "
-                    "model.save_pretrained(folder) and tokenizer.save_pretrained(folder)"
+                    f"model folder {path} has no {' or '.join(missing)}; write the model and "
+                    "its tokenizer with model.save_pretrained(folder) and "
+                    "tokenizer.save_pretrained(folder)"
                 )
             return cls(label or _safe_label(path.resolve().name), str(path), "folder")
         if ":" in source:

@@ -18,11 +18,13 @@ from lm_models import make_tokenizer, tiny_gpt2, tiny_llama
 __all__ = ["FACTORY", "PROMPTS", "save_tiny_models", "write_factory", "write_prompts"]
 
 #: Two prompts with a given target (both models explain it: compared) and one without
-#: (each model explains its own top-1 word).
+#: (each model explains its own top-1 word); one names its players (a second occurrence
+#: and a character span among them).
 PROMPTS = [
     {"id": "capital", "prompt": "the capital of france is paris , and the capital of italy is",
      "target": "rome"},
-    {"id": "fox", "prompt": "the quick brown fox jumps over the lazy", "target": "dog"},
+    {"id": "fox", "prompt": "the quick brown fox jumps over the lazy", "target": "dog",
+     "players": ["quick", "fox", "the#2", [35, 39]]},
     {"id": "weather", "prompt": "she said that the weather was nice today , so we went"},
 ]
 

@@ -44,13 +44,13 @@ def test_jsonl_prompts_keep_players_target_id_and_meta(tmp_path):
     lines = [
         {"prompt": "The capital of France is", "players": ["capital", "France"],
          "target": "Paris", "id": "france", "meta": {"topic": "geo"}},
-        {"prompt": "Snow is cold and fire is"},
+        {"prompt": "Snow is cold and fire is", "players": ["is", "is", [9, 13]]},
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     first, second = read_prompts(path)
     assert (first.id, first.players, first.target, first.meta) == (
         "france", ("capital", "France"), "Paris", {"topic": "geo"})
-    assert (second.id, second.players, second.target) == ("p02", None, None)
+    assert (second.id, second.players, second.target) == ("p02", ("is", "is", (9, 13)), None)
 
 
 @pytest.mark.parametrize(
@@ -60,14 +60,18 @@ def test_jsonl_prompts_keep_players_target_id_and_meta(tmp_path):
         ('["a b"]', r"prompts.jsonl:3: expected a JSON object"),
         ('{"prompt": ""}', r"prompts.jsonl:3: 'prompt' must be a non-empty string"),
         ('{"prompt": "a b", "player": ["a"]}', r"prompts.jsonl:3: unknown key\(s\) \['player'\]"),
-        ('{"prompt": "a b", "players": ["c"]}', r"prompts.jsonl:3: player word\(s\) \['c'\]"),
+        ('{"prompt": "a b", "players": ["c"]}', r"prompts.jsonl:3: .*'c'"),
+        ('{"prompt": "a b", "players": ["a#2"]}', r"prompts.jsonl:3: player 'a#2' names "
+         r"occurrence 2"),
+        ('{"prompt": "a b", "players": [[0, 9]]}', r"prompts.jsonl:3: player span \(0, 9\)"),
         ('{"prompt": "a b", "players": []}', r"prompts.jsonl:3: 'players' must be a non-empty"),
         ('{"prompt": "a b", "target": 3}', r"prompts.jsonl:3: 'target' must be a non-empty"),
         ('{"prompt": "a b", "id": "a/b"}', r"prompts.jsonl:3: 'id' must be a name"),
         ('{"prompt": "a b", "id": "first"}', r"prompts.jsonl:3: prompt id 'first' is already "
          r"used at .*prompts.jsonl:1"),
     ],
-    ids=["json", "object", "empty", "key", "player", "no-players", "target", "id", "dup-id"],
+    ids=["json", "object", "empty", "key", "player", "occurrence", "span", "no-players",
+         "target", "id", "dup-id"],
 )
 def test_malformed_jsonl_names_the_line(tmp_path, line, message):
     path = tmp_path / "prompts.jsonl"
@@ -103,6 +107,7 @@ def test_model_specs_of_every_kind(tmp_path):
     folder = tmp_path / "ckpt-100"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
+    (folder / "tokenizer_config.json").write_text("{}")
     factory = tmp_path / "factory.py"
     factory.write_text("def build():\n    return None\n")
     assert ModelSpec.parse("Gemma-3-270M") == ModelSpec("gemma-3-270m", "gemma-3-270m",
@@ -116,7 +121,7 @@ def test_model_specs_of_every_kind(tmp_path):
 
 def test_bad_model_specs(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelSpecError, match=r"has no config\.json"):
+    with pytest.raises(ModelSpecError, match=r"has no config\.json or tokenizer_config\.json"):
         ModelSpec.parse(str(tmp_path / "empty"))
     with pytest.raises(ModelSpecError, match="cannot import the factory module"):
         ModelSpec.parse("no_such_module_xyz:build")

@@ -214,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = check_device(args.device)
         if args.command == "demo":
             job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out, options=DEMO_OPTIONS)
+            print(f"demo: {' and '.join(DEMO_MODELS)} on {len(job.prompts)} built-in prompts, "
+                  f"{DEMO_OPTIONS.n_players} word players each, independent and shared "
+                  f"extraction, into {args.out} (a few minutes on a 2-core CPU; if interrupted, "
+                  "run it again to continue)", flush=True)
         else:
             job = InteractionRun(args.models, args.prompts, args.out, options=_options(args))
         return _execute(job, args, device)

@@ -14,8 +14,10 @@ that position. Players are sorted by their first position ``f_0 < f_1 < ...``; s
 first ``k`` players, so it is computed once per distinct prefix of player states among the
 requested masks, extending that prefix's cached past. Only the last segment yields logits. A
 mask's *tree key* puts the state of the first player in the most significant bit, so the
-masks below a prefix are contiguous in sorted key order. Plain evaluation is the same engine
-with one segment, the whole prompt, after all players are decided.
+masks below a prefix are contiguous in sorted key order. Where a forward call costs more than
+the tokens it saves, consecutive segments are merged (a small dynamic program over the segment
+boundaries). Plain evaluation is the same engine with one segment, the whole prompt, after all
+players are decided.
 
 >>> plan = make_plan([[1], [3, 4]], length=6, prefix_sharing=True)
 >>> plan.levels
@@ -62,9 +64,11 @@ ValueFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _MIN_BUDGET, _DEFAULT_BUDGET, _MAX_BUDGET = 1 << 29, 1 << 30, 1 << 33  # bytes, off-GPU
 _MAX_ROWS = 1024  # more rows per call stop paying off; keeps every call's latency bounded
-#: Rough cost of one forward call, in token computations (Python and kernel launch overhead
-#: per layer); accelerators process tokens so fast that a call costs many more of them.
-_CALL_COST = {"cpu": 16}
+_CPU_TOKENS = 2048  # tokens per forward call on the CPU
+#: Rough cost of one forward call, in token computations. Every call streams all weights from
+#: memory once (plus Python and kernel-launch overhead per layer), which costs about as much as
+#: computing tens of tokens on a CPU and hundreds on a GPU.
+_CALL_COST = {"cpu": 64}
 _ACCELERATOR_CALL_COST = 256
 
 
@@ -184,7 +188,7 @@ def call_cost(device: torch.device) -> int:
     """Rough cost of one forward call on ``device``, in token computations.
 
     >>> call_cost(torch.device("cpu"))
-    16
+    64
     """
     return _CALL_COST.get(device.type, _ACCELERATOR_CALL_COST)
 
@@ -202,16 +206,20 @@ def memory_budget(device: torch.device) -> int:
 
 
 def auto_rows(shape: ModelShape, device: torch.device) -> RowLimit:
-    """Rows per forward call that fit :func:`memory_budget` (at most 1024).
+    """Rows per forward call that fit :func:`memory_budget` (at most 1024). On the CPU a call
+    also computes at most 2048 tokens: larger activations fall out of the CPU caches and make
+    every token slower.
 
     >>> rows = auto_rows(ModelShape(2, 4, 1, 4, 10, 4), torch.device("cpu"))
-    >>> rows(3, 3)
-    1024
+    >>> rows(new=3, total=3), rows(new=25, total=25)
+    (682, 81)
     """
     budget = memory_budget(device)
+    tokens = _CPU_TOKENS if device.type == "cpu" else budget
 
     def rows(new: int, total: int) -> int:
-        return max(1, min(_MAX_ROWS, budget // shape.row_bytes(new, total)))
+        fit = min(budget // shape.row_bytes(new, total), tokens // new)
+        return max(1, min(_MAX_ROWS, fit))
 
     return rows
 

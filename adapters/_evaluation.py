@@ -284,8 +284,10 @@ def make_plan(
     for end in range(1, n + 2):
         for start in range(end):
             size = bounds[end] - bounds[start]
-            calls = -(-width[end - 1] // limit(size, bounds[end]))
-            cost = best[start] + (width[end - 1] * size + calls * call_cost if size else 0)
+            cost = best[start]
+            if size:  # an empty segment (a player at position 0) costs nothing
+                calls = -(-width[end - 1] // limit(size, bounds[end]))
+                cost += width[end - 1] * size + calls * call_cost
             if cost < best[end]:
                 best[end], start_of[end] = cost, start
     levels, end = [], n + 1

@@ -9,6 +9,9 @@ import pytest
 import torch
 
 from captum_interactions.adapters._evaluation import (
+    ModelShape,
+    auto_rows,
+    call_cost,
     check_masks,
     check_players,
     make_plan,
@@ -112,11 +115,9 @@ def run(ids, players, masks, *, sharing, max_rows, model=None, call_cost=0):
 def test_tree_and_plain_plans_equal_direct_evaluation(seed):
     ids, players, masks = random_case(seed)
     expected = direct(ids, players, masks)
-    for sharing, call_cost in ((False, 0), (True, 0), (True, 5), (True, 100)):
+    for sharing, cost in ((False, 0), (True, 0), (True, 5), (True, 100)):
         for max_rows in (1, 3, 1024):
-            values = run(
-                ids, players, masks, sharing=sharing, max_rows=max_rows, call_cost=call_cost
-            )
+            values = run(ids, players, masks, sharing=sharing, max_rows=max_rows, call_cost=cost)
             torch.testing.assert_close(values, expected, rtol=0, atol=0)
 
 
@@ -174,6 +175,28 @@ def test_prefix_tree_token_savings_on_a_spread_prompt():
     segments = [1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3]
     assert tree == sum(2**k * s for k, s in enumerate(segments))
     assert 4 <= plain / tree <= 6
+
+
+def test_plan_with_memory_sized_chunks_and_a_player_at_position_zero():
+    shape = ModelShape(n_layers=2, d_model=8, n_heads=2, kv_width=8, vocab_size=10, itemsize=4)
+    players = check_players([[0], [2], [4]], 6)
+    rows = auto_rows(shape, torch.device("cpu"))
+    cpu_cost = call_cost(torch.device("cpu"))
+    merged = make_plan(players, 6, prefix_sharing=True, call_cost=cpu_cost, rows=rows)
+    assert merged.levels == ((0, 6, 3),)  # too short to pay for a second forward call
+    plan = make_plan(players, 6, prefix_sharing=True, call_cost=1, rows=rows)
+    assert plan.levels == ((0, 2, 1), (2, 4, 2), (4, 6, 3))
+    ids = torch.arange(6)
+    values = run_plan(
+        plan,
+        torch.arange(8),
+        FakeModel(),
+        ids=ids,
+        target=0,
+        value=first_column,
+        rows=rows,
+    )
+    torch.testing.assert_close(values, direct(ids, players, torch.arange(8)), rtol=0, atol=0)
 
 
 def test_masks_are_deduplicated_and_returned_in_request_order():

@@ -31,8 +31,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+demo: $(STAMP)
+	$(BIN)/python -m captum_interactions demo --out captum-interactions-demo
+
 benchmarks: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info captum-interactions-demo tutorial-output

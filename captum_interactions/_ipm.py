@@ -84,7 +84,9 @@ def _pair_codes(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
     padded = torch.full((1 + (1 << n), 1 + (1 << n)), 3**n, dtype=torch.int64)
     padded[:-1, :-1] = pair
     padded[-1, -1] = 3**n + 1
-    return padded.flatten().to(device), both.to(device), neither.to(device)
+    # int32 codes: the gather of 4**n entries per iteration reads half the index bytes.
+    codes = padded.flatten().to(device=device, dtype=torch.int32)
+    return codes, both.to(device), neither.to(device)
 
 
 class _Problem:

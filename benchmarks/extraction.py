@@ -3,21 +3,24 @@
 Reward vectors come from ``benchmarks/results/reward_vectors.npz`` (arrays such as
 ``smollm2_n10``, ``[samples, 2**n]``) when that file exists, else from a synthetic game with a
 language model's scale (a random sparse AND/OR game plus small dense noise). Compared at
-``n = 10`` on the same samples in one run:
+``n = 10`` on the same samples in one run (SmolLM2 and Gemma vectors separately):
 
 - ``ipm``: this library's exact structured interior-point method (batched);
 - ``plain LP``: the extraction LP with the zeta matrix handed to HiGHS' interior-point
   method (``scipy.optimize.linprog(method="highs-ipm")``), i.e. solver ``"highs"``;
-- ``pdhg``: first-order with a certified gap, at ``n = 10`` and ``n = 14``;
-- ``sgd``: the lab's projected SGD (lr 1e-6, 20,000 iterations), on a few samples only.
+- ``pdhg``: first-order with a certified gap, at ``n = 10`` (two samples) and ``n = 14``
+  (synthetic unless the file holds ``smollm2_n14``);
+- ``sgd``: the lab's projected SGD (lr 1e-6, 20,000 iterations), on two samples.
 
-Also the joint two-model extraction at ``n = 10`` (HiGHS, and PDHG). Writes
+Also the joint two-model extraction at ``n = 10`` (SmolLM2 and Gemma on the same prompt;
+HiGHS, and PDHG). The machine's load average is recorded: compare ratios, not seconds. Writes
 ``benchmarks/results/extraction.json``. Run: ``python benchmarks/extraction.py``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -28,8 +31,8 @@ import torch
 from captum_interactions.extraction import extract, extract_shared
 
 RESULTS = Path(__file__).parent / "results"
-SAMPLES = 4
-SGD_SAMPLES = 2
+SAMPLES = 6
+FEW_SAMPLES = 2  # pdhg and the lab's sgd (slow)
 
 
 def synthetic(n: int, samples: int, seed: int) -> np.ndarray:
@@ -68,41 +71,51 @@ def timed(function, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def main() -> None:
-    RESULTS.mkdir(exist_ok=True)
-    report: dict = {"machine": platform.processor() or platform.machine(),
-                    "torch_threads": torch.get_num_threads()}
-
-    values, source = reward_vectors("smollm2", 10, SAMPLES, seed=0)
+def compare_n10(model: str, seed: int) -> dict:
+    """Every single-model solver on the same ``n = 10`` samples of one model."""
+    values, source = reward_vectors(model, 10, SAMPLES, seed=seed)
     v = torch.from_numpy(values)
-    report["source_n10"] = source
     ipm, ipm_time = timed(extract, v, solver="ipm")
     optimum = np.array([r.objective for r in ipm])
     lp, lp_time = timed(extract, v, solver="highs")
-    pdhg, pdhg_time = timed(extract, v, solver="pdhg", tol=1e-4, max_iter=20_000)
-    sgd, sgd_time = timed(extract, v[:SGD_SAMPLES], solver="sgd")
+    few = v[:FEW_SAMPLES]
+    pdhg, pdhg_time = timed(extract, few, solver="pdhg", tol=1e-4, max_iter=20_000)
+    sgd, sgd_time = timed(extract, few, solver="sgd")
     rows = {
-        "ipm": (ipm, ipm_time / SAMPLES),
-        "plain LP (HiGHS ipm)": (lp, lp_time / SAMPLES),
-        "pdhg (tol 1e-4, <= 20k it)": (pdhg, pdhg_time / SAMPLES),
-        "sgd (lab, lr 1e-6, 20k it)": (sgd, sgd_time / SGD_SAMPLES),
+        "ipm": (ipm, ipm_time / len(v)),
+        "plain LP (HiGHS ipm)": (lp, lp_time / len(v)),
+        "pdhg (tol 1e-4, <= 20k it)": (pdhg, pdhg_time / len(few)),
+        "sgd (lab, lr 1e-6, 20k it)": (sgd, sgd_time / len(few)),
     }
-    report["n10"] = {}
-    print(f"n = 10, {SAMPLES} samples ({source}); optimum from ipm, gap is certified")
+    report = {"source": source, "samples": len(v)}
+    print(f"n = 10, {model}, {len(v)} samples ({source}); optimum from ipm, gap is certified")
     for name, (results, seconds) in rows.items():
         ratio = np.array([r.objective for r in results]) / optimum[: len(results)]
         gaps = [r.extraction["gap"] for r in results]
         entry = {
+            "samples": len(results),
             "seconds_per_sample": seconds,
             "objective_over_optimum": ratio.tolist(),
             "certified_gap": gaps,
             "speedup_vs_sgd": rows["sgd (lab, lr 1e-6, 20k it)"][1] / seconds,
             "speedup_vs_plain_lp": rows["plain LP (HiGHS ipm)"][1] / seconds,
         }
-        report["n10"][name] = entry
+        report[name] = entry
         print(f"  {name:28s} {seconds:7.2f} s/sample  objective/optimum "
               f"{ratio.max():.7f}  x{entry['speedup_vs_sgd']:.1f} vs sgd, "
               f"x{entry['speedup_vs_plain_lp']:.2f} vs plain LP")
+    return report
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    report: dict = {"machine": platform.processor() or platform.machine(),
+                    "torch_threads": torch.get_num_threads(),
+                    "load_average_at_start": os.getloadavg()[0]}
+    report["n10"] = {model: compare_n10(model, seed)
+                     for seed, model in enumerate(("smollm2", "gemma"))}
+    v, source = torch.from_numpy(reward_vectors("smollm2", 10, 1, seed=0)[0]), \
+        report["n10"]["smollm2"]["source"]
 
     values14, source14 = reward_vectors("smollm2", 14, 1, seed=1)
     fit, seconds = timed(extract, torch.from_numpy(values14), solver="pdhg", tol=1e-4,
@@ -119,6 +132,7 @@ def main() -> None:
     joint_pdhg, joint_pdhg_time = timed(extract_shared, pair, solver="pdhg", tol=1e-4,
                                         max_iter=20_000)
     best = joint[0][0].extraction["joint_objective"]
+    report["load_average_at_end"] = os.getloadavg()[0]
     report["joint_n10"] = {
         "source": [source, source_other],
         "highs_seconds": joint_time,

@@ -136,11 +136,11 @@ def solve_shared(
 ) -> tuple[torch.Tensor, ...]:
     """Joint extraction of ``M`` models on one sample (``values``: ``[M, 2**n]``).
 
-    Variables per model: interactions ``a, o`` (free, non-empty sets), their magnitudes
-    ``e ≥ |a|, |o|``, noise ``q`` (``|q| <= noise_bound``), model part ``p``
+    Variables per model: interactions of non-empty sets split into positive and negative
+    parts ``a⁺, a⁻, o⁺, o⁻ ≥ 0``, noise ``q`` (``|q| <= noise_bound``), model part ``p``
     (``|p| <= p_bound``) and two free constants; shared: ``p̄`` and per pattern and type
-    ``t ≥ e_m`` for every model. Rows: ``2 v_and = v + q + 2(p̄ + p)`` and
-    ``2 v_or = v + q - 2(p̄ + p)``. Objective ``Σ (1-α) t + α Σ_m e_m``.
+    ``t ≥ x⁺_m + x⁻_m`` for every model. Rows: ``2 v_and = v + q + 2(p̄ + p)`` and
+    ``2 v_or = v + q - 2(p̄ + p)``. Objective ``Σ (1-α) t + α Σ_m (x⁺_m + x⁻_m)``.
     Returns ``a, o, q``, the full decomposition ``p̄ + p`` and the duals ``y, w`` of
     :func:`dual_bound` (each ``[M, 2**n]``).
     """
@@ -149,27 +149,27 @@ def solve_shared(
     two_inclusion, two_exclusion = 2 * _inclusion(n), 2 * _exclusion(n)
     eye_m, eye = sp.identity(m, format="csr"), sp.identity(size, format="csr")
     ones = sp.csr_matrix(np.ones((size, 1)))
-    width = 4 * m + 2 * size + 2  # per model: a, o, e_a, e_o, q, p, ξ_and, ξ_or
-    a_, o_, ea_, eo_, q_, p_, xa_, xo_ = np.cumsum([0, m, m, m, m, size, size, 1])
+    width = 4 * m + 2 * size + 2  # per model: a⁺, a⁻, o⁺, o⁻, q, p, ξ_and, ξ_or
+    ap_, an_, op_, on_, q_, p_, xa_, xo_ = np.cumsum([0, m, m, m, m, size, size, 1])
     pbar, t_and = n_models * width, n_models * width + size
     t_or, total = t_and + m, t_and + 2 * m
     equalities, inequalities = [], []
     for k in range(n_models):
         at = k * width
-        equalities.append([(at + a_, two_inclusion), (at + q_, -eye), (at + p_, -2 * eye),
-                           (at + xa_, ones), (pbar, -2 * eye)])
-        equalities.append([(at + o_, -two_exclusion), (at + q_, -eye), (at + p_, 2 * eye),
-                           (at + xo_, ones), (pbar, 2 * eye)])
-        for x_, e_, t_ in ((a_, ea_, t_and), (o_, eo_, t_or)):
-            inequalities.append([(at + x_, eye_m), (at + e_, -eye_m)])
-            inequalities.append([(at + x_, -eye_m), (at + e_, -eye_m)])
-            inequalities.append([(at + e_, eye_m), (t_, -eye_m)])
+        equalities.append([(at + ap_, two_inclusion), (at + an_, -two_inclusion),
+                           (at + q_, -eye), (at + p_, -2 * eye), (at + xa_, ones),
+                           (pbar, -2 * eye)])
+        equalities.append([(at + op_, -two_exclusion), (at + on_, two_exclusion),
+                           (at + q_, -eye), (at + p_, 2 * eye), (at + xo_, ones),
+                           (pbar, 2 * eye)])
+        for plus, minus, t_ in ((ap_, an_, t_and), (op_, on_, t_or)):
+            inequalities.append([(at + plus, eye_m), (at + minus, eye_m), (t_, -eye_m)])
     cost = np.zeros(total)
     lower, upper = np.full(total, -np.inf), np.full(total, np.inf)
     for k in range(n_models):
         at = k * width
-        cost[at + ea_ : at + q_] = alpha
-        lower[at + ea_ : at + q_] = 0
+        cost[at : at + q_] = alpha
+        lower[at : at + q_] = 0
         lower[at + q_ : at + p_], upper[at + q_ : at + p_] = -noise_bound[k], noise_bound[k]
         lower[at + p_ : at + xa_], upper[at + p_ : at + xa_] = -p_bound[k], p_bound[k]
     cost[t_and:] = 1 - alpha
@@ -179,7 +179,7 @@ def solve_shared(
     result = _linprog(
         cost, _assemble(equalities, total), np.repeat(v, 2, axis=0).ravel(),
         np.stack([lower, upper], -1), _assemble(inequalities, total),
-        np.zeros(6 * n_models * m), method=method, options=options or {},
+        np.zeros(2 * n_models * m), method=method, options=options or {},
     )
     x = result.x
     # Duals of the rows 2 v_and and 2 v_or, mapped to the matching rows (y) and the
@@ -190,8 +190,8 @@ def solve_shared(
     w = 2 * (marginals[:, 0] - marginals[:, 1])
     per_model = torch.from_numpy(x[:pbar].reshape(n_models, width))
     zero = torch.zeros(n_models, 1, dtype=torch.float64)
-    a = torch.cat([zero, per_model[:, a_:o_]], -1)
-    o = torch.cat([zero, per_model[:, o_:ea_]], -1)
+    a = torch.cat([zero, per_model[:, ap_:an_] - per_model[:, an_:op_]], -1)
+    o = torch.cat([zero, per_model[:, op_:on_] - per_model[:, on_:q_]], -1)
     q = per_model[:, q_:p_]
     p = per_model[:, p_:xa_] + torch.from_numpy(x[pbar:t_and])
     return tuple(t.to(values.device) for t in (a, o, q, p, y, w))

@@ -249,3 +249,15 @@ def test_bad_joint_inputs_are_explained():
         extract_shared([values, values], solver="ipm")
     with pytest.raises(InteractionError, match="pcoef=-1"):
         extract_shared([values, values], pcoef=-1)
+
+
+def test_joint_extraction_with_free_model_parts_is_independent_extraction():
+    # alpha = 1 and a loose p-bound decouple the models: the joint optimum is the sum of
+    # the two independent dense-LP optima.
+    values = [lm_like(4, 1, seed=11)[0], lm_like(4, 1, seed=12)[0]]
+    first, second = extract_shared(values, alpha=1.0, pcoef=100.0, qcoef=0.05,
+                                   normalize=False, solver="highs")
+    expected = dense_lp_optimum(values[0], first.bound) + dense_lp_optimum(values[1], second.bound)
+    assert first.extraction["joint_objective"] == pytest.approx(expected, rel=1e-7)
+    assert first.extraction["joint_dual"] == pytest.approx(expected, rel=1e-7)
+    assert first.objective + second.objective == pytest.approx(expected, rel=1e-7)

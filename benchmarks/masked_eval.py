@@ -15,7 +15,10 @@ computations (masked sequence × token) of each plan, the difference of the valu
 their scale, and peak memory (CUDA: peak allocated; CPU: peak resident set size above the level
 before the phase, sampled every millisecond). With ``--lens`` the same for
 TransformerLensAdapter on a TransformerBridge around the same weights. Results go to
-``benchmarks/results/masked_eval.json``.
+``benchmarks/results/masked_eval.json``, one entry per device and thread count.
+
+On a small shared CPU, prefer ``--threads 1``: with more threads than free cores, OpenMP
+threads wait for each other on every small operation.
 
 Run: ``python benchmarks/masked_eval.py [--device cuda] [--threads 1] [--single 32] [--lens]``
 """
@@ -278,8 +281,11 @@ def main() -> None:
         results["transformer_lens"] = lens
     hf.pop("values")
     results["huggingface"] = hf
+    # One entry per configuration (device and threads), so runs with other settings stay.
+    runs = json.loads(RESULTS.read_text()).get("runs", {}) if RESULTS.exists() else {}
+    runs[f"{device}-{results['threads']}-threads"] = results
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    RESULTS.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     print(f"\nwritten to {RESULTS}")
 
 

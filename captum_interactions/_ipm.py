@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import torch
 
-from ._transforms import _butterfly_
+from ._transforms import _subset_sums, _superset_sums
 from .exceptions import InteractionError
 
 __all__ = ["IPMSolution", "solve"]
@@ -50,11 +50,6 @@ class IPMSolution:
     q: torch.Tensor
     y: torch.Tensor
     iterations: int
-
-
-def _subset_sums(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``out[T] = Σ_{S ⊆ T} x[S]`` (zeta transform, a new tensor)."""
-    return _butterfly_(x.clone(), n, subtract=False)
 
 
 def _pad(x: torch.Tensor) -> torch.Tensor:
@@ -129,7 +124,7 @@ class _Problem:
         return out
 
     def rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        up = _subset_sums(y.flip(-1), self.n).flip(-1)[:, 1:]  # Σ_{T⊇S} y_T
+        up = _superset_sums(y, self.n)[:, 1:]  # Σ_{T⊇S} y_T
         parts = [up, -up]
         if self.with_or:
             down = _subset_sums(y, self.n).flip(-1)[:, 1:]  # Σ_{T⊆N\\S} y_T

@@ -26,7 +26,7 @@ import scipy.optimize
 import scipy.sparse as sp
 import torch
 
-from ._transforms import _butterfly_
+from ._transforms import _subset_sums, _superset_sums
 from .exceptions import InteractionError
 
 __all__ = [
@@ -197,11 +197,6 @@ def solve_shared(
     return tuple(t.to(values.device) for t in (a, o, q, p, y, w))
 
 
-def _subset_sums(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``out[T] = Σ_{S ⊆ T} x[S]`` (a new tensor)."""
-    return _butterfly_(x.clone(), n, subtract=False)
-
-
 def adjoint(y: torch.Tensor, w: torch.Tensor | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``K^T`` of the constraint map on the interaction columns: the AND and OR parts.
 
@@ -210,7 +205,7 @@ def adjoint(y: torch.Tensor, w: torch.Tensor | None, n: int) -> tuple[torch.Tens
     """
     up = y if w is None else y + w / 2
     down = -y if w is None else w / 2 - y
-    return _subset_sums(up.flip(-1), n).flip(-1), _subset_sums(down, n).flip(-1)
+    return _superset_sums(up, n), _subset_sums(down, n).flip(-1)
 
 
 def pattern_norm(x: torch.Tensor, alpha: float) -> torch.Tensor:

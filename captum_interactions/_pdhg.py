@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from . import _lp
-from ._transforms import _butterfly_, and_transform, or_transform
+from ._transforms import _subset_sums, and_transform, or_transform
 from .subsets import orders
 
 __all__ = ["PDHGSolution", "solve"]
@@ -49,10 +49,6 @@ class PDHGSolution:
     dual: torch.Tensor
     gap: torch.Tensor
     iterations: int
-
-
-def _subset_sums(x: torch.Tensor, n: int) -> torch.Tensor:
-    return _butterfly_(x.clone(), n, subtract=False)
 
 
 def _project_l1_ball(x: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:

@@ -73,6 +73,18 @@ def _fresh(values: torch.Tensor) -> torch.Tensor:
     return values.clone(memory_format=torch.contiguous_format)
 
 
+# Unchecked building blocks for solvers that apply the transforms (or their adjoints) in every
+# iteration: the public functions' finiteness check is a host sync that has no place there.
+def _subset_sums(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``out[..., T] = Σ_{S ⊆ T} x[..., S]`` (zeta transform; a new tensor)."""
+    return _butterfly_(_fresh(x), n, subtract=False)
+
+
+def _superset_sums(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``out[..., S] = Σ_{T ⊇ S} x[..., T]`` (the adjoint of :func:`_subset_sums`)."""
+    return _butterfly_(x.flip(-1), n, subtract=False).flip(-1)
+
+
 def and_transform(values: torch.Tensor) -> torch.Tensor:
     """AND interactions (Harsanyi dividends): ``I(S) = Σ_{L ⊆ S} (-1)^{|S|-|L|} v(L)``.
 
@@ -89,7 +101,7 @@ def and_transform(values: torch.Tensor) -> torch.Tensor:
 def inverse_and_transform(interactions: torch.Tensor) -> torch.Tensor:
     """Values from AND interactions: ``v(T) = Σ_{S ⊆ T} I(S)``."""
     interactions, n = _checked(interactions, "interactions")
-    return _butterfly_(_fresh(interactions), n, subtract=False)
+    return _subset_sums(interactions, n)
 
 
 def or_transform(values: torch.Tensor) -> torch.Tensor:
@@ -107,9 +119,9 @@ def or_transform(values: torch.Tensor) -> torch.Tensor:
 def inverse_or_transform(interactions: torch.Tensor) -> torch.Tensor:
     """Values from OR interactions: ``v(T) = I(∅) + Σ_{S ≠ ∅, S ∩ T ≠ ∅} I(S)``."""
     interactions, n = _checked(interactions, "interactions")
-    sums = _fresh(interactions)
-    sums[..., 0] = 0
-    _butterfly_(sums, n, subtract=False)  # sums[L] = Σ_{∅ ≠ S ⊆ L} I(S)
+    nonempty = interactions.clone()
+    nonempty[..., 0] = 0
+    sums = _subset_sums(nonempty, n)  # sums[L] = Σ_{∅ ≠ S ⊆ L} I(S)
     # Σ over S meeting T = Σ over all S minus Σ over S inside the complement of T.
     return interactions[..., :1] + sums[..., -1:] - sums.flip(-1)
 

@@ -27,21 +27,19 @@ LearnedBaseline(model='toy', d_model=3, init='zero', steps=2)
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from captum_interactions._npz import load_npz, save_npz
 from captum_interactions._version import __version__
-from captum_interactions.exceptions import InteractionError, ResultFormatError
+from captum_interactions.exceptions import InteractionError
 
 from .base import LanguageModelAdapter, Prompt
 from .baselines import BaselineSpec, describe_baseline
@@ -56,6 +54,7 @@ __all__ = [
 
 FORMAT = "captum-interactions/learned-baseline"
 FORMAT_VERSION = 1
+_WHAT = "learned baseline"
 _MAX_SET = 3  # S1 and S2 hold 1-3 players each
 
 
@@ -105,51 +104,22 @@ class LearnedBaseline:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write to one ``.npz`` file (vector, losses and a JSON header; no pickle)."""
-        path = Path(path)
         header = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
             "model": self.model,
             "init": self.init,
             "options": self.options,
             "version": self.version,
         }
-        with path.open("wb") as handle:
-            np.savez(
-                handle,
-                header=np.array(json.dumps(header)),
-                vector=self.vector.numpy(),
-                losses=self.losses.numpy(),
-            )
-        return path
+        arrays = {"vector": self.vector, "losses": self.losses}
+        return save_npz(path, header, arrays, fmt=FORMAT, version=FORMAT_VERSION, what=_WHAT)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LearnedBaseline:
         """Read a file written by :meth:`save`."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                if header.get("format") != FORMAT:
-                    raise ResultFormatError(
-                        f"{path} is not a learned baseline file (format "
-                        f"{header.get('format')!r}); results load with InteractionResult.load"
-                    )
-                if header.get("format_version") != FORMAT_VERSION:
-                    raise ResultFormatError(
-                        f"{path} has learned-baseline format version "
-                        f"{header.get('format_version')}; this captum-interactions "
-                        f"({__version__}) reads version {FORMAT_VERSION}"
-                    )
-                vector = torch.from_numpy(data["vector"].copy())
-                losses = torch.from_numpy(data["losses"].copy())
-        except (FileNotFoundError, ResultFormatError):
-            raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-            raise ResultFormatError(
-                f"{path} is not a readable learned baseline ({error}); it may be truncated or "
-                "written by another program"
-            ) from error
+        header, arrays = load_npz(
+            path, ("vector", "losses"), fmt=FORMAT, version=FORMAT_VERSION, what=_WHAT
+        )
+        vector, losses = arrays["vector"], arrays["losses"]
         return cls(
             vector,
             model=header["model"],

@@ -16,18 +16,16 @@ InteractionResult(n_players=2, players=['a', 'b'], salient=3, objective=5)
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import numpy as np
 import torch
 
+from ._npz import load_npz, save_npz
 from ._transforms import _checked, reconstruct
 from ._version import __version__
-from .exceptions import InteractionError, ResultFormatError
+from .exceptions import InteractionError
 from .first_order import banzhaf_values, shapley_values
 from .salience import merge_singletons as _merge_singletons
 from .salience import salient_masks
@@ -38,6 +36,7 @@ __all__ = ["Interaction", "InteractionResult"]
 FORMAT = "captum-interactions/result"
 FORMAT_VERSION = 1
 _ARRAYS = ("values", "and_interactions", "or_interactions", "p", "q")
+_WHAT = "captum-interactions result"
 
 
 class Interaction(NamedTuple):
@@ -253,8 +252,6 @@ class InteractionResult:
     # ------------------------------------------------------------------------ save/load
     def _header(self) -> dict[str, Any]:
         return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
             "players": self.players,
             "bound": self.bound,
             "target": self.target,
@@ -269,41 +266,13 @@ class InteractionResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the result to one ``.npz`` file (arrays + a JSON header, no pickle)."""
-        path = Path(path)
-        try:
-            header = json.dumps(self._header(), allow_nan=True)
-        except TypeError as error:
-            raise InteractionError(
-                f"metadata and extraction must be JSON-serialisable to save a result: {error}"
-            ) from error
-        arrays = {name: getattr(self, name).detach().cpu().numpy() for name in _ARRAYS}
-        with path.open("wb") as handle:
-            np.savez(handle, header=np.array(header), **arrays)
-        return path
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        return save_npz(path, self._header(), arrays, fmt=FORMAT, version=FORMAT_VERSION,
+                        what=_WHAT)
 
     @classmethod
     def load(cls, path: str | Path) -> InteractionResult:
         """Read a result written by :meth:`save`; tensors come back on the CPU."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                arrays = {name: torch.from_numpy(data[name].copy()) for name in _ARRAYS}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-            raise ResultFormatError(
-                f"{path} is not a readable captum-interactions result ({error}); "
-                "it may be truncated or written by another program"
-            ) from error
-        if header.get("format") != FORMAT:
-            raise ResultFormatError(f"{path} is not a captum-interactions result file")
-        if header.get("format_version") != FORMAT_VERSION:
-            raise ResultFormatError(
-                f"{path} has result format version {header.get('format_version')}, this "
-                f"captum-interactions ({__version__}) reads version {FORMAT_VERSION}; "
-                "load it with the version that wrote it or recompute it"
-            )
-        del header["format"], header["format_version"]
+        header, arrays = load_npz(path, _ARRAYS, fmt=FORMAT, version=FORMAT_VERSION, what=_WHAT)
         return cls(**header, **arrays)
 

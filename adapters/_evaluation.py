@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.values import log_odds, log_prob
+from captum_interactions.values import log_odds, log_prob, logit
 
 __all__ = [
     "ModelShape",
@@ -72,12 +72,7 @@ _CALL_COST = {"cpu": 64}
 _ACCELERATOR_CALL_COST = 256
 
 
-def _logit(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    index = target.to(device=logits.device, dtype=torch.long).unsqueeze(-1)
-    return logits.gather(-1, index).squeeze(-1).float()
-
-
-_VALUES: dict[str, ValueFunction] = {"log_odds": log_odds, "log_prob": log_prob, "logit": _logit}
+_VALUES: dict[str, ValueFunction] = {"log_odds": log_odds, "log_prob": log_prob, "logit": logit}
 
 
 def value_function(value: str | ValueFunction) -> ValueFunction:

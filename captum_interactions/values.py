@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["log_odds", "log_odds_from_probs", "log_prob", "log_prob_from_probs"]
+__all__ = ["log_odds", "log_odds_from_probs", "log_prob", "log_prob_from_probs", "logit"]
 
 
 def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
@@ -45,6 +45,13 @@ def log_prob(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     logits = _at_least_float32(logits)
     index = target.to(device=logits.device, dtype=torch.long).unsqueeze(-1)
     return (logits.gather(-1, index).squeeze(-1) - torch.logsumexp(logits, dim=-1))
+
+
+def logit(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The target's logit ``z_y`` (float32 or better) for logits ``[..., C]``, targets ``[...]``."""
+    logits = _at_least_float32(logits)
+    index = target.to(device=logits.device, dtype=torch.long).unsqueeze(-1)
+    return logits.gather(-1, index).squeeze(-1)
 
 
 def log_odds_from_probs(

@@ -42,6 +42,8 @@ from tqdm.auto import tqdm
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.values import log_odds, log_prob, logit
 
+from ._tree_attention import SharedPast
+
 __all__ = [
     "ModelShape",
     "Plan",
@@ -318,15 +320,18 @@ def _count(plan: Plan, keys: torch.Tensor) -> int:
     )
 
 
-def _select_rows(cache: Any, index: torch.Tensor) -> Any:
-    """A new cache with rows ``index`` of ``cache`` (which stays untouched).
+def _select_rows(cache: Any, index: torch.Tensor, device: torch.device) -> Any:
+    """A new cache with rows ``index`` (CPU int64) of ``cache``, which stays untouched.
 
-    HuggingFace caches select rows in place by rebinding each layer's tensors, so a shallow
-    copy of the cache and of its layers is enough to leave the original intact.
+    A :class:`SharedPast` only maps rows. HuggingFace caches select rows in place by rebinding
+    each layer's tensors, so a shallow copy of the cache and of its layers is enough to leave
+    the original intact.
     """
+    if isinstance(cache, SharedPast):
+        return cache.select(index)
     selected = copy.copy(cache)
     selected.layers = [copy.copy(layer) for layer in cache.layers]
-    selected.batch_select_indices(index)
+    selected.batch_select_indices(index.to(device, non_blocking=True))
     return selected
 
 
@@ -399,7 +404,7 @@ def run_plan(
             past = node.cache
             if past is not None:
                 parent = torch.searchsorted(node.parents, children >> (decided - previous))
-                past = _select_rows(past, parent.to(device, non_blocking=True))
+                past = _select_rows(past, parent, device)
             try:
                 out = forward(ids[start:end], absent, past, last)
             except RuntimeError as error:  # torch.OutOfMemoryError is one

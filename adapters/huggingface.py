@@ -3,9 +3,12 @@
 The prompt's token embeddings come from the model's own input embedding layer (so Gemma's
 ``sqrt(d_model)`` scaling applies to real tokens and to token baselines alike); absent
 players' embeddings are replaced by the baseline and the model runs on ``inputs_embeds`` with
-``logits_to_keep=1``, so only the last position is unembedded. With prefix sharing, the base
-model extends a ``DynamicCache`` segment by segment (see
-:mod:`captum_interactions.adapters._evaluation`).
+``logits_to_keep=1``, so only the last position is unembedded. With prefix sharing (see
+:mod:`captum_interactions.adapters._evaluation`) the model runs one segment at a time: models
+that dispatch attention through transformers' ``AttentionInterface`` (GPT-2, Llama, Gemma and
+most others) attend to the keys and values of earlier segments where they are stored, once per
+prefix, without copies (:mod:`captum_interactions.adapters._tree_attention`); any other model
+extends a ``DynamicCache``.
 
 >>> from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 >>> from tokenizers import Tokenizer, models, pre_tokenizers
@@ -35,6 +38,7 @@ import torch
 from captum_interactions._optional import require
 
 from ._evaluation import ModelShape
+from ._tree_attention import supports_tree_attention, tree_attention
 from .base import LanguageModelAdapter
 
 __all__ = ["HuggingFaceAdapter"]
@@ -85,6 +89,7 @@ class HuggingFaceAdapter(LanguageModelAdapter):
             )
         self.model = model
         self._tokenizer = tokenizer
+        self._tree_attention = supports_tree_attention(model)
         config = model.config.get_text_config()
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
@@ -141,12 +146,20 @@ class HuggingFaceAdapter(LanguageModelAdapter):
         with torch.no_grad():
             tokens = self.embed(ids)
         embeds = torch.where(absent.unsqueeze(-1), baseline.to(tokens.dtype), tokens)
+        if past is None and last:  # the whole prompt at once
+            return self.model(inputs_embeds=embeds, use_cache=False, logits_to_keep=1).logits[:, -1]
+        if self._tree_attention:
+            start = past.length if past is not None else 0
+            positions = torch.arange(start, start + ids.numel(), device=embeds.device)[None]
+            inputs = {"inputs_embeds": embeds, "position_ids": positions, "use_cache": False}
+            with tree_attention(self.model, past, ids.numel(), store=not last) as call:
+                if last:
+                    return self.model(**inputs, logits_to_keep=1).logits[:, -1]
+                self.model.base_model(**inputs)
+            return call.extended()
         if last:
             out = self.model(
-                inputs_embeds=embeds,
-                past_key_values=past,
-                use_cache=past is not None,
-                logits_to_keep=1,
+                inputs_embeds=embeds, past_key_values=past, use_cache=True, logits_to_keep=1
             )
             return out.logits[:, -1]
         out = self.model.base_model(inputs_embeds=embeds, past_key_values=past, use_cache=True)

@@ -228,3 +228,77 @@ def test_bad_inputs_raise_clear_errors(adapter, players, masks, target, value, m
         adapter.evaluate(
             prompt, players, torch.tensor(masks), target=target, baseline="pad", value=value
         )
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_tree_attention_equals_the_key_value_cache_path(tokenizer, name, monkeypatch):
+    """Shared-prefix attention (the default) against HuggingFace's DynamicCache path, on all
+    masks (segments read in place) and on a random subset in small chunks (gathered rows)."""
+    model = BUILDERS[name](tokenizer)
+    tree_adapter = HuggingFaceAdapter(model, tokenizer)
+    monkeypatch.setattr(type(model), "_supports_attention_backend", False)
+    cache_adapter = HuggingFaceAdapter(model, tokenizer)
+    assert tree_adapter._tree_attention
+    assert not cache_adapter._tree_attention
+    prompt = tree_adapter.tokenize(PROMPT)
+    subset = torch.randint(0, 2 ** len(PLAYERS), (20,), generator=torch.Generator().manual_seed(3))
+    for masks, chunk in ((torch.arange(2 ** len(PLAYERS)), None), (subset, 3)):
+        values = []
+        for adapter in (tree_adapter, cache_adapter):
+            adapter.chunk_size = chunk
+            values.append(adapter.evaluate(
+                prompt, PLAYERS, masks, target=2, baseline="unk", prefix_sharing=True
+            ))
+        torch.testing.assert_close(values[0], values[1], rtol=1e-5, atol=1e-5)
+
+
+def test_attention_implementation_is_restored_after_errors(tokenizer):
+    model = tiny_llama(tokenizer)
+    adapter = HuggingFaceAdapter(model, tokenizer)
+    before = model.config._attn_implementation
+    prompt = adapter.tokenize(PROMPT)
+    masks = torch.arange(8)
+    adapter.evaluate(prompt, PLAYERS, masks, target=1, baseline="pad", prefix_sharing=True)
+    assert model.config._attn_implementation == before
+    with pytest.raises(InteractionError, match="target"):
+        adapter.evaluate(prompt, PLAYERS, torch.arange(8), target=10**6, baseline="pad")
+    mlp = model.model.layers[-1].mlp
+    handle = mlp.register_forward_hook(lambda *_: (_ for _ in ()).throw(RuntimeError("boom")))
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            adapter.evaluate(prompt, PLAYERS, torch.arange(8), target=1, baseline="pad",
+                             prefix_sharing=True)
+    finally:
+        handle.remove()
+    assert model.config._attn_implementation == before
+
+
+def test_registered_attention_outside_an_evaluation_is_sdpa(tokenizer):
+    """Another caller of the model while the implementation is switched gets plain SDPA."""
+    from captum_interactions.adapters._tree_attention import ATTENTION_NAME, tree_attention
+
+    model = tiny_llama(tokenizer)
+    ids = tokenizer(PROMPT, return_tensors="pt").input_ids
+    with torch.no_grad():
+        expected = model(ids).logits
+        with tree_attention(model, None, 1, store=False):
+            assert model.config._attn_implementation == ATTENTION_NAME
+            from captum_interactions.adapters import _tree_attention
+
+            token = _tree_attention._ACTIVE.set(None)
+            try:
+                other = model(ids).logits
+            finally:
+                _tree_attention._ACTIVE.reset(token)
+    torch.testing.assert_close(other, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_attention_terms_raise(tokenizer):
+    from captum_interactions.adapters._tree_attention import _attention, tree_attention
+
+    model = tiny_llama(tokenizer)
+    query = key = value = torch.zeros(1, 2, 1, 8)
+    with tree_attention(model, None, 1, store=False), pytest.raises(
+        InteractionError, match=r"\(s_aux\).*prefix_sharing=False"
+    ):
+        _attention(model.model.layers[0].self_attn, query, key, value, None, s_aux=torch.zeros(2))

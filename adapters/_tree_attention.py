@@ -101,7 +101,7 @@ def _ungrouped(x: torch.Tensor, rows: int, m: int) -> torch.Tensor:
 def _times(x: torch.Tensor, stored: torch.Tensor, layout: _Layout) -> torch.Tensor:
     """``x [R, kv, m, k] @ stored[row of r]`` for each row, without copying ``stored``."""
     if isinstance(layout, torch.Tensor):
-        return x @ stored.index_select(0, layout)
+        return x @ stored.index_select(0, layout.to(stored.device, non_blocking=True))
     first, parents, _ = layout
     product = _grouped(x, parents) @ stored[first : first + parents]
     return _ungrouped(product, x.shape[0], x.shape[2])
@@ -118,22 +118,23 @@ class _Call:
         self.split = [end - start for start, end in itertools.pairwise(bounds)] + [new]
         self.key_positions = torch.arange(past.length + new)
         self.query_positions = torch.arange(past.length, past.length + new)
-        self.device = device
         self.keys: dict[Layer, torch.Tensor] = {}
         self.values: dict[Layer, torch.Tensor] = {}
-        self._masks: dict[int | None, torch.Tensor] = {}
+        self._masks: dict[tuple[int | None, torch.device], torch.Tensor] = {}
+        self.calls = 0
 
-    def blocked(self, window: int | None) -> torch.Tensor:
+    def blocked(self, window: int | None, device: torch.device) -> torch.Tensor:
         """``[new, L]`` True where a query may not see a key (future, or outside the window)."""
-        if window not in self._masks:
+        if (window, device) not in self._masks:
             keys, queries = self.key_positions[None, :], self.query_positions[:, None]
             blocked = keys > queries
             if window is not None:
                 blocked |= keys <= queries - window
-            self._masks[window] = blocked.to(self.device)
-        return self._masks[window]
+            self._masks[window, device] = blocked.to(device)
+        return self._masks[window, device]
 
     def attend(self, module, query, key, value, scaling, softcap, window) -> torch.Tensor:
+        self.calls += 1
         rows, heads, new, dim = query.shape
         kv = key.shape[1]
         m = heads // kv * new  # query rows per key/value head: (head in group, position)
@@ -150,7 +151,7 @@ class _Call:
             scores = torch.tanh(scores / softcap) * softcap
         total = scores.shape[-1]
         scores = scores.view(rows, kv, heads // kv, new, total).masked_fill(
-            self.blocked(window), float("-inf")
+            self.blocked(window, scores.device), float("-inf")
         )
         weights = scores.softmax(-1, dtype=torch.float32).to(value.dtype).view(rows, kv, m, total)
         parts = weights.split(self.split, dim=-1)
@@ -226,3 +227,9 @@ def tree_attention(model, past: SharedPast | None, new: int, *, store: bool) -> 
     finally:
         config._attn_implementation = previous
         _ACTIVE.reset(token)
+    if not call.calls:
+        raise InteractionError(
+            f"{type(model).__name__} computed its attention without transformers' "
+            "AttentionInterface, so it cannot attend to a shared prefix; evaluate with "
+            "prefix_sharing=False"
+        )

@@ -275,21 +275,15 @@ def test_attention_implementation_is_restored_after_errors(tokenizer):
 
 def test_registered_attention_outside_an_evaluation_is_sdpa(tokenizer):
     """Another caller of the model while the implementation is switched gets plain SDPA."""
-    from captum_interactions.adapters._tree_attention import ATTENTION_NAME, tree_attention
+    from captum_interactions.adapters._tree_attention import ATTENTION_NAME, _register
 
     model = tiny_llama(tokenizer)
     ids = tokenizer(PROMPT, return_tensors="pt").input_ids
+    _register()
     with torch.no_grad():
         expected = model(ids).logits
-        with tree_attention(model, None, 1, store=False):
-            assert model.config._attn_implementation == ATTENTION_NAME
-            from captum_interactions.adapters import _tree_attention
-
-            token = _tree_attention._ACTIVE.set(None)
-            try:
-                other = model(ids).logits
-            finally:
-                _tree_attention._ACTIVE.reset(token)
+        model.config._attn_implementation = ATTENTION_NAME
+        other = model(ids).logits
     torch.testing.assert_close(other, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -298,7 +292,18 @@ def test_unsupported_attention_terms_raise(tokenizer):
 
     model = tiny_llama(tokenizer)
     query = key = value = torch.zeros(1, 2, 1, 8)
-    with tree_attention(model, None, 1, store=False), pytest.raises(
-        InteractionError, match=r"\(s_aux\).*prefix_sharing=False"
-    ):
+    with pytest.raises(InteractionError, match=r"\(s_aux\).*prefix_sharing=False"), \
+            tree_attention(model, None, 1, store=False):
         _attention(model.model.layers[0].self_attn, query, key, value, None, s_aux=torch.zeros(2))
+
+
+def test_models_whose_attention_bypasses_the_interface_are_refused(tokenizer):
+    """A model that claims the attention interface but computes attention itself would
+    silently ignore the shared prefix: the missing call is an error, not a wrong value."""
+    from captum_interactions.adapters._tree_attention import tree_attention
+
+    model = tiny_llama(tokenizer)
+    ids = tokenizer(PROMPT, return_tensors="pt").input_ids
+    with pytest.raises(InteractionError, match="prefix_sharing=False"), torch.no_grad(), \
+            tree_attention(model, None, ids.shape[1], store=True):
+        model.model.embed_tokens(ids)  # no attention layer runs

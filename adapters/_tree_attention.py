@@ -32,10 +32,21 @@ import torch
 
 from captum_interactions.exceptions import InteractionError
 
-__all__ = ["ATTENTION_NAME", "SharedPast", "supports_tree_attention", "tree_attention"]
+__all__ = [
+    "ATTENTION_NAME",
+    "AttentionBypassedError",
+    "SharedPast",
+    "supports_tree_attention",
+    "tree_attention",
+]
 
 #: Name under which the attention function is registered with transformers.
 ATTENTION_NAME = "captum_interactions_prefix_tree"
+
+class AttentionBypassedError(InteractionError):
+    """The model computed attention without the registered function (e.g. a TransformerBridge
+    replaced its attention modules), so it cannot attend to a shared prefix."""
+
 
 Layer = torch.nn.Module  # an attention module: the key of its stored keys and values
 _UNSUPPORTED = ("s_aux", "sinks", "position_bias")  # attention terms this function lacks
@@ -228,7 +239,7 @@ def tree_attention(model, past: SharedPast | None, new: int, *, store: bool) -> 
         config._attn_implementation = previous
         _ACTIVE.reset(token)
     if not call.calls:
-        raise InteractionError(
+        raise AttentionBypassedError(
             f"{type(model).__name__} computed its attention without transformers' "
             "AttentionInterface, so it cannot attend to a shared prefix; evaluate with "
             "prefix_sharing=False"

@@ -38,7 +38,12 @@ import torch
 from captum_interactions._optional import require
 
 from ._evaluation import ModelShape
-from ._tree_attention import supports_tree_attention, tree_attention
+from ._tree_attention import (
+    AttentionBypassedError,
+    SharedPast,
+    supports_tree_attention,
+    tree_attention,
+)
 from .base import LanguageModelAdapter
 
 __all__ = ["HuggingFaceAdapter"]
@@ -149,14 +154,14 @@ class HuggingFaceAdapter(LanguageModelAdapter):
         if past is None and last:  # the whole prompt at once
             return self.model(inputs_embeds=embeds, use_cache=False, logits_to_keep=1).logits[:, -1]
         if self._tree_attention:
-            start = past.length if past is not None else 0
-            positions = torch.arange(start, start + ids.numel(), device=embeds.device)[None]
-            inputs = {"inputs_embeds": embeds, "position_ids": positions, "use_cache": False}
-            with tree_attention(self.model, past, ids.numel(), store=not last) as call:
-                if last:
-                    return self.model(**inputs, logits_to_keep=1).logits[:, -1]
-                self.model.base_model(**inputs)
-            return call.extended()
+            try:
+                return self._tree_forward(embeds, past, last)
+            except AttentionBypassedError:
+                if past is not None:
+                    raise
+                # Wrapped since (a TransformerBridge replaces the attention modules): from now
+                # on this adapter extends a key/value cache instead.
+                self._tree_attention = False
         if last:
             out = self.model(
                 inputs_embeds=embeds, past_key_values=past, use_cache=True, logits_to_keep=1
@@ -164,3 +169,15 @@ class HuggingFaceAdapter(LanguageModelAdapter):
             return out.logits[:, -1]
         out = self.model.base_model(inputs_embeds=embeds, past_key_values=past, use_cache=True)
         return out.past_key_values
+
+    def _tree_forward(self, embeds: torch.Tensor, past: SharedPast | None, last: bool) -> Any:
+        """One segment with attention over the stored segments of ``past``."""
+        new = embeds.shape[1]
+        start = past.length if past is not None else 0
+        positions = torch.arange(start, start + new, device=embeds.device)[None]
+        inputs = {"inputs_embeds": embeds, "position_ids": positions, "use_cache": False}
+        with tree_attention(self.model, past, new, store=not last) as call:
+            if last:
+                return self.model(**inputs, logits_to_keep=1).logits[:, -1]
+            self.model.base_model(**inputs)
+        return call.extended()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lm_models import PROMPT, make_tokenizer, tiny_gemma3, tiny_gpt2, tiny_llama
+from lm_models import PROMPT, make_tokenizer, tiny_gemma3, tiny_gpt2, tiny_hf_bridge, tiny_llama
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.exceptions import InteractionError
@@ -307,3 +307,17 @@ def test_models_whose_attention_bypasses_the_interface_are_refused(tokenizer):
     with pytest.raises(InteractionError, match="prefix_sharing=False"), torch.no_grad(), \
             tree_attention(model, None, ids.shape[1], store=True):
         model.model.embed_tokens(ids)  # no attention layer runs
+
+
+def test_a_model_wrapped_by_a_bridge_since_falls_back_to_the_cache(tokenizer):
+    """TransformerBridge replaces the attention modules of the model it wraps: the adapter
+    notices on the first segment and extends a key/value cache from then on."""
+    model = tiny_llama(tokenizer)
+    adapter = HuggingFaceAdapter(model, tokenizer)
+    prompt = adapter.tokenize(PROMPT)
+    masks = torch.arange(2 ** len(PLAYERS))
+    before = adapter.evaluate(prompt, PLAYERS, masks, target=2, baseline="pad")
+    tiny_hf_bridge(model, tokenizer)
+    after = adapter.evaluate(prompt, PLAYERS, masks, target=2, baseline="pad")
+    assert not adapter._tree_attention
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)

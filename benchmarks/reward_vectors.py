@@ -5,7 +5,8 @@ evaluates all ``2**n`` word masks (pad-embedding baseline, log-odds of the model
 top-1 next token) and keeps ``result.values``. Writes
 ``benchmarks/results/reward_vectors.npz`` with arrays ``smollm2_n10`` and ``gemma_n10``
 (``[prompts, 1024]``, the same prompts for both models) and ``smollm2_n14`` (one prompt
-with 14 content words) unless ``--skip-n14``. Each array is saved as soon as it is done.
+with 14 content words) unless ``--skip-n14``; ``--only smollm2_n14`` computes just the named
+arrays and keeps the others already in the file. Each array is saved as soon as it is done.
 On a busy 2-core CPU one prompt takes 35-100 s at ``n = 10`` and about 16 times that at
 ``n = 14``; the committed file holds the two ``n = 10`` arrays.
 Run offline: ``HF_HUB_OFFLINE=1 python benchmarks/reward_vectors.py``.
@@ -66,6 +67,8 @@ def vectors(name: str, prompts: list[str], n: int) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-n14", action="store_true", help="only the n = 10 arrays")
+    parser.add_argument("--only", nargs="+", metavar="KEY",
+                        help="compute only these arrays and keep the others in the file")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "reward_vectors.npz"
@@ -74,6 +77,14 @@ def main() -> None:
             ("gemma_n10", "gemma-3-270m", PROMPTS_N10, 10)]
     if not args.skip_n14:
         jobs.append(("smollm2_n14", "smollm2-135m", [PROMPT_N14], 14))
+    if args.only:
+        unknown = set(args.only) - {key for key, *_ in jobs}
+        if unknown:
+            parser.error(f"unknown array(s) {sorted(unknown)}; choose from {[k for k, *_ in jobs]}")
+        jobs = [job for job in jobs if job[0] in args.only]
+        if path.exists():
+            with np.load(path) as stored:
+                arrays = {key: stored[key] for key in stored.files}
     for key, name, prompts, n in jobs:
         arrays[key] = vectors(name, prompts, n)
         np.savez_compressed(path, **arrays)

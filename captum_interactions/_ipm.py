@@ -57,22 +57,29 @@ def _pad(x: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=4)
-def _pair_codes(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Ternary code of every mask pair and, per code, the masks of its "both" and "neither" bits.
+def _code_masks(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per ternary code of a mask pair, the masks of its "both" and "neither" bits.
 
     Per player a pair ``(T, T')`` is in one of three states: in both (digit 1), in neither
     (digit 0) or in one (digit 2). ``T & T'`` and ``N \\ (T | T')`` depend only on the code.
     """
-    pair = torch.zeros(1, 1, dtype=torch.int64)
     both = torch.zeros(1, dtype=torch.int64)
     neither = torch.zeros(1, dtype=torch.int64)
+    for i in range(n):
+        both = torch.cat([both, both | 1 << i, both])  # digits 0, 1, 2 of player i
+        neither = torch.cat([neither | 1 << i, neither, neither])
+    return both.to(device), neither.to(device)
+
+
+@lru_cache(maxsize=4)
+def _pair_codes(n: int, device: torch.device) -> torch.Tensor:
+    """Ternary code (see :func:`_code_masks`) of every mask pair, flattened, with a dummy row."""
+    pair = torch.zeros(1, 1, dtype=torch.int64)
     for i in range(n):
         digits = torch.tensor([[0, 2], [2, 1]])  # [bit of T, bit of T'] -> digit
         pair = (pair[None, :, None, :] + 3**i * digits[:, None, :, None]).reshape(
             2 << i, 2 << i
         )
-        both = torch.cat([both, both | 1 << i, both])  # digits 0, 1, 2 of player i
-        neither = torch.cat([neither | 1 << i, neither, neither])
     # One dummy row and column (codes 3**n -> 0 and 3**n + 1 -> 1 off and on the diagonal):
     # a power-of-two leading dimension makes LAPACK's Cholesky up to 2x slower (cache
     # set conflicts), so the matrix is built as [[M, 0], [0, 1]] of size 2**n + 1.
@@ -80,31 +87,59 @@ def _pair_codes(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
     padded[:-1, :-1] = pair
     padded[-1, -1] = 3**n + 1
     # int32 codes: the gather of 4**n entries per iteration reads half the index bytes.
-    codes = padded.flatten().to(device=device, dtype=torch.int32)
-    return codes, both.to(device), neither.to(device)
+    return padded.flatten().to(device=device, dtype=torch.int32)
+
+
+def _row_plan(rows: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_code_masks` and :func:`_pair_codes` for the pairs of ``rows`` only.
+
+    Only the codes that occur are kept (at most ``min(|rows|**2, 3**n)``): returns their
+    "both" and "neither" masks and, per pair (with the dummy row), the index of its code.
+    """
+    ternary = torch.zeros(1, dtype=torch.int64, device=rows.device)
+    for i in range(n):  # bit i of a mask -> digit 3**i
+        ternary = torch.cat([ternary, ternary + 3**i])
+    pair = ternary[rows[:, None] & rows[None, :]] + 2 * ternary[rows[:, None] ^ rows[None, :]]
+    padded = torch.nn.functional.pad(pair, (0, 1, 0, 1), value=3**n)
+    padded[-1, -1] = 3**n + 1
+    codes, index = torch.unique(padded.flatten(), return_inverse=True)
+    both, neither = _code_masks(n, rows.device)
+    real = codes[:-2]  # the two dummy codes sort last and map to the appended [0, 1]
+    return both[real], neither[real], index.to(torch.int32)
 
 
 class _Problem:
     """Operators of the single-model LP for a batch of value vectors ``[batch, 2**n]``.
 
-    Rows are all masks ``T``; the constant of ``v`` is a free column of ones (``ξ``), so
-    the AND part of row ``T`` is ``Σ_{∅≠S⊆T} a_S`` and the OR part ``-Σ_{∅≠S⊆N\\T} o_S``.
+    Rows are the masks ``T`` in ``rows`` (all masks when ``None``); the constant of ``v`` is
+    a free column of ones (``ξ``), so the AND part of row ``T`` is ``Σ_{∅≠S⊆T} a_S`` and the
+    OR part ``-Σ_{∅≠S⊆N\\T} o_S``. Every interaction column is present whatever the rows.
     """
 
-    def __init__(self, values: torch.Tensor, bound: torch.Tensor, *, with_or: bool) -> None:
+    def __init__(
+        self,
+        values: torch.Tensor,
+        bound: torch.Tensor,
+        *,
+        with_or: bool,
+        rows: torch.Tensor | None = None,
+    ) -> None:
         self.n = values.shape[-1].bit_length() - 1
         self.m = values.shape[-1] - 1
+        self.rows = rows
+        self.plan: tuple[torch.Tensor, ...] | None = None  # the rows' pair codes, built once
         self.with_or = with_or
         self.with_noise = bool((bound > 0).any())
         self.n_interaction = (4 if with_or else 2) * self.m
-        width = self.n_interaction + (self.m + 1 if self.with_noise else 0)
-        self.rhs = values
+        rhs = values if rows is None else values[:, rows]
+        width = self.n_interaction + (rhs.shape[-1] if self.with_noise else 0)
+        self.rhs = rhs
         self.cost = torch.zeros(values.shape[0], width, dtype=values.dtype, device=values.device)
         self.cost[:, : self.n_interaction] = 1
         self.upper = torch.full_like(self.cost, float("inf"))
         if self.with_noise:
             self.upper[:, self.n_interaction :] = 2 * bound[:, None]
-            self.rhs = values - bound[:, None]  # q = s - bound
+            self.rhs = rhs - bound[:, None]  # q = s - bound
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Net AND and OR interactions (padded to ``2**n``) and the shifted noise ``s``."""
@@ -114,35 +149,57 @@ class _Problem:
         s = x[:, self.n_interaction :] if self.with_noise else None
         return a, o, s
 
-    def matvec(self, x: torch.Tensor) -> torch.Tensor:
-        a, o, s = self.split(x)
+    def interaction_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The interaction part of every row over all ``2**n`` masks (no noise)."""
+        a, o, _ = self.split(x)
         out = _subset_sums(a, self.n)
         if o is not None:
             out -= _subset_sums(o, self.n).flip(-1)
-        if s is not None:
-            out -= s
         return out
 
+    def matvec(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.interaction_rows(x)
+        if self.rows is not None:
+            out = out[:, self.rows]
+        if self.with_noise:
+            out -= x[:, self.n_interaction :]
+        return out
+
+    def full_duals(self, y: torch.Tensor) -> torch.Tensor:
+        """Row duals spread over all ``2**n`` masks (zero outside ``rows``)."""
+        if self.rows is None:
+            return y
+        return y.new_zeros(y.shape[0], self.m + 1).index_copy_(-1, self.rows, y)
+
     def rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        noise = y
+        y = self.full_duals(y)
         up = _superset_sums(y, self.n)[:, 1:]  # Σ_{T⊇S} y_T
         parts = [up, -up]
         if self.with_or:
             down = _subset_sums(y, self.n).flip(-1)[:, 1:]  # Σ_{T⊆N\\S} y_T
             parts += [-down, down]
         if self.with_noise:
-            parts.append(-y)
+            parts.append(-noise)
         return torch.cat(parts, dim=-1)
 
     def normal(self, theta: torch.Tensor) -> torch.Tensor:
-        """``[[A diag(θ) A^T, 0], [0, 1]]``, dense ``[batch, 2**n + 1, 2**n + 1]`` (one gather)."""
+        """``[[A diag(θ) A^T, 0], [0, 1]]``, dense ``[batch, rows + 1, rows + 1]`` (one gather)."""
         m, n = self.m, self.n
-        pair, both, neither = _pair_codes(n, theta.device)
+        if self.rows is None:
+            both, neither = _code_masks(n, theta.device)
+            pair = _pair_codes(n, theta.device)
+        else:
+            if self.plan is None:
+                self.plan = _row_plan(self.rows, n)
+            both, neither, pair = self.plan
         table = _subset_sums(_pad(theta[:, :m] + theta[:, m : 2 * m]), n)[:, both]
         if self.with_or:
             sums = _subset_sums(_pad(theta[:, 2 * m : 3 * m] + theta[:, 3 * m : 4 * m]), n)
             table += sums[:, neither]
         table = torch.cat([table, torch.tensor([0.0, 1.0]).to(table).expand(len(table), 2)], -1)
-        matrix = table.index_select(-1, pair).view(-1, m + 2, m + 2)
+        size = self.rhs.shape[-1] + 1
+        matrix = table.index_select(-1, pair).view(-1, size, size)
         if self.with_noise:
             matrix.diagonal(dim1=-2, dim2=-1)[:, :-1].add_(theta[:, self.n_interaction :])
         return matrix

@@ -14,7 +14,7 @@ import captum_interactions as ci
 from captum_interactions import InteractionError
 from captum_interactions.extraction import extract, extract_shared
 
-EXACT = ("ipm", "highs")
+EXACT = ("ipm", "working_set", "highs")
 
 
 def dense_lp_optimum(values: torch.Tensor, bound: float) -> float:
@@ -71,7 +71,7 @@ def test_exact_solvers_reach_the_dense_lp_optimum(n, qcoef):
             assert result.extraction["gap"] <= 1e-7
 
 
-@pytest.mark.parametrize("solver", ["ipm", "highs", "pdhg", "sgd"])
+@pytest.mark.parametrize("solver", ["ipm", "working_set", "highs", "pdhg", "sgd"])
 @pytest.mark.parametrize("mode", ["and_or", "and", "none"])
 def test_universal_matching_and_noise_bound_hold_exactly(solver, mode):
     if solver == "sgd" and mode == "and":
@@ -121,7 +121,7 @@ def planted_game(n: int = 6) -> tuple[torch.Tensor, dict[tuple[str, int], float]
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.04])
-@pytest.mark.parametrize("solver", ["ipm", "highs", "pdhg"])
+@pytest.mark.parametrize("solver", ["ipm", "working_set", "highs", "pdhg"])
 def test_planted_sparse_game_is_recovered(noise, solver):
     values, planted = planted_game()
     generator = torch.Generator().manual_seed(7)
@@ -216,7 +216,7 @@ def test_joint_extraction_respects_its_bounds():
         ({"qcoef": -0.1}, "qcoef=-0.1 makes no sense"),
         ({"scale": -1.0}, "scale must be a finite number >= 0"),
         ({"scale": "max"}, "unknown scale 'max'"),
-        ({"solver": "cplex"}, "valid solvers: auto, ipm, highs, pdhg, sgd"),
+        ({"solver": "cplex"}, "valid solvers: auto, ipm, working_set, highs, pdhg, sgd"),
         ({"mode": "or"}, "valid modes: and_or, and, none"),
         ({"solver": "ipm", "lr": 0.1}, "unknown option"),
     ],

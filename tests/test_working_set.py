@@ -1,0 +1,76 @@
+"""Row generation around the interior point: the restricted operators and the full optimum."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_extraction import lm_like
+
+from captum_interactions import InteractionError, _ipm, _working_set
+from captum_interactions.extraction import _choose, extract
+
+
+def test_restricted_normal_matrix_is_the_block_of_the_full_one():
+    n = 5
+    values = lm_like(n, 1, seed=4)
+    bound = torch.tensor([0.1], dtype=torch.float64)
+    rows = torch.tensor([0, 3, 5, 6, 17, 30, 31])
+    full = _ipm._Problem(values, bound, with_or=True)
+    part = _ipm._Problem(values, bound, with_or=True, rows=rows)
+    theta = torch.rand(1, full.cost.shape[-1], dtype=torch.float64) + 0.1
+    theta_part = torch.cat([theta[:, : full.n_interaction],
+                            theta[:, full.n_interaction :][:, rows]], -1)
+    block = full.normal(theta)[:, :-1, :-1][:, rows][:, :, rows]
+    torch.testing.assert_close(part.normal(theta_part)[:, :-1, :-1], block)
+    # matvec / rmatvec are each other's adjoints on the working rows
+    x = torch.randn_like(theta_part)
+    y = torch.randn(1, len(rows), dtype=torch.float64)
+    torch.testing.assert_close((part.matvec(x) * y).sum(), (x * part.rmatvec(y)).sum())
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 7),
+       qcoef=st.sampled_from([0.01, 0.05, 0.2]), with_or=st.booleans())
+def test_working_set_reaches_the_interior_point_optimum(seed, n, qcoef, with_or):
+    values = lm_like(n, 2, seed=seed) + 0.05 * torch.randn(
+        2, 1 << n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    mode = "and_or" if with_or else "and"
+    rows = extract(values, mode=mode, qcoef=qcoef, solver="working_set")
+    reference = extract(values, mode=mode, qcoef=qcoef, solver="ipm")
+    for result, best in zip(rows, reference, strict=True):
+        assert result.objective == pytest.approx(best.objective, rel=1e-7, abs=1e-9)
+        assert result.extraction["gap"] <= 1e-7
+        assert result.extraction["solver"] == "working_set"
+        assert result.matching_error() < 1e-12
+        assert float(result.q.abs().max()) <= result.bound
+
+
+def test_noise_keeps_the_working_set_small():
+    values = lm_like(9, 1, seed=5)
+    fit = _working_set.solve(values, 0.05 * (values[:, -1] - values[:, 0]).abs(),
+                             with_or=True)
+    active = int((fit.y.abs() > 1e-9).sum())
+    assert active < 1 << 9  # duals live on the working set only
+    best = extract(values, solver="ipm")[0]
+    objective = float(fit.a.abs().sum() + fit.o.abs().sum())
+    assert objective == pytest.approx(best.objective, rel=1e-7)
+
+
+def test_auto_takes_the_working_set_between_ipm_and_pdhg():
+    assert _choose("auto", 11, joint=False, noisy=True) == "ipm"
+    assert _choose("auto", 13, joint=False, noisy=True) == "working_set"
+    assert _choose("auto", 13, joint=False, noisy=False) == "pdhg"
+    assert _choose("auto", 16, joint=False, noisy=True) == "pdhg"
+    with pytest.raises(InteractionError, match="one model only"):
+        _choose("working_set", 8, joint=True)
+
+
+def test_working_set_limits_are_explained(monkeypatch):
+    values = lm_like(6, 1, seed=6)
+    with pytest.raises(InteractionError, match="grow must be > 0"):
+        extract(values, solver="working_set", grow=0)
+    monkeypatch.setattr(_working_set, "MAX_ROWS", 20)
+    with pytest.raises(InteractionError, match=r"reached \d+ masks and still misses"):
+        extract(values, qcoef=0.0, solver="working_set")

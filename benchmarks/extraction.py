@@ -6,14 +6,18 @@ language model's scale (a random sparse AND/OR game plus small dense noise). Com
 ``n = 10`` on the same samples in one run (SmolLM2 and Gemma vectors separately):
 
 - ``ipm``: this library's exact structured interior-point method (batched);
+- ``working_set``: row generation around that interior point (exact; normal matrix over the
+  working masks only);
 - ``plain LP``: the extraction LP with the zeta matrix handed to HiGHS' interior-point
   method (``scipy.optimize.linprog(method="highs-ipm")``), i.e. solver ``"highs"``;
 - ``pdhg``: first-order with a certified gap, at ``n = 10`` (two samples) and ``n = 14``
-  (synthetic unless the file holds ``smollm2_n14``);
+  (synthetic unless the file holds ``smollm2_n14``), next to ``working_set`` at ``n = 14``;
 - ``sgd``: the lab's projected SGD (lr 1e-6, 20,000 iterations), on two samples.
 
 Also the joint two-model extraction at ``n = 10`` (SmolLM2 and Gemma on the same prompt;
-HiGHS, and PDHG). The machine's load average is recorded: compare ratios, not seconds. Writes
+HiGHS, and PDHG), and the ``ipm`` / ``working_set`` crossover at ``n = 10, 11, 12`` on
+sub-games of the ``n = 14`` vector (the last players fixed present). The machine's load
+average is recorded: compare ratios, not seconds. Writes
 ``benchmarks/results/extraction.json``. Run: ``python benchmarks/extraction.py``.
 """
 
@@ -77,12 +81,14 @@ def compare_n10(model: str, seed: int) -> dict:
     v = torch.from_numpy(values)
     ipm, ipm_time = timed(extract, v, solver="ipm")
     optimum = np.array([r.objective for r in ipm])
+    rows, rows_time = timed(extract, v, solver="working_set")
     lp, lp_time = timed(extract, v, solver="highs")
     few = v[:FEW_SAMPLES]
     pdhg, pdhg_time = timed(extract, few, solver="pdhg", tol=1e-4, max_iter=20_000)
     sgd, sgd_time = timed(extract, few, solver="sgd")
     rows = {
         "ipm": (ipm, ipm_time / len(v)),
+        "working_set": (rows, rows_time / len(v)),
         "plain LP (HiGHS ipm)": (lp, lp_time / len(v)),
         "pdhg (tol 1e-4, <= 20k it)": (pdhg, pdhg_time / len(few)),
         "sgd (lab, lr 1e-6, 20k it)": (sgd, sgd_time / len(few)),
@@ -107,6 +113,27 @@ def compare_n10(model: str, seed: int) -> dict:
     return report
 
 
+def crossover(values: torch.Tensor, source: str) -> dict:
+    """``ipm`` against ``working_set`` on sub-games of one large game (last players present)."""
+    n_full = values.shape[-1].bit_length() - 1
+    report = {"source": source}
+    print(f"ipm / working_set crossover on sub-games of {source}")
+    for n in (10, 11, 12):
+        fixed = ((1 << n_full) - 1) ^ ((1 << n) - 1)  # players n .. n_full - 1 present
+        sub = values[torch.arange(1 << n) | fixed]
+        ipm, ipm_time = timed(extract, sub, solver="ipm")
+        rows, rows_time = timed(extract, sub, solver="working_set")
+        report[f"n{n}"] = {
+            "ipm_seconds": ipm_time, "working_set_seconds": rows_time,
+            "working_set_speedup": ipm_time / rows_time,
+            "objective_difference": abs(rows.objective - ipm.objective) / ipm.objective,
+        }
+        print(f"  n = {n}: ipm {ipm_time:6.2f} s, working_set {rows_time:6.2f} s "
+              f"(x{ipm_time / rows_time:.2f}), objectives differ by "
+              f"{report[f'n{n}']['objective_difference']:.1e}")
+    return report
+
+
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     report: dict = {"machine": platform.processor() or platform.machine(),
@@ -118,12 +145,20 @@ def main() -> None:
         report["n10"]["smollm2"]["source"]
 
     values14, source14 = reward_vectors("smollm2", 14, 1, seed=1)
-    fit, seconds = timed(extract, torch.from_numpy(values14), solver="pdhg", tol=1e-4,
-                         max_iter=6_000)
+    v14 = torch.from_numpy(values14)
+    report["crossover"] = crossover(v14[0], source14)
+    exact, exact_seconds = timed(extract, v14, solver="working_set")
+    fit, seconds = timed(extract, v14, solver="pdhg", tol=1e-4, max_iter=6_000)
+    report["n14_working_set"] = {"source": source14, "seconds": exact_seconds,
+                                 "objective": exact[0].objective,
+                                 "certified_gap": exact[0].extraction["gap"],
+                                 "iterations": exact[0].extraction["iterations"]}
     report["n14_pdhg"] = {"source": source14, "seconds": seconds,
                           "certified_gap": fit[0].extraction["gap"],
+                          "objective_over_optimum": fit[0].objective / exact[0].objective,
                           "iterations": fit[0].extraction["iterations"]}
-    print(f"n = 14 ({source14}): pdhg {seconds:.1f} s, certified gap "
+    print(f"n = 14 ({source14}): working_set {exact_seconds:.1f} s, certified gap "
+          f"{exact[0].extraction['gap']:.1e}; pdhg {seconds:.1f} s, certified gap "
           f"{fit[0].extraction['gap']:.2e} after {fit[0].extraction['iterations']} iterations")
 
     other, source_other = reward_vectors("gemma", 10, 1, seed=2)

@@ -339,7 +339,9 @@ def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5
         better = err < best_err
         best_x = torch.where(better[:, None], x, best_x)
         best_y = torch.where(better[:, None], y, best_y)
-        stale = torch.where(better, 0, stale + 1)
+        # Stalls count only near the optimum (numerical limits); far from it the gap may
+        # rise for a few iterations while the iterate becomes feasible.
+        stale = torch.where(better | (best_err > tol**0.5), 0, stale + 1)
         best_err = torch.minimum(err, best_err)
         live = (best_err >= tol) & (stale < patience)
         if not bool(live.any()):

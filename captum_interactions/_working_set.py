@@ -1,12 +1,14 @@
 """Exact single-model extraction by row generation around the structured interior point.
 
 With noise (``bound > 0``) most rows of the extraction LP are slack at the optimum: only the
-masks whose noise bound is tight carry a non-zero dual (on language-model reward vectors
-5-55% of them at ``n = 10``, 29% at ``n = 14``). This solver runs the interior-point method of
+masks whose noise bound is tight carry a non-zero dual (on SmolLM2 reward vectors 5-55% of
+them at ``n = 10``, about 16% at ``n = 14``). This solver runs the interior-point method of
 :mod:`._ipm` on a working set ``R`` of masks with every interaction column present, checks
 the solution against all ``2**n`` masks with subset sums (``O(n 2**n)``), adds the most
-violated masks and solves again until no mask is violated. The dense normal matrix then
-has ``|R| + 1`` rows instead of ``2**n + 1``, so ``n = 14`` fits in memory and time.
+violated masks (and those close to their bound), drops masks that are well inside their
+bound with a zero dual (each mask at most once, so the rounds cannot cycle) and solves
+again until no mask is violated. The dense normal matrix then has ``|R| + 1`` rows instead
+of ``2**n + 1`` (about 2,700 instead of 16,385 for a SmolLM2 sample at ``n = 14``).
 
 The final point is optimal for the full LP: it is feasible for every mask, and its duals
 (zero outside ``R``) are feasible for the full dual because every column was priced in
@@ -44,6 +46,7 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
     """Row generation for one sample (``values [1, 2**n]`` centred and scaled to unit size)."""
     n = values.shape[-1].bit_length() - 1
     rows = _initial_rows(n, values.device)
+    dropped = torch.zeros(values.shape[-1], dtype=torch.bool, device=values.device)
     iterations = 0
     while True:
         problem = _Problem(values, bound, with_or=with_or, rows=rows)
@@ -73,7 +76,12 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
         near = int((violation > -margin * bound[:, None]).sum())
         limit = min(near, max(64, int(grow * len(rows))), MAX_ROWS - len(rows))
         new = violation[0].topk(limit).indices
-        rows = torch.cat([rows, new]).sort().values
+        # Masks well inside their bound with a zero dual leave (they only cost factorisation),
+        # each at most once, so the rounds cannot cycle.
+        slack = residual[0, rows].abs() < (1 - 2 * margin) * bound
+        idle = (y[0].abs() <= 1e-6 * y.abs().max()) & slack & ~dropped[rows]
+        dropped[rows[idle]] = True
+        rows = torch.cat([rows[~idle], new]).sort().values
 
 
 def solve(
@@ -84,7 +92,7 @@ def solve(
     tol: float = 1e-8,
     max_iter: int = 100,
     grow: float = 1.0,
-    margin: float = 0.05,
+    margin: float = 0.2,
     show_progress: bool = False,
 ) -> IPMSolution:
     """Solve the extraction LP for every row of ``values`` (``[batch, 2**n]``, float64).
@@ -99,7 +107,8 @@ def solve(
         grow (float): at most ``grow * |R|`` (and at least 64) of the most violated masks
             join the working set ``R`` per round.
         margin (float): with violated masks, masks whose noise is within ``margin * bound``
-            of the bound join too (most violated first).
+            of the bound join too (most violated first); working masks whose noise is
+            below ``(1 - 2 margin) * bound`` with a zero dual leave.
         show_progress (bool): tqdm progress bar over the rounds.
 
     Returns:
@@ -109,6 +118,9 @@ def solve(
     if not grow > 0:
         raise InteractionError(f"grow must be > 0 (share of the working set added per round), "
                                f"got {grow}")
+    if not 0 <= margin < 0.5:
+        raise InteractionError(f"margin must be in [0, 0.5) (share of the noise bound), got "
+                               f"{margin}")
     parts = []
     with tqdm(desc="working set", unit="round", disable=not show_progress) as progress:
         for row in range(values.shape[0]):

@@ -17,9 +17,9 @@ Solvers (``solver=``):
   interior-point method: it solves on a working set of masks (every interaction column
   present), checks all ``2**n`` masks with subset sums, adds the violated ones and solves
   again. With noise most masks are slack at the optimum, so the normal matrix shrinks from
-  ``2**n`` rows to the working set (about 4,000 masks for a SmolLM2 sample at ``n = 14``);
-  beyond ``MAX_ROWS`` masks it stops with an error. One model only; needs ``qcoef > 0`` to
-  gain anything.
+  ``2**n`` rows to the working set (about 2,700 masks for a SmolLM2 sample at ``n = 14``);
+  beyond ``_working_set.MAX_ROWS`` (8192) masks it stops with an error. One model only;
+  needs ``qcoef > 0`` to gain anything.
 - ``"highs"``: exact. HiGHS (``scipy.optimize.linprog``) on a sparse LP; one sample at a time;
   up to ``n = 12``. The exact solver of :func:`extract_shared`.
 - ``"pdhg"``: first-order. Restarted, preconditioned primal-dual hybrid gradient with fast
@@ -29,7 +29,7 @@ Solvers (``solver=``):
   gap it reports.
 - ``"sgd"``: the lab's projected SGD with momentum (``lr=1e-6``, ``iterations=20_000``), for
   reproduction; no optimality certificate.
-- ``"auto"``: ``"ipm"`` for ``n <= 11``, ``"working_set"`` up to ``n = 15`` when every sample
+- ``"auto"``: ``"ipm"`` for ``n <= 11``, ``"working_set"`` up to ``n = 14`` when every sample
   has noise (``qcoef > 0`` and ``v(N) != v(∅)``), ``"pdhg"`` beyond (one model); ``"highs"`` for
   ``n <= 10`` and ``"pdhg"`` beyond (joint).
 
@@ -77,7 +77,7 @@ MAX_N = {"ipm": 12, "working_set": 20, "highs": 12, "pdhg": 30, "sgd": 30}
 #: ``"auto"`` (one model) takes ``"ipm"`` up to this ``n``, then ``"working_set"`` (with
 #: noise) up to ``AUTO_WORKING_SET_MAX_N``, then ``"pdhg"``.
 AUTO_IPM_MAX_N = 11
-AUTO_WORKING_SET_MAX_N = 15
+AUTO_WORKING_SET_MAX_N = 14
 _SOLVER_OPTIONS = {
     "ipm": {"tol", "max_iter"},
     "working_set": {"tol", "max_iter", "grow", "margin", "show_progress"},

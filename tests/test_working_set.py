@@ -62,7 +62,7 @@ def test_auto_takes_the_working_set_between_ipm_and_pdhg():
     assert _choose("auto", 11, joint=False, noisy=True) == "ipm"
     assert _choose("auto", 13, joint=False, noisy=True) == "working_set"
     assert _choose("auto", 13, joint=False, noisy=False) == "pdhg"
-    assert _choose("auto", 16, joint=False, noisy=True) == "pdhg"
+    assert _choose("auto", 15, joint=False, noisy=True) == "pdhg"
     with pytest.raises(InteractionError, match="one model only"):
         _choose("working_set", 8, joint=True)
 
@@ -71,6 +71,8 @@ def test_working_set_limits_are_explained(monkeypatch):
     values = lm_like(6, 1, seed=6)
     with pytest.raises(InteractionError, match="grow must be > 0"):
         extract(values, solver="working_set", grow=0)
+    with pytest.raises(InteractionError, match=r"margin must be in \[0, 0.5\)"):
+        extract(values, solver="working_set", margin=0.5)
     monkeypatch.setattr(_working_set, "MAX_ROWS", 20)
     with pytest.raises(InteractionError, match=r"reached \d+ masks and still misses"):
         extract(values, qcoef=0.0, solver="working_set")

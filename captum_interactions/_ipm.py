@@ -51,6 +51,12 @@ class IPMSolution:
     y: torch.Tensor
     iterations: int
 
+    @classmethod
+    def concat(cls, parts: list[IPMSolution]) -> IPMSolution:
+        """One solution from the solutions of consecutive batch rows."""
+        return cls(*(torch.cat([getattr(part, name) for part in parts]) for name in "aoqy"),
+                   iterations=max(part.iterations for part in parts))
+
 
 def _pad(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(x, (1, 0))
@@ -394,10 +400,7 @@ def solve(
         # rows that converge early would keep iterating: solve them one by one.
         parts = [solve(values[row : row + 1], bound[row : row + 1], with_or=with_or, tol=tol,
                        max_iter=max_iter) for row in range(values.shape[0])]
-        return IPMSolution(
-            *(torch.cat([getattr(part, name) for part in parts]) for name in "aoqy"),
-            iterations=max(part.iterations for part in parts),
-        )
+        return IPMSolution.concat(parts)
     # Unit scale keeps the default starting point and tolerances meaningful.
     centred = values - values[:, :1]
     scale = centred.abs().amax(-1).clamp(min=1e-300)

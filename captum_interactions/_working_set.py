@@ -135,7 +135,4 @@ def solve(
             o = o if o is not None else torch.zeros_like(a)
             q = (residual * scale[:, None]).clamp(-b[:, None], b[:, None])
             parts.append(IPMSolution(a, o, q, y, iterations))
-    return IPMSolution(
-        *(torch.cat([getattr(part, name) for part in parts]) for name in "aoqy"),
-        iterations=max(part.iterations for part in parts),
-    )
+    return IPMSolution.concat(parts)

@@ -59,7 +59,9 @@ def test_noise_keeps_the_working_set_small():
 
 
 def test_auto_takes_the_working_set_between_ipm_and_pdhg():
-    assert _choose("auto", 11, joint=False, noisy=True) == "ipm"
+    assert _choose("auto", 10, joint=False, noisy=True) == "ipm"
+    assert _choose("auto", 11, joint=False, noisy=True) == "working_set"
+    assert _choose("auto", 11, joint=False, noisy=False) == "ipm"
     assert _choose("auto", 13, joint=False, noisy=True) == "working_set"
     assert _choose("auto", 13, joint=False, noisy=False) == "pdhg"
     assert _choose("auto", 15, joint=False, noisy=True) == "pdhg"

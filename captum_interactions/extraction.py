@@ -32,8 +32,9 @@ Solvers (``solver=``):
   reproduction; no optimality certificate.
 - ``"auto"``: ``"ipm"`` for ``n <= 10``; with noise in every sample (``qcoef > 0`` and
   ``v(N) != v(∅)``) ``"working_set"`` for ``n = 11 .. 14`` (measured 2.8x faster than
-  ``"ipm"`` at ``n = 11``, 3.6x at ``n = 12``), without noise ``"ipm"`` for ``n = 11``; then
-  ``"pdhg"`` (one model); ``"highs"`` for ``n <= 10`` and ``"pdhg"`` beyond (joint).
+  ``"ipm"`` at ``n = 11``, 3.6x at ``n = 12``), without noise ``"ipm"`` up to ``n = 12``
+  (10.5 s for a SmolLM2 game at ``n = 12``, where ``"pdhg"`` stops at 2.6x the optimum after
+  5 s); then ``"pdhg"`` (one model); ``"highs"`` for ``n <= 10`` and ``"pdhg"`` beyond (joint).
 
 Every result records ``extraction["objective"]`` and, where the solver gives duals, a dual
 lower bound ``extraction["dual"]`` and the relative ``extraction["gap"]`` between them.
@@ -77,8 +78,8 @@ SOLVERS = ("auto", "ipm", "working_set", "highs", "pdhg", "sgd")
 #: would exceed ``_working_set.MAX_ROWS`` masks).
 MAX_N = {"ipm": 12, "working_set": 20, "highs": 12, "pdhg": 30, "sgd": 30}
 #: ``"auto"`` (one model) takes ``"ipm"`` up to this ``n``, then ``"working_set"`` (with
-#: noise) up to ``AUTO_WORKING_SET_MAX_N``, then ``"pdhg"``; without noise ``"ipm"`` one
-#: player further.
+#: noise) up to ``AUTO_WORKING_SET_MAX_N``, then ``"pdhg"``; without noise ``"ipm"`` as far
+#: as it goes (``MAX_N["ipm"]``).
 AUTO_IPM_MAX_N = 10
 AUTO_WORKING_SET_MAX_N = 14
 _SOLVER_OPTIONS = {
@@ -157,7 +158,7 @@ def _choose(solver: str, n: int, *, joint: bool, noisy: bool = False) -> str:
             return "highs" if n <= 10 else "pdhg"
         if noisy and AUTO_IPM_MAX_N < n <= AUTO_WORKING_SET_MAX_N:
             return "working_set"
-        return "ipm" if n <= AUTO_IPM_MAX_N + 1 else "pdhg"
+        return "ipm" if n <= MAX_N["ipm"] else "pdhg"
     if joint and solver in ("ipm", "working_set", "sgd"):
         raise InteractionError(
             f"solver {solver!r} solves one model only; joint extraction takes "

@@ -70,12 +70,27 @@ _COUNTS = ("n_salient_a", "n_salient_b", "n_shared", "n_shared_any_sign")
 _BLOCK = 1 << 23
 
 
-def _metric_error(key: object, available: Sequence[str]) -> KeyError:
-    return KeyError(f"{key!r} is not an overlap metric; available: {list(available)}")
+class _MetricTable(Mapping[str, Any]):
+    """A read-only mapping over the table :meth:`_table` returns, with a clear ``KeyError``."""
+
+    def _table(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        table = self._table()
+        if key not in table:
+            raise KeyError(f"{key!r} is not an overlap metric; available: {list(table)}")
+        return table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 @dataclass(frozen=True, eq=False)
-class PairOverlap(Mapping[str, Any]):
+class PairOverlap(_MetricTable):
     """Overlap metrics of two results, read by key: ``overlap(a, b)["jaccard"]``.
 
     Attributes:
@@ -89,16 +104,8 @@ class PairOverlap(Mapping[str, Any]):
     players: list[str]
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.metrics:
-            raise _metric_error(key, list(self.metrics))
-        return self.metrics[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.metrics)
-
-    def __len__(self) -> int:
-        return len(self.metrics)
+    def _table(self) -> dict[str, Any]:
+        return self.metrics
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -110,7 +117,7 @@ class PairOverlap(Mapping[str, Any]):
 
 
 @dataclass(frozen=True, eq=False)
-class OverlapMatrix(Mapping[str, torch.Tensor]):
+class OverlapMatrix(_MetricTable):
     """Pairwise overlap of M models over S samples; ``matrix["jaccard"]`` is the ``[M, M]``
     mean over samples (row = model A, column = model B).
 
@@ -142,16 +149,8 @@ class OverlapMatrix(Mapping[str, torch.Tensor]):
     n_skipped_target: torch.Tensor
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def __getitem__(self, key: str) -> torch.Tensor:
-        if key not in self.mean:
-            raise _metric_error(key, list(self.mean))
-        return self.mean[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.mean)
-
-    def __len__(self) -> int:
-        return len(self.mean)
+    def _table(self) -> dict[str, torch.Tensor]:
+        return self.mean
 
     def __repr__(self) -> str:
         samples = next(iter(self.per_sample.values())).shape[0]

@@ -140,6 +140,8 @@ class _Problem:
         rhs = values if rows is None else values[:, rows]
         width = self.n_interaction + (rhs.shape[-1] if self.with_noise else 0)
         self.rhs = rhs
+        self.free = rhs.new_ones(rhs.shape[-1], 1)  # the constant ξ enters every row
+        self.shift_free = False  # the normal matrix is regular (see _mehrotra)
         self.cost = torch.zeros(values.shape[0], width, dtype=values.dtype, device=values.device)
         self.cost[:, : self.n_interaction] = 1
         self.upper = torch.full_like(self.cost, float("inf"))
@@ -229,11 +231,15 @@ def _cholesky(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def _solve(factor: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Solve ``L L^T x = rhs`` for a batch of vectors (``rhs`` zero-padded to ``L``'s size)."""
-    size = rhs.shape[-1]
-    padded = torch.nn.functional.pad(rhs, (0, factor.shape[-1] - size)).unsqueeze(-1)
+    """Solve ``L L^T x = rhs`` for a batch of vectors ``[batch, size]`` or of matrices
+    ``[batch, size, k]`` (zero-padded to ``L``'s size)."""
+    vector = rhs.dim() == 2
+    rhs = rhs.unsqueeze(-1) if vector else rhs
+    size = rhs.shape[-2]
+    padded = torch.nn.functional.pad(rhs, (0, 0, 0, factor.shape[-1] - size))
     half = torch.linalg.solve_triangular(factor, padded, upper=False)
-    return torch.linalg.solve_triangular(factor.mT, half, upper=True)[:, :size, 0]
+    out = torch.linalg.solve_triangular(factor.mT, half, upper=True)[:, :size]
+    return out[..., 0] if vector else out
 
 
 @contextmanager
@@ -273,7 +279,9 @@ class _Newton:
     on: torch.Tensor
     theta: torch.Tensor
     factor: torch.Tensor
-    m_ones: torch.Tensor  # M^{-1} 1, for the free column ξ
+    m_free: torch.Tensor  # M^{-1} F, for the free columns ξ
+    schur: torch.Tensor  # F^T M^{-1} F
+    shift: torch.Tensor  # ρ [batch, 1]: the factorised matrix is M + ρ F F^T
     r_p: torch.Tensor
     r_d: torch.Tensor
     r_u: torch.Tensor
@@ -286,10 +294,13 @@ class _Newton:
         )
         rho = self.r_d - r_xz / x + (r_sw - w * self.r_u) * on / s
         rhs = self.r_p + problem.matvec(theta * rho)
+        free = problem.free
         dy = _solve(self.factor, rhs)
-        dy += _solve(self.factor, rhs - problem.matvec(theta * problem.rmatvec(dy)))
-        dxi = (dy.sum(-1, keepdim=True) - self.r_xi) / self.m_ones.sum(-1, keepdim=True)
-        dy -= self.m_ones * dxi
+        product = problem.matvec(theta * problem.rmatvec(dy)) + self.shift * (dy @ free) @ free.T
+        dy += _solve(self.factor, rhs - product)
+        dxi = torch.linalg.solve(self.schur, dy @ free - self.r_xi)
+        dy -= (self.m_free @ dxi[..., None])[..., 0]
+        dxi += self.shift * self.r_xi  # F^T dy = r_ξ undoes the shift
         dx = theta * (problem.rmatvec(dy) - rho)
         ds = (self.r_u - dx) * on
         return dx, dxi, dy, (r_xz - z * dx) / x, ds, (r_sw - w * ds) * on / s
@@ -305,10 +316,12 @@ class _Newton:
 
 
 def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5):
-    """Predictor-corrector iterations; returns the best iterate ``(x, y)`` of every row.
+    """Predictor-corrector iterations; returns the best iterate ``(x, y, ξ)`` of every row
+    and the iteration count.
 
-    The free column ``ξ`` (all ones) enters the normal equations as one bordering row:
-    ``[[M, 1], [1^T, 0]] [Δy; Δξ] = [rhs; r_ξ]``, solved with ``M^{-1} 1``.
+    The free columns ``ξ`` (``problem.free``: ``F``, rows x free columns, all ones for one
+    constant) enter the normal equations as bordering rows:
+    ``[[M, F], [F^T, 0]] [Δy; Δξ] = [rhs; r_ξ]``, solved with ``M^{-1} F``.
     """
     c, r = problem.cost, problem.rhs
     bounded = torch.isfinite(problem.upper)
@@ -319,18 +332,18 @@ def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5
     z = torch.ones_like(c)
     w = on.clone()
     y = torch.zeros_like(r)
-    xi = torch.zeros_like(r[:, :1])
+    free = problem.free
+    xi = r.new_zeros(r.shape[0], free.shape[-1])
     n_pairs = (x.shape[-1] + bounded.sum(-1)).to(c.dtype)
-    best_x, best_y = x.clone(), y.clone()
+    best_x, best_y, best_xi = x.clone(), y.clone(), xi.clone()
     best_err = torch.full_like(r[:, 0], float("inf"))
     stale = torch.zeros_like(best_err, dtype=torch.int64)
     scale_r = 1 + r.abs().amax(-1)
-    ones = torch.ones_like(r)
     iteration = 0
     for iteration in range(1, max_iter + 1):  # noqa: B007
-        r_p = r - problem.matvec(x) - xi
+        r_p = r - problem.matvec(x) - xi @ free.T
         r_d = c - problem.rmatvec(y) - z + w
-        r_xi = -y.sum(-1, keepdim=True)
+        r_xi = -y @ free
         r_u = (u - x - s) * on
         primal = (c * x).sum(-1)
         dual = (r * y).sum(-1) - (u * w).sum(-1)
@@ -338,13 +351,14 @@ def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5
             [
                 (primal - dual).abs() / (1 + primal.abs()),
                 r_p.abs().amax(-1) / scale_r,
-                torch.maximum(r_d.abs().amax(-1), r_xi.abs().squeeze(-1)),
+                torch.maximum(r_d.abs().amax(-1), r_xi.abs().amax(-1)),
                 r_u.abs().amax(-1) / scale_r,
             ]
         ).amax(0)
         better = err < best_err
         best_x = torch.where(better[:, None], x, best_x)
         best_y = torch.where(better[:, None], y, best_y)
+        best_xi = torch.where(better[:, None], xi, best_xi)
         # Stalls count only near the optimum (numerical limits); far from it the gap may
         # rise for a few iterations while the iterate becomes feasible.
         stale = torch.where(better | (best_err > tol**0.5), 0, stale + 1)
@@ -355,10 +369,18 @@ def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5
         mu = ((x * z).sum(-1) + (s * w * on).sum(-1)) / n_pairs
         theta = 1 / (z / x + w * on / s)
         normal = problem.normal(theta)
+        shift = torch.zeros_like(r[:, :1])
+        if problem.shift_free:
+            # M can be singular where [A F] is not (no slack columns): M + ρ F F^T is not,
+            # and the bordered system with it has the same Δy.
+            size = r.shape[-1]
+            shift = normal.diagonal(dim1=-2, dim2=-1)[:, :size].mean(-1, keepdim=True)
+            normal[:, :size, :size] += shift[..., None] * (free @ free.T)
         factor = _cholesky(normal)
-        m_ones = _solve(factor, ones)
-
-        newton = _Newton(problem, x, s, z, w, on, theta, factor, m_ones, r_p, r_d, r_u, r_xi)
+        m_free = _solve(factor, free.expand(len(r), -1, -1))
+        schur = free.T @ m_free
+        newton = _Newton(problem, x, s, z, w, on, theta, factor, m_free, schur, shift, r_p, r_d,
+                         r_u, r_xi)
         dx, _, _, dz, ds, dw = newton.direction(-x * z, -s * w * on)  # affine-scaling predictor
         alpha_p, alpha_d = newton.lengths(dx, dz, ds, dw)
         ap, ad = alpha_p[:, None], alpha_d[:, None]
@@ -375,7 +397,7 @@ def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5
         ad = (0.995 * alpha_d * live)[:, None]
         x, s, xi = x + ap * dx, torch.where(bounded, s + ap * ds, s), xi + ap * dxi
         y, z, w = y + ad * dy, z + ad * dz, torch.where(bounded, w + ad * dw, w)
-    return best_x, best_y, iteration
+    return best_x, best_y, best_xi, iteration
 
 
 def solve(
@@ -406,7 +428,7 @@ def solve(
     scale = centred.abs().amax(-1).clamp(min=1e-300)
     problem = _Problem(centred / scale[:, None], bound / scale, with_or=with_or)
     with _cpu_threads(values.device, values.shape[-1]):
-        x, y, iterations = _mehrotra(problem, tol=tol, max_iter=max_iter)
+        x, y, _, iterations = _mehrotra(problem, tol=tol, max_iter=max_iter)
     a, o, s = problem.split(x * scale[:, None])
     q = s - bound[:, None] if s is not None else torch.zeros_like(a)
     return IPMSolution(a, o if o is not None else torch.zeros_like(a), q, y, iterations)

@@ -51,7 +51,7 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
     while True:
         problem = _Problem(values, bound, with_or=with_or, rows=rows)
         with _cpu_threads(values.device, len(rows) + 1):
-            x, y, steps = _mehrotra(problem, tol=tol, max_iter=max_iter)
+            x, y, _, steps = _mehrotra(problem, tol=tol, max_iter=max_iter)
         iterations += steps
         inner = problem.interaction_rows(x)
         noise = x[:, problem.n_interaction :] - bound[:, None] if problem.with_noise else 0

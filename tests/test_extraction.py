@@ -246,7 +246,7 @@ def test_bad_joint_inputs_are_explained():
     with pytest.raises(TypeError, match="list of M tensors"):
         extract_shared(values)
     with pytest.raises(InteractionError, match="one model only"):
-        extract_shared([values, values], solver="ipm")
+        extract_shared([values, values], solver="working_set")
     with pytest.raises(InteractionError, match="pcoef=-1"):
         extract_shared([values, values], pcoef=-1)
 

@@ -64,15 +64,15 @@ def test_noise_keeps_the_working_set_small():
 
 
 def test_auto_takes_the_working_set_between_ipm_and_pdhg():
-    assert _choose("auto", 10, joint=False, noisy=True) == "ipm"
-    assert _choose("auto", 11, joint=False, noisy=True) == "working_set"
-    assert _choose("auto", 11, joint=False, noisy=False) == "ipm"
-    assert _choose("auto", 13, joint=False, noisy=True) == "working_set"
-    assert _choose("auto", 12, joint=False, noisy=False) == "ipm"
-    assert _choose("auto", 13, joint=False, noisy=False) == "pdhg"
-    assert _choose("auto", 15, joint=False, noisy=True) == "pdhg"
+    assert _choose("auto", 10, noisy=True) == "ipm"
+    assert _choose("auto", 11, noisy=True) == "working_set"
+    assert _choose("auto", 11, noisy=False) == "ipm"
+    assert _choose("auto", 13, noisy=True) == "working_set"
+    assert _choose("auto", 12, noisy=False) == "ipm"
+    assert _choose("auto", 13, noisy=False) == "pdhg"
+    assert _choose("auto", 15, noisy=True) == "pdhg"
     with pytest.raises(InteractionError, match="one model only"):
-        _choose("working_set", 8, joint=True)
+        _choose("working_set", 8, models=2)
 
 
 def test_working_set_limits_are_explained(monkeypatch):

@@ -144,6 +144,17 @@ class RunOptions:
         for name in ("alpha", "tau"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InteractionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        from .extraction import SOLVERS
+
+        if self.solver not in SOLVERS:
+            raise InteractionError(
+                f"unknown solver {self.solver!r}; valid solvers: {', '.join(SOLVERS)}"
+            )
+        if self.shared and self.solver in ("working_set", "sgd"):
+            raise InteractionError(
+                f"solver {self.solver!r} solves one model only and shared=True runs joint "
+                "extraction too; use solver='auto', 'ipm', 'highs' or 'pdhg'"
+            )
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from run_models import PROMPTS, save_tiny_models, write_factory, write_prompts
 
-from captum_interactions import InteractionResult, cli
+from captum_interactions import InteractionError, InteractionResult, cli
 from captum_interactions._store import atomic_path
 from captum_interactions.pipeline import (
     InteractionRun,
@@ -134,3 +134,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         _fail_while_writing(path)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.npz"]
+
+
+def test_run_options_refuse_a_single_model_solver_for_shared_runs():
+    with pytest.raises(InteractionError, match="'working_set' solves one model only"):
+        RunOptions(n_players=4, shared=True, solver="working_set")
+    with pytest.raises(InteractionError, match="unknown solver 'cplex'"):
+        RunOptions(n_players=4, solver="cplex")

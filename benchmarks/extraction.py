@@ -14,15 +14,19 @@ language model's scale (a random sparse AND/OR game plus small dense noise). Com
   (synthetic unless the file holds ``smollm2_n14``), next to ``working_set`` at ``n = 14``;
 - ``sgd``: the lab's projected SGD (lr 1e-6, 20,000 iterations), on two samples.
 
-Also the joint two-model extraction at ``n = 10`` (SmolLM2 and Gemma on the same prompts;
-HiGHS on six pairs, PDHG on the first), and the ``ipm`` / ``working_set`` crossover at
+Also the joint two-model extraction at ``n = 10`` (SmolLM2 and Gemma on the same prompts):
+the joint ``ipm`` (row generation around the structured interior point) and HiGHS side by
+side on six pairs, PDHG on the first; the joint solvers on synthetic games with three models
+at ``n = 10`` and two at ``n = 11``; and the ``ipm`` / ``working_set`` crossover at
 ``n = 10, 11, 12`` on sub-games of the ``n = 14`` vector (the last players fixed present).
 The machine's load average is recorded: compare ratios, not seconds. Writes
-``benchmarks/results/extraction.json``. Run: ``python benchmarks/extraction.py``.
+``benchmarks/results/extraction.json`` (``--only SECTION`` re-runs one section and keeps the
+others). Run: ``python benchmarks/extraction.py [--only n10|n14|joint|joint_scaling]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -134,16 +138,10 @@ def crossover(values: torch.Tensor, source: str) -> dict:
     return report
 
 
-def main() -> None:
-    RESULTS.mkdir(exist_ok=True)
-    report: dict = {"machine": platform.processor() or platform.machine(),
-                    "torch_threads": torch.get_num_threads(),
-                    "load_average_at_start": os.getloadavg()[0]}
-    report["n10"] = {model: compare_n10(model, seed)
-                     for seed, model in enumerate(("smollm2", "gemma"))}
+def n14() -> dict:
     values14, source14 = reward_vectors("smollm2", 14, 1, seed=1)
     v14 = torch.from_numpy(values14)
-    report["crossover"] = crossover(v14[0], source14)
+    report = {"crossover": crossover(v14[0], source14)}
     exact, exact_seconds = timed(extract, v14, solver="working_set")
     fit, seconds = timed(extract, v14, solver="pdhg", tol=1e-4, max_iter=6_000)
     report["n14_working_set"] = {"source": source14, "seconds": exact_seconds,
@@ -157,34 +155,82 @@ def main() -> None:
     print(f"n = 14 ({source14}): working_set {exact_seconds:.1f} s, certified gap "
           f"{exact[0].extraction['gap']:.1e}; pdhg {seconds:.1f} s, certified gap "
           f"{fit[0].extraction['gap']:.2e} after {fit[0].extraction['iterations']} iterations")
+    return report
 
+
+def joint_pair(values: list[torch.Tensor]) -> dict:
+    """The joint ipm and HiGHS on one sample, side by side."""
+    fit, ipm_seconds = timed(extract_shared, values, solver="ipm")
+    best, highs_seconds = timed(extract_shared, values, solver="highs")
+    optimum = best[0][0].extraction["joint_objective"]
+    return {"objective": optimum, "ipm_seconds": ipm_seconds, "highs_seconds": highs_seconds,
+            "highs_over_ipm": highs_seconds / ipm_seconds,
+            "ipm_gap": fit[0][0].extraction["joint_gap"],
+            "highs_gap": best[0][0].extraction["joint_gap"],
+            "ipm_iterations": fit[0][0].extraction["iterations"],
+            "relative_difference": (fit[0][0].extraction["joint_objective"] - optimum) / optimum}
+
+
+def joint() -> dict:
     smollm2, source = reward_vectors("smollm2", 10, SAMPLES, seed=0)
     gemma, source_other = reward_vectors("gemma", 10, SAMPLES, seed=2)
-    joint_runs = []
+    runs = []
     for row in range(SAMPLES):
         pair = [torch.from_numpy(smollm2[row : row + 1]), torch.from_numpy(gemma[row : row + 1])]
-        joint, joint_time = timed(extract_shared, pair, solver="highs")
-        joint_runs.append({"seconds": joint_time, "gap": joint[0][0].extraction["joint_gap"]})
+        runs.append(joint_pair(pair))
         if row == 0:
-            joint_pdhg, joint_pdhg_time = timed(extract_shared, pair, solver="pdhg", tol=1e-4,
-                                                max_iter=20_000)
-            best = joint[0][0].extraction["joint_objective"]
-    seconds = [run["seconds"] for run in joint_runs]
+            fit, pdhg_seconds = timed(extract_shared, pair, solver="pdhg", tol=1e-4,
+                                      max_iter=20_000)
+            pdhg = {"seconds": pdhg_seconds, "gap": fit[0][0].extraction["joint_gap"],
+                    "objective_over_optimum": fit[0][0].extraction["joint_objective"]
+                    / runs[0]["objective"]}
+    ipm = [run["ipm_seconds"] for run in runs]
+    highs = [run["highs_seconds"] for run in runs]
+    print(f"joint n = 10, 2 models, {SAMPLES} prompts: ipm {np.mean(ipm):.2f} s per sample "
+          f"({min(ipm):.2f}-{max(ipm):.2f}), HiGHS {np.mean(highs):.1f} s "
+          f"({min(highs):.1f}-{max(highs):.1f}), HiGHS / ipm "
+          f"{np.mean(highs) / np.mean(ipm):.1f}x; "
+          f"ipm gaps <= {max(run['ipm_gap'] for run in runs):.0e}, objectives within "
+          f"{max(abs(run['relative_difference']) for run in runs):.0e}; pdhg "
+          f"{pdhg['seconds']:.1f} s at {pdhg['objective_over_optimum']:.4f} x optimum")
+    return {"joint_n10": {"source": [source, source_other], "runs": runs,
+                          "ipm_mean_seconds": float(np.mean(ipm)),
+                          "highs_mean_seconds": float(np.mean(highs)),
+                          "highs_over_ipm": float(np.mean(highs) / np.mean(ipm)),
+                          "pdhg_first_pair": pdhg}}
+
+
+def joint_scaling() -> dict:
+    report = {}
+    for models, n in ((3, 10), (2, 11)):
+        games = synthetic(n, models, seed=7)
+        values = [torch.from_numpy(games[k : k + 1]) for k in range(models)]
+        report[f"M{models}_n{n}"] = run = {"source": "synthetic", **joint_pair(values)}
+        print(f"joint n = {n}, {models} models (synthetic): ipm {run['ipm_seconds']:.1f} s, "
+              f"HiGHS {run['highs_seconds']:.1f} s ({run['highs_over_ipm']:.1f}x), ipm gap "
+              f"{run['ipm_gap']:.0e}")
+    return {"joint_scaling": report}
+
+
+SECTIONS = {"n10": lambda: {"n10": {model: compare_n10(model, seed)
+                                    for seed, model in enumerate(("smollm2", "gemma"))}},
+            "n14": n14, "joint": joint, "joint_scaling": joint_scaling}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "extraction.json"
+    report = json.loads(path.read_text()) if args.only and path.exists() else {}
+    report.update({"machine": platform.processor() or platform.machine(),
+                   "torch_threads": torch.get_num_threads(),
+                   "load_average_at_start": os.getloadavg()[0]})
+    for name in [args.only] if args.only else SECTIONS:
+        report.update(SECTIONS[name]())
     report["load_average_at_end"] = os.getloadavg()[0]
-    report["joint_n10"] = {
-        "source": [source, source_other],
-        "highs_seconds_per_sample": seconds,
-        "highs_mean_seconds": float(np.mean(seconds)),
-        "highs_runs": joint_runs,
-        "pdhg_seconds": joint_pdhg_time,
-        "pdhg_objective_over_optimum": joint_pdhg[0][0].extraction["joint_objective"] / best,
-        "pdhg_gap": joint_pdhg[0][0].extraction["joint_gap"],
-    }
-    print(f"joint n = 10, 2 models, {SAMPLES} prompts: HiGHS {np.mean(seconds):.1f} s per "
-          f"sample ({min(seconds):.1f}-{max(seconds):.1f}), gaps <= "
-          f"{max(run['gap'] for run in joint_runs):.0e}; pdhg {joint_pdhg_time:.1f} s "
-          f"at {report['joint_n10']['pdhg_objective_over_optimum']:.4f} x optimum (first pair)")
-    (RESULTS / "extraction.json").write_text(json.dumps(report, indent=2))
+    path.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

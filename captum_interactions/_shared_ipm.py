@@ -146,8 +146,8 @@ class _SharedProblem:
     def weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Generator weights of the AND and OR patterns, ``[batch, G, 2**n]`` (entry 0 is 0)."""
         g = len(self.signs)
-        return (_pad(x[:, : g * self.m].view(-1, g, self.m)),
-                _pad(x[:, g * self.m : self.n_generators].view(-1, g, self.m)))
+        return (_pad(x[:, : g * self.m].view(len(x), g, self.m)),
+                _pad(x[:, g * self.m : self.n_generators].view(len(x), g, self.m)))
 
     def slacks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         noise = x[:, self.n_generators : self.n_generators + self.n_noise]

@@ -428,8 +428,11 @@ def extract_shared(
     batch, models, size = values.shape
     n = size.bit_length() - 1
     labels = _labels(players, n)
-    name = _choose(solver, n, models=models)
-    options = _options(name, solver_options, joint=True)
+    name = "none" if n == 0 else _choose(solver, n, models=models)
+    if name == "none" and solver_options:
+        raise InteractionError(f"solver options {sorted(solver_options)} given but n=0 players "
+                               "need no solver (there is no non-empty pattern)")
+    options = _options(name, solver_options, joint=True) if n else {}
     spreads = [_sample_scale(values[:, k], scale) for k in range(models)]
     noise_bound = qcoef * torch.stack(spreads, 1)
     mean_spread = (values[:, :, -1] - values[:, :, 0]).mean(0).abs()
@@ -440,7 +443,10 @@ def extract_shared(
         unit = torch.where(unit > 0, unit, torch.ones_like(unit))
     start = time.perf_counter()
     scaled = values / unit[..., None]
-    if name == "pdhg":
+    if name == "none":  # no non-empty pattern: nothing to explain
+        p, q, iterations = torch.zeros_like(scaled), torch.zeros_like(scaled), 0
+        dual = torch.zeros_like(scaled[:, 0, 0])
+    elif name == "pdhg":
         fit = _pdhg.solve(scaled, noise_bound / unit, p_bound=p_bound / unit, alpha=alpha,
                           **options)
         p, q, iterations, dual = fit.p, fit.q, fit.iterations, fit.dual

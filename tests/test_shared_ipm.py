@@ -136,3 +136,12 @@ def test_joint_ipm_limits_are_explained():
         extract_shared(values[:2], solver="ipm", margin=0.7)
     with pytest.raises(InteractionError, match=r"unknown option.*'grow'"):
         extract_shared(values[:2], solver="ipm", grow=2.0)
+
+
+def test_no_players_need_no_solver():
+    first, _ = extract_shared([torch.tensor([0.3]), torch.tensor([-1.0])])
+    assert first.extraction["solver"] == "none"
+    assert first.extraction["joint_objective"] == 0
+    assert first.matching_error() == 0
+    with pytest.raises(InteractionError, match="n=0 players need no solver"):
+        extract_shared([torch.tensor([0.3]), torch.tensor([-1.0])], tol=1e-6)

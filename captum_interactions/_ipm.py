@@ -141,13 +141,17 @@ class _Problem:
         width = self.n_interaction + (rhs.shape[-1] if self.with_noise else 0)
         self.rhs = rhs
         self.free = rhs.new_ones(rhs.shape[-1], 1)  # the constant ξ enters every row
-        self.shift_free = False  # the normal matrix is regular (see _mehrotra)
         self.cost = torch.zeros(values.shape[0], width, dtype=values.dtype, device=values.device)
         self.cost[:, : self.n_interaction] = 1
         self.upper = torch.full_like(self.cost, float("inf"))
         if self.with_noise:
             self.upper[:, self.n_interaction :] = 2 * bound[:, None]
             self.rhs = rhs - bound[:, None]  # q = s - bound
+
+    def shift_free_(self, normal: torch.Tensor) -> torch.Tensor:
+        """``ρ [batch, 1]`` after adding ``ρ F F^T`` to ``normal`` in place (see :func:`_mehrotra`);
+        this LP's normal matrix is regular as it is, so ``ρ = 0``."""
+        return normal.new_zeros(len(normal), 1)
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Net AND and OR interactions (padded to ``2**n``) and the shifted noise ``s``."""
@@ -369,13 +373,9 @@ def _mehrotra(problem: _Problem, *, tol: float, max_iter: int, patience: int = 5
         mu = ((x * z).sum(-1) + (s * w * on).sum(-1)) / n_pairs
         theta = 1 / (z / x + w * on / s)
         normal = problem.normal(theta)
-        shift = torch.zeros_like(r[:, :1])
-        if problem.shift_free:
-            # M can be singular where [A F] is not (no slack columns): M + ρ F F^T is not,
-            # and the bordered system with it has the same Δy.
-            size = r.shape[-1]
-            shift = normal.diagonal(dim1=-2, dim2=-1)[:, :size].mean(-1, keepdim=True)
-            normal[:, :size, :size] += shift[..., None] * (free @ free.T)
+        # M can be singular where [A F] is not (no slack columns): M + ρ F F^T is not, and
+        # the bordered system with it has the same Δy (Δξ moves by ρ r_ξ).
+        shift = problem.shift_free_(normal)
         factor = _cholesky(normal)
         m_free = _solve(factor, free.expand(len(r), -1, -1))
         schur = free.T @ m_free

@@ -137,9 +137,9 @@ class _SharedProblem:
         self.row_mask = torch.cat([masks.repeat(models), decomposition.repeat(models - 1)])
         self.row_ids = self.row_kind * size + self.row_mask
         self.free = torch.nn.functional.one_hot(self.row_kind, self.kinds).to(values)
-        # Without slack columns (no noise or no p bound) A alone can be rank-deficient; the
-        # shift is harmless otherwise (measured: same iterations, gaps as small).
-        self.shift_free = True
+        counts = torch.bincount(self.row_kind.cpu(), minlength=self.kinds).tolist()
+        ends = torch.tensor(counts).cumsum(0).tolist()
+        self.kind_ranges = [(end - count, end) for count, end in zip(counts, ends, strict=True)]
         self.plan: tuple[torch.Tensor, ...] | None = None
 
     # -- pieces of the columns
@@ -190,6 +190,20 @@ class _SharedProblem:
             torch.einsum("kj,bks->bjs", self.q_coef, match).flatten(1),
             torch.einsum("kj,bkd->bjd", self.p_coef, split).flatten(1),
         ], -1)
+
+    def shift_free_(self, normal: torch.Tensor) -> torch.Tensor:
+        """Add ``ρ F F^T`` to ``normal`` in place and return ``ρ`` (see ``_ipm._mehrotra``).
+
+        Without slack columns (no noise or no ``p`` bound) ``A`` alone can be rank-deficient
+        where ``[A F]`` is not; ``ρ`` is the mean diagonal. ``F`` is one-hot by row kind and
+        the kinds' rows are contiguous, so ``F F^T`` is one block of ones per kind. The
+        shift is harmless where it is not needed (measured: same iterations and gaps).
+        """
+        rows = len(self.row_kind)
+        shift = normal.diagonal(dim1=-2, dim2=-1)[:, :rows].mean(-1, keepdim=True)
+        for start, stop in self.kind_ranges:
+            normal[:, start:stop, start:stop] += shift[..., None]
+        return shift
 
     def _plan(self) -> tuple[torch.Tensor, ...]:
         """Code index of every row pair (with a dummy row), and the slack blocks' entries."""

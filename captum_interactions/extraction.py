@@ -16,7 +16,7 @@ Solvers (``solver=``):
   (``8 · 4**n`` bytes). For :func:`extract_shared` the same method on the joint LP (see
   :mod:`._shared_ipm`: the loss as an atomic norm over sign vectors, ``M`` matching rows per
   mask, decomposition rows generated only for masks whose ``p`` bound binds): 2 to 4
-  models with ``M · 2**n <= 8192``, about 4x faster than HiGHS at ``n = 10``.
+  models with ``M · 2**n <= 8192``, 4-5x faster than HiGHS at ``n = 10``.
 - ``"working_set"``: exact (same certificate as ``"ipm"``). Row generation around the
   interior-point method: it solves on a working set of masks (every interaction column
   present), checks all ``2**n`` masks with subset sums, adds the violated ones and solves

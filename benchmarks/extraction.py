@@ -14,14 +14,14 @@ language model's scale (a random sparse AND/OR game plus small dense noise). Com
   (synthetic unless the file holds ``smollm2_n14``), next to ``working_set`` at ``n = 14``;
 - ``sgd``: the lab's projected SGD (lr 1e-6, 20,000 iterations), on two samples.
 
-Also the joint two-model extraction at ``n = 10`` (SmolLM2 and Gemma on the same prompts):
-the joint ``ipm`` (row generation around the structured interior point) and HiGHS side by
-side on six pairs, PDHG on the first; the joint solvers on synthetic games with three models
-at ``n = 10`` and two at ``n = 11``; and the ``ipm`` / ``working_set`` crossover at
-``n = 10, 11, 12`` on sub-games of the ``n = 14`` vector (the last players fixed present).
-The machine's load average is recorded: compare ratios, not seconds. Writes
-``benchmarks/results/extraction.json`` (``--only SECTION`` re-runs one section and keeps the
-others). Run: ``python benchmarks/extraction.py [--only n10|n14|joint|joint_scaling]``.
+Also the joint two-model extraction at ``n = 10`` (SmolLM2 and Gemma on the same prompts): the
+joint ``ipm`` (row generation around the structured interior point) and HiGHS side by side on
+six pairs, PDHG on the first, the lab's SGD (shared ``p̄``) on two; the joint solvers on
+synthetic games with three models at ``n = 10`` and two at ``n = 11``; and the ``ipm`` /
+``working_set`` crossover at ``n = 10, 11, 12`` on sub-games of the ``n = 14`` vector (the last
+players fixed present). The machine's load average is recorded: compare ratios, not seconds.
+Writes ``benchmarks/results/extraction.json`` (``--only SECTION`` re-runs one section and keeps
+the others). Run: ``python benchmarks/extraction.py [--only n10|n14|joint|joint_scaling]``.
 """
 
 from __future__ import annotations
@@ -184,6 +184,12 @@ def joint() -> dict:
             pdhg = {"seconds": pdhg_seconds, "gap": fit[0][0].extraction["joint_gap"],
                     "objective_over_optimum": fit[0][0].extraction["joint_objective"]
                     / runs[0]["objective"]}
+    sgd = []
+    for row in range(FEW_SAMPLES):
+        pair = [torch.from_numpy(smollm2[row : row + 1]), torch.from_numpy(gemma[row : row + 1])]
+        fit, sgd_seconds = timed(extract_shared, pair, solver="sgd")
+        sgd.append({"seconds": sgd_seconds, "objective_over_optimum":
+                    fit[0][0].extraction["joint_objective"] / runs[row]["objective"]})
     ipm = [run["ipm_seconds"] for run in runs]
     highs = [run["highs_seconds"] for run in runs]
     print(f"joint n = 10, 2 models, {SAMPLES} prompts: ipm {np.mean(ipm):.2f} s per sample "
@@ -192,12 +198,14 @@ def joint() -> dict:
           f"{np.mean(highs) / np.mean(ipm):.1f}x; "
           f"ipm gaps <= {max(run['ipm_gap'] for run in runs):.0e}, objectives within "
           f"{max(abs(run['relative_difference']) for run in runs):.0e}; pdhg "
-          f"{pdhg['seconds']:.1f} s at {pdhg['objective_over_optimum']:.4f} x optimum")
+          f"{pdhg['seconds']:.1f} s at {pdhg['objective_over_optimum']:.4f} x optimum; lab sgd "
+          f"{np.mean([run['seconds'] for run in sgd]):.1f} s at "
+          + ", ".join(f"{run['objective_over_optimum']:.2f}" for run in sgd) + " x optimum")
     return {"joint_n10": {"source": [source, source_other], "runs": runs,
                           "ipm_mean_seconds": float(np.mean(ipm)),
                           "highs_mean_seconds": float(np.mean(highs)),
                           "highs_over_ipm": float(np.mean(highs) / np.mean(ipm)),
-                          "pdhg_first_pair": pdhg}}
+                          "pdhg_first_pair": pdhg, "sgd_lab_settings": sgd}}
 
 
 def joint_scaling() -> dict:

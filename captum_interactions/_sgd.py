@@ -1,16 +1,18 @@
 """The lab's reference optimiser: projected SGD with momentum on ``p`` and ``q``.
 
-Reproduces the published recipe (Li & Zhang 2023; Chen et al. 2024): ``p`` and ``q``
-start at zero, momentum 0.9, the learning rate decays log-linearly from ``lr`` to
-``lr / 10`` over the iterations, and ``q`` is clipped into ``[-bound, bound]`` before
-every step. Vectorised over a batch of samples with closed-form subgradients (adjoint
-butterflies instead of autograd over dense ``2**n x 2**n`` matrices). Kept for comparison
-and reproduction: it stops well above the optimum that the LP solvers reach.
+Reproduces the published recipes (Li & Zhang 2023 for one model; Chen et al. 2024 for
+shared interactions of several models): the variables start at zero, momentum 0.9, the
+learning rate decays log-linearly from ``lr`` to ``lr / 10`` over the iterations, and the
+bounded variables (``q``, and the model parts ``p_m`` of a joint solve) are clipped into
+their bounds before every step. Vectorised over a batch of samples with closed-form
+subgradients (adjoint butterflies instead of autograd over dense ``2**n x 2**n``
+matrices). Kept for comparison and reproduction: it stops well above the optimum that the
+LP solvers reach.
 
->>> v = torch.tensor([[0.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
->>> p, q = solve(v, torch.zeros(1, dtype=torch.float64), lr=0.1, iterations=200)
+>>> v = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]], dtype=torch.float64)
+>>> p, q = solve(v, torch.zeros(1, 1, dtype=torch.float64), lr=0.1, iterations=200)
 >>> p.shape, bool((q == 0).all())
-(torch.Size([1, 4]), True)
+(torch.Size([1, 1, 4]), True)
 """
 
 from __future__ import annotations
@@ -27,34 +29,75 @@ def _and_adjoint(x: torch.Tensor, n: int) -> torch.Tensor:
     return _butterfly_(x.flip(-1).clone(), n, subtract=True).flip(-1)
 
 
+def _loss_subgradient(and_i: torch.Tensor, or_i: torch.Tensor, alpha: float):
+    """Subgradients of ``(1-α) max_m |I^m(S)| + α Σ_m |I^m(S)|`` over ``S ≠ ∅`` (dim -2: m).
+
+    Tied maxima share the max's weight (as autograd's ``amax``), so identical models get
+    identical steps. With one model this is ``sign(I)``, the subgradient of the L1 loss.
+    """
+    grads = []
+    for x in (and_i, or_i):
+        sign = x.sign()
+        magnitude = x.abs()
+        top = (magnitude == magnitude.amax(-2, keepdim=True)).to(x)
+        grad = sign * (alpha + (1 - alpha) * top / top.sum(-2, keepdim=True))
+        grad[..., 0] = 0
+        grads.append(grad)
+    return grads
+
+
 def solve(
     values: torch.Tensor,
     bound: torch.Tensor,
     *,
+    p_bound: torch.Tensor | None = None,
+    alpha: float = 0.0,
     lr: float = 1e-6,
     iterations: int = 20_000,
     momentum: float = 0.9,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(p, q)`` after projected SGD on ``Σ_{S≠∅} |I_and(S)| + |I_or(S)|`` (``[batch, 2**n]``)."""
+    """``(p, q)`` after projected SGD on the (joint) extraction loss.
+
+    Args:
+        values (Tensor): ``[batch, M, 2**n]``.
+        bound (Tensor): ``[batch, M]`` noise bounds.
+        p_bound (Tensor, optional): ``[batch, M]`` bounds of the model parts ``p_m`` of a
+            joint solve, ``p = p̄ + p_m`` with a shared, free ``p̄``. ``None``: one free ``p``
+            per model (independent extraction, the single-model recipe).
+        alpha (float): weight of the sum in the joint loss (irrelevant for one model).
+        lr, iterations, momentum: the recipe's learning rate, steps and momentum.
+
+    Returns:
+        ``p`` (the full decomposition) and ``q``, each ``[batch, M, 2**n]``.
+    """
     n = values.shape[-1].bit_length() - 1
-    p = torch.zeros_like(values)
+    part = torch.zeros_like(values)  # p (independent) or p_m (joint)
+    shared = torch.zeros_like(values[:, :1])  # p̄ (joint only)
     q = torch.zeros_like(values)
-    velocity_p, velocity_q = torch.zeros_like(p), torch.zeros_like(q)
+    velocity_part, velocity_shared, velocity_q = (torch.zeros_like(t) for t in (part, shared, q))
     rates = torch.logspace(0, -1, iterations, dtype=torch.float64) * lr
-    limit = bound[:, None]
+    limit = bound[..., None]
+    part_limit = None if p_bound is None else p_bound[..., None]
     for rate in rates.tolist():
         q = torch.maximum(torch.minimum(q, limit), -limit)
+        if part_limit is not None:
+            part = torch.maximum(torch.minimum(part, part_limit), -part_limit)
         half = (values + q) / 2
-        sign_and = and_transform(half + p).sign_()
-        sign_or = or_transform(half - p).sign_()
-        sign_and[..., 0] = 0
-        sign_or[..., 0] = 0
+        p = part + shared
+        sign_and, sign_or = _loss_subgradient(and_transform(half + p), or_transform(half - p),
+                                              alpha)
         grad_and = _and_adjoint(sign_and, n)
         # OR transform = -(Möbius of v read backwards) on S ≠ ∅, so its adjoint reverses.
         grad_or = -_and_adjoint(sign_or, n).flip(-1)
-        velocity_p = momentum * velocity_p + grad_and - grad_or
+        grad_p = grad_and - grad_or
+        velocity_part = momentum * velocity_part + grad_p
         velocity_q = momentum * velocity_q + (grad_and + grad_or) / 2
-        p = p - rate * velocity_p
+        part = part - rate * velocity_part
         q = q - rate * velocity_q
+        if part_limit is not None:
+            velocity_shared = momentum * velocity_shared + grad_p.sum(-2, keepdim=True)
+            shared = shared - rate * velocity_shared
     q = torch.maximum(torch.minimum(q, limit), -limit)
-    return p, q
+    if part_limit is not None:
+        part = torch.maximum(torch.minimum(part, part_limit), -part_limit)
+    return part + shared, q

@@ -32,7 +32,8 @@ Solvers (``solver=``):
   ``1.618**n``), so convergence is slow: use it where no exact solver fits, and read the
   gap it reports.
 - ``"sgd"``: the lab's projected SGD with momentum (``lr=1e-6``, ``iterations=20_000``), for
-  reproduction; no optimality certificate.
+  reproduction (one model, and shared extraction with a shared ``p̄`` as in Chen et al.);
+  no optimality certificate.
 - ``"auto"``: ``"ipm"`` for ``n <= 10``; with noise in every sample (``qcoef > 0`` and
   ``v(N) != v(∅)``) ``"working_set"`` for ``n = 11 .. 14`` (measured 2.8x faster than
   ``"ipm"`` at ``n = 11``, 3.6x at ``n = 12``), without noise ``"ipm"`` up to ``n = 12``
@@ -77,7 +78,7 @@ __all__ = ["MODES", "SOLVERS", "extract", "extract_shared"]
 
 #: Extraction modes of :func:`extract`.
 MODES = ("and_or", "and", "none")
-#: Solver names accepted by :func:`extract` (``"sgd"`` is single-model only).
+#: Solver names accepted by :func:`extract` (``"working_set"`` is single-model only).
 SOLVERS = ("auto", "ipm", "working_set", "highs", "pdhg", "sgd")
 #: Largest ``n`` each solver accepts (``"working_set"`` also stops when its working set
 #: would exceed ``_working_set.MAX_ROWS`` masks).
@@ -175,10 +176,10 @@ def _choose(solver: str, n: int, *, models: int = 1, noisy: bool = False) -> str
         if noisy and AUTO_IPM_MAX_N < n <= AUTO_WORKING_SET_MAX_N:
             return "working_set"
         return "ipm" if n <= MAX_N["ipm"] else "pdhg"
-    if joint and solver in ("working_set", "sgd"):
+    if joint and solver == "working_set":
         raise InteractionError(
-            f"solver {solver!r} solves one model only; joint extraction takes "
-            "'auto', 'ipm', 'highs' or 'pdhg'"
+            "solver 'working_set' solves one model only; joint extraction takes "
+            "'auto', 'ipm', 'highs', 'pdhg' or 'sgd'"
         )
     if joint and solver == "ipm" and not (
         shared_ipm_fits and models << n <= _working_set.MAX_ROWS
@@ -326,7 +327,7 @@ def extract(
         if not with_or:
             raise InteractionError("solver 'sgd' reproduces the lab's AND-OR recipe; use "
                                    "mode='and_or' or another solver")
-        p, q = _sgd.solve(values, bound, **options)
+        p, q = (t[:, 0] for t in _sgd.solve(values[:, None], bound[:, None], **options))
         iterations = options.get("iterations", 20_000)
     q = torch.maximum(torch.minimum(q, bound[:, None]), -bound[:, None])
     if mode == "and":
@@ -385,10 +386,12 @@ def extract_shared(
         normalize (bool): divide each model's values by its scale before the joint solve
             (so no model dominates the max) and scale back; ``False`` solves the papers'
             loss on the raw values.
-        solver (str): ``"auto"``, ``"ipm"``, ``"highs"`` (exact) or ``"pdhg"`` (first-order).
+        solver (str): ``"auto"``, ``"ipm"``, ``"highs"`` (exact), ``"pdhg"`` (first-order)
+            or ``"sgd"`` (the lab's projected SGD with a shared ``p̄``; no certificate).
         players, scale, subtract_v0, metadata: as in :func:`extract`.
         **solver_options: ``tol``, ``max_iter`` (ipm, pdhg), ``margin``, ``show_progress``
-            (ipm), ``check_every`` (pdhg), ``method``, ``options`` (highs).
+            (ipm), ``check_every`` (pdhg), ``method``, ``options`` (highs), ``lr``,
+            ``iterations``, ``momentum`` (sgd).
 
     Returns:
         Per model one :class:`InteractionResult` (``[2**n]`` inputs) or one list per model.
@@ -450,6 +453,10 @@ def extract_shared(
         fit = _pdhg.solve(scaled, noise_bound / unit, p_bound=p_bound / unit, alpha=alpha,
                           **options)
         p, q, iterations, dual = fit.p, fit.q, fit.iterations, fit.dual
+    elif name == "sgd":
+        p, q = _sgd.solve(scaled, noise_bound / unit, p_bound=p_bound / unit, alpha=alpha,
+                          **options)
+        iterations, dual = options.get("iterations", 20_000), None
     else:
         if name == "ipm":
             fit = _shared_ipm.solve(scaled, noise_bound / unit, p_bound / unit, alpha=alpha,
@@ -485,12 +492,13 @@ def extract_shared(
         objective = _lp.loss(and_i[:, None], or_i[:, None], 0.0)
         results = _results(values[:, k], p[:, k], q[:, k], noise_bound[:, k], labels, info,
                            objective, None, single, metadata)
+        duals = [None] * batch if dual is None else dual.tolist()  # sgd: no certificate
         rows = zip([results] if single else results, p_bound[:, k].tolist(), joint.tolist(),
-                   dual.tolist(), strict=True)
+                   duals, strict=True)
         for result, limit, joint_value, joint_dual in rows:
-            result.extraction.update(
-                p_bound=limit, joint_objective=joint_value, joint_dual=joint_dual,
-                joint_gap=(joint_value - joint_dual) / max(abs(joint_value), 1e-300),
-            )
+            gap = None if joint_dual is None else (
+                (joint_value - joint_dual) / max(abs(joint_value), 1e-300))
+            result.extraction.update(p_bound=limit, joint_objective=joint_value,
+                                     joint_dual=joint_dual, joint_gap=gap)
         per_model.append(results)
     return per_model

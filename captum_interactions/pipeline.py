@@ -150,10 +150,10 @@ class RunOptions:
             raise InteractionError(
                 f"unknown solver {self.solver!r}; valid solvers: {', '.join(SOLVERS)}"
             )
-        if self.shared and self.solver in ("working_set", "sgd"):
+        if self.shared and self.solver == "working_set":
             raise InteractionError(
-                f"solver {self.solver!r} solves one model only and shared=True runs joint "
-                "extraction too; use solver='auto', 'ipm', 'highs' or 'pdhg'"
+                "solver 'working_set' solves one model only and shared=True runs joint "
+                "extraction too; use solver='auto', 'ipm', 'highs', 'pdhg' or 'sgd'"
             )
 
     @property

@@ -109,6 +109,29 @@ def test_reference_sgd_stays_above_the_optimum():
         assert slow.extraction["gap"] is None
 
 
+def test_joint_reference_sgd_stays_above_the_optimum_within_its_bounds():
+    values = [lm_like(5, 2, seed=30), lm_like(5, 2, seed=31)]
+    sgd = extract_shared(values, solver="sgd", lr=1e-3, iterations=2000, pcoef=0.1,
+                         normalize=False)
+    exact = extract_shared(values, solver="ipm", pcoef=0.1, normalize=False)
+    for row in range(2):
+        slow, best = sgd[0][row].extraction, exact[0][row].extraction
+        assert slow["joint_objective"] >= best["joint_objective"] * (1 - 1e-9)
+        assert slow["joint_objective"] <= 3 * best["joint_objective"]  # it does descend
+        assert slow["joint_gap"] is None
+        first, second = sgd[0][row], sgd[1][row]
+        for result in (first, second):
+            assert result.matching_error() < 1e-12
+            assert float(result.q.abs().max()) <= result.bound
+        gap = ((first.p - first.p[0]) - (second.p - second.p[0])).abs().max()
+        assert float(gap) <= 2 * (first.extraction["p_bound"] + second.extraction["p_bound"])
+    # tied maxima share the step: identical copies stay identical
+    copies = extract_shared([values[0], values[0].clone()], solver="sgd", lr=1e-3,
+                            iterations=500)
+    for a, b in zip(*copies, strict=True):
+        torch.testing.assert_close(a.and_interactions, b.and_interactions)
+
+
 def planted_game(n: int = 6) -> tuple[torch.Tensor, dict[tuple[str, int], float]]:
     """v(T) = 0.5 + 2 [0,1 ⊆ T] - 1.5 [2,3 ⊆ T] + [4 ∈ T or 5 ∈ T]."""
     masks = torch.arange(1 << n)

@@ -43,10 +43,15 @@ from ._ipm import _code_masks, _cpu_threads, _mehrotra, _pad, _pair_codes
 from ._transforms import _subset_sums, _superset_sums
 from .exceptions import InteractionError
 
-__all__ = ["MAX_MODELS", "SharedSolution", "solve"]
+__all__ = ["MAX_MATCHING_ROWS", "MAX_MODELS", "SharedSolution", "solve"]
 
 #: Most models the solver takes: the generators of the loss number ``3**M - 1``.
 MAX_MODELS = 4
+#: Most matching rows (``M * 2**n``): the normal matrix then takes 512 MiB, and two models at
+#: ``n = 12`` take about 75 s on a 2-core CPU (HiGHS several times longer). Generating the
+#: matching rows as :mod:`._working_set` does was measured slower for the joint LP at
+#: ``n = 10 .. 12``: about 9 rounds from scratch for a final set of about half the masks.
+MAX_MATCHING_ROWS = 8192
 
 
 @dataclass

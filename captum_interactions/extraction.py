@@ -38,8 +38,8 @@ Solvers (``solver=``):
   ``v(N) != v(∅)``) ``"working_set"`` for ``n = 11 .. 14`` (measured 2.8x faster than
   ``"ipm"`` at ``n = 11``, 3.6x at ``n = 12``), without noise ``"ipm"`` up to ``n = 12``
   (10.5 s for a SmolLM2 game at ``n = 12``, where ``"pdhg"`` stops at 2.6x the optimum after
-  5 s); then ``"pdhg"`` (one model). Joint: ``"ipm"`` while ``M · 2**n <= 4096`` (two models
-  up to ``n = 11``, three or four up to ``n = 10``), else ``"highs"`` up to ``n = 10``, else
+  5 s); then ``"pdhg"`` (one model). Joint: ``"ipm"`` while ``M · 2**n <= 8192`` (two models
+  up to ``n = 12``, three or four up to ``n = 11``), else ``"highs"`` up to ``n = 10``, else
   ``"pdhg"``.
 
 Every result records ``extraction["objective"]`` and, where the solver gives duals, a dual
@@ -88,10 +88,6 @@ MAX_N = {"ipm": 12, "working_set": 20, "highs": 12, "pdhg": 30, "sgd": 30}
 #: as it goes (``MAX_N["ipm"]``).
 AUTO_IPM_MAX_N = 10
 AUTO_WORKING_SET_MAX_N = 14
-#: ``"auto"`` (joint) takes ``"ipm"`` while the ``M * 2**n`` matching rows are at most this
-#: many (and ``M <= _shared_ipm.MAX_MODELS``), then ``"highs"`` up to ``n = 10``, then
-#: ``"pdhg"``.
-AUTO_SHARED_IPM_MAX_ROWS = 4096
 _SOLVER_OPTIONS = {
     "ipm": {"tol", "max_iter"},
     "shared ipm": {"tol", "max_iter", "margin", "show_progress"},
@@ -167,10 +163,11 @@ def _choose(solver: str, n: int, *, models: int = 1, noisy: bool = False) -> str
     if solver not in SOLVERS:
         raise InteractionError(f"unknown solver {solver!r}; valid solvers: {', '.join(SOLVERS)}")
     joint = models > 1
-    shared_ipm_fits = models <= _shared_ipm.MAX_MODELS
+    shared_ipm_fits = (models <= _shared_ipm.MAX_MODELS
+                       and models << n <= _shared_ipm.MAX_MATCHING_ROWS)
     if solver == "auto":
         if joint:
-            if shared_ipm_fits and models << n <= AUTO_SHARED_IPM_MAX_ROWS:
+            if shared_ipm_fits:
                 return "ipm"
             return "highs" if n <= 10 else "pdhg"
         if noisy and AUTO_IPM_MAX_N < n <= AUTO_WORKING_SET_MAX_N:
@@ -181,13 +178,11 @@ def _choose(solver: str, n: int, *, models: int = 1, noisy: bool = False) -> str
             "solver 'working_set' solves one model only; joint extraction takes "
             "'auto', 'ipm', 'highs', 'pdhg' or 'sgd'"
         )
-    if joint and solver == "ipm" and not (
-        shared_ipm_fits and models << n <= _working_set.MAX_ROWS
-    ):
+    if joint and solver == "ipm" and not shared_ipm_fits:
         raise InteractionError(
             f"solver 'ipm' solves joint extraction of at most {_shared_ipm.MAX_MODELS} models "
-            f"with M * 2**n <= {_working_set.MAX_ROWS} matching rows, got M={models}, n={n}; "
-            "use solver='highs' (exact, n <= 12) or solver='pdhg' (first-order)"
+            f"with M * 2**n <= {_shared_ipm.MAX_MATCHING_ROWS} matching rows, got M={models}, "
+            f"n={n}; use solver='highs' (exact, n <= 12) or solver='pdhg' (first-order)"
         )
     if n > MAX_N[solver]:
         raise InteractionError(

@@ -118,12 +118,11 @@ def test_free_constant_shift_keeps_the_normal_equations_regular():
 
 def test_auto_takes_the_joint_ipm_while_the_matching_rows_fit():
     assert _choose("auto", 10, models=2) == "ipm"
-    assert _choose("auto", 11, models=2) == "ipm"
-    assert _choose("auto", 10, models=4) == "ipm"
-    assert _choose("auto", 11, models=3) == "pdhg"
+    assert _choose("auto", 12, models=2) == "ipm"
+    assert _choose("auto", 11, models=4) == "ipm"
+    assert _choose("auto", 12, models=3) == "pdhg"
+    assert _choose("auto", 13, models=2) == "pdhg"
     assert _choose("auto", 10, models=5) == "highs"
-    assert _choose("auto", 12, models=2) == "pdhg"
-    assert _choose("ipm", 12, models=2) == "ipm"
 
 
 def test_joint_ipm_limits_are_explained():

@@ -237,6 +237,7 @@ class _SharedProblem:
         return (row[:, None] * stride + row[None, :]).to(self.row_kind.device)
 
     def normal(self, theta: torch.Tensor) -> torch.Tensor:
+        """``[[A diag(θ) A^T, 0], [0, 1]]``, dense (one gather from the kind-pair tables)."""
         both, neither, pair, noise_at, split_at = self._plan()
         and_t, or_t = self.weights(theta)
         pairs = self.kinds**2

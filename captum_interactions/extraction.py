@@ -74,7 +74,7 @@ from ._transforms import (
 from .exceptions import InteractionError
 from .result import InteractionResult
 
-__all__ = ["MODES", "SOLVERS", "extract", "extract_shared"]
+__all__ = ["MODES", "SOLVERS", "check_solver", "extract", "extract_shared"]
 
 #: Extraction modes of :func:`extract`.
 MODES = ("and_or", "and", "none")
@@ -157,12 +157,23 @@ def _labels(players: Sequence[str] | None, n: int) -> list[str]:
     return players
 
 
+def check_solver(solver: str, *, joint: bool) -> None:
+    """Raise for a solver name that does not exist or, for joint extraction, that solves one
+    model only (the checks that need no values)."""
+    if solver not in SOLVERS:
+        raise InteractionError(f"unknown solver {solver!r}; valid solvers: {', '.join(SOLVERS)}")
+    if joint and solver == "working_set":
+        raise InteractionError(
+            "solver 'working_set' solves one model only; joint extraction takes "
+            "'auto', 'ipm', 'highs', 'pdhg' or 'sgd'"
+        )
+
+
 def _choose(solver: str, n: int, *, models: int = 1, noisy: bool = False) -> str:
     """The solver that runs: ``solver`` checked against ``n`` players and ``models``, or the
     choice of ``"auto"``."""
-    if solver not in SOLVERS:
-        raise InteractionError(f"unknown solver {solver!r}; valid solvers: {', '.join(SOLVERS)}")
     joint = models > 1
+    check_solver(solver, joint=joint)
     shared_ipm_fits = (models <= _shared_ipm.MAX_MODELS
                        and models << n <= _shared_ipm.MAX_MATCHING_ROWS)
     if solver == "auto":
@@ -173,11 +184,6 @@ def _choose(solver: str, n: int, *, models: int = 1, noisy: bool = False) -> str
         if noisy and AUTO_IPM_MAX_N < n <= AUTO_WORKING_SET_MAX_N:
             return "working_set"
         return "ipm" if n <= MAX_N["ipm"] else "pdhg"
-    if joint and solver == "working_set":
-        raise InteractionError(
-            "solver 'working_set' solves one model only; joint extraction takes "
-            "'auto', 'ipm', 'highs', 'pdhg' or 'sgd'"
-        )
     if joint and solver == "ipm" and not shared_ipm_fits:
         raise InteractionError(
             f"solver 'ipm' solves joint extraction of at most {_shared_ipm.MAX_MODELS} models "
@@ -430,7 +436,7 @@ def extract_shared(
     if name == "none" and solver_options:
         raise InteractionError(f"solver options {sorted(solver_options)} given but n=0 players "
                                "need no solver (there is no non-empty pattern)")
-    options = _options(name, solver_options, joint=True) if n else {}
+    options = {} if name == "none" else _options(name, solver_options, joint=True)
     spreads = [_sample_scale(values[:, k], scale) for k in range(models)]
     noise_bound = qcoef * torch.stack(spreads, 1)
     mean_spread = (values[:, :, -1] - values[:, :, 0]).mean(0).abs()

@@ -144,17 +144,9 @@ class RunOptions:
         for name in ("alpha", "tau"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InteractionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        from .extraction import SOLVERS
+        from .extraction import check_solver
 
-        if self.solver not in SOLVERS:
-            raise InteractionError(
-                f"unknown solver {self.solver!r}; valid solvers: {', '.join(SOLVERS)}"
-            )
-        if self.shared and self.solver == "working_set":
-            raise InteractionError(
-                "solver 'working_set' solves one model only and shared=True runs joint "
-                "extraction too; use solver='auto', 'ipm', 'highs', 'pdhg' or 'sgd'"
-            )
+        check_solver(self.solver, joint=self.shared)  # before any model runs
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -137,7 +137,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_run_options_refuse_a_single_model_solver_for_shared_runs():
-    with pytest.raises(InteractionError, match="'working_set' solves one model only"):
+    with pytest.raises(InteractionError, match="'working_set' solves one model only; joint"):
         RunOptions(n_players=4, shared=True, solver="working_set")
     with pytest.raises(InteractionError, match="unknown solver 'cplex'"):
         RunOptions(n_players=4, solver="cplex")

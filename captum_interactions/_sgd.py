@@ -37,10 +37,11 @@ def _loss_subgradient(and_i: torch.Tensor, or_i: torch.Tensor, alpha: float):
     """
     grads = []
     for x in (and_i, or_i):
-        sign = x.sign()
-        magnitude = x.abs()
-        top = (magnitude == magnitude.amax(-2, keepdim=True)).to(x)
-        grad = sign * (alpha + (1 - alpha) * top / top.sum(-2, keepdim=True))
+        grad = x.sign()
+        if x.shape[-2] > 1:  # (one model: the sign alone, without the per-step overhead)
+            magnitude = x.abs()
+            top = (magnitude == magnitude.amax(-2, keepdim=True)).to(x)
+            grad *= alpha + (1 - alpha) * top / top.sum(-2, keepdim=True)
         grad[..., 0] = 0
         grads.append(grad)
     return grads

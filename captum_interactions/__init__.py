@@ -21,18 +21,20 @@ from ._version import __version__
 from .exceptions import CostWarning, InteractionError, MissingDependencyError, ResultFormatError
 from .extraction import extract, extract_shared
 from .first_order import banzhaf_values, shapley_values
-from .result import Interaction, InteractionResult
+from .result import ExtractionInfo, Interaction, InteractionResult, SharedExtraction
 from .salience import merge_singletons, salient_masks
 
 __all__ = [
     "AndOrInteractions",
     "CostWarning",
+    "ExtractionInfo",
     "HarsanyiInteractions",
     "Interaction",
     "InteractionError",
     "InteractionResult",
     "MissingDependencyError",
     "ResultFormatError",
+    "SharedExtraction",
     "__version__",
     "and_transform",
     "banzhaf_values",

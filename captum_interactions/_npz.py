@@ -4,7 +4,7 @@ JSON header naming the format and its version, read back with pickle disabled.
 >>> import tempfile, torch
 >>> path = Path(tempfile.mkdtemp()) / "x.npz"
 >>> _ = save_npz(path, {"note": "hi"}, {"v": torch.arange(3)}, fmt="demo", version=1, what="demo")
->>> header, arrays = load_npz(path, ("v",), fmt="demo", version=1, what="demo")
+>>> header, arrays = load_npz(path, ("v",), fmt="demo", versions=(1,), what="demo")
 >>> header["note"], arrays["v"].tolist()
 ('hi', [0, 1, 2])
 """
@@ -55,16 +55,17 @@ def load_npz(
     names: Sequence[str],
     *,
     fmt: str,
-    version: int,
+    versions: Sequence[int],
     what: str,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a file written by :func:`save_npz`: the header (without the format keys) and
-    the arrays ``names`` as CPU tensors. Anything else raises :class:`ResultFormatError`."""
+    """Read a file written by :func:`save_npz` in one of the format ``versions``: the header
+    (without the format keys) and the arrays ``names`` as CPU tensors. Anything else raises
+    :class:`ResultFormatError`."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
-            _check_format(path, header, fmt=fmt, version=version, what=what)
+            _check_format(path, header, fmt=fmt, versions=versions, what=what)
             arrays = {name: torch.from_numpy(data[name].copy()) for name in names}
     except (FileNotFoundError, ResultFormatError):
         raise
@@ -76,14 +77,18 @@ def load_npz(
     return header, arrays
 
 
-def _check_format(path: Path, header: dict[str, Any], *, fmt: str, version: int, what: str):
-    """Pop the format keys off ``header``; raise unless they name ``fmt`` at ``version``."""
+def _check_format(
+    path: Path, header: dict[str, Any], *, fmt: str, versions: Sequence[int], what: str
+) -> None:
+    """Pop the format keys off ``header``; raise unless they name ``fmt`` at one of
+    ``versions``."""
     if header.pop("format", None) != fmt:
         raise ResultFormatError(f"{path} is not a {what} file (expected format {fmt!r})")
     found = header.pop("format_version", None)
-    if found != version:
+    if found not in versions:
+        readable = ", ".join(map(str, versions))
         raise ResultFormatError(
             f"{path} has {what} format version {found}; this captum-interactions "
-            f"({__version__}) reads version {version}: load it with the version that wrote it "
-            "or recompute it"
+            f"({__version__}) reads version(s) {readable}: load it with the version that wrote "
+            "it or recompute it"
         )

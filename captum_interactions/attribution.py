@@ -22,7 +22,6 @@ AND-only sibling (Harsanyi dividends when ``qcoef=0``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -37,41 +36,17 @@ from captum.attr import PerturbationAttribution
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .exceptions import CostWarning, InteractionError
-from .extraction import extract
+from .costs import DEFAULT_MAX_PLAYERS, check_cost, check_max_players
+from .exceptions import InteractionError
+from .extraction import check_extraction, extract
 from .result import InteractionResult
-from .subsets import MAX_PLAYERS, to_indices
-from .values import log_odds, log_odds_from_probs, log_prob, log_prob_from_probs
+from .subsets import check_labels, to_indices
+from .values import ValueFunction, value_function
 
-__all__ = [
-    "BACKGROUND",
-    "COSTLY_EXTRACTION_PLAYERS",
-    "COSTLY_PLAYERS",
-    "MAX_EXACT_PLAYERS",
-    "AndOrInteractions",
-    "HarsanyiInteractions",
-    "ValueFunction",
-]
+__all__ = ["BACKGROUND", "AndOrInteractions", "HarsanyiInteractions"]
 
 #: ``feature_mask`` id of background elements: they belong to no player and are never masked.
 BACKGROUND = -1
-
-#: Default hard cap on the number of players for exact evaluation of all ``2**n`` masks.
-MAX_EXACT_PLAYERS = 20
-
-#: From this many players on, ``attribute`` warns (:class:`CostWarning`) before the work:
-#: ``2**14`` forward evaluations per example.
-COSTLY_PLAYERS = 14
-
-#: ... or from this many when a solver runs: exact extraction at ``n = 11`` already takes
-#: seconds per example (its cost grows about 8-fold per player).
-COSTLY_EXTRACTION_PLAYERS = 11
-
-#: A user value definition: ``value(output, target) -> Tensor [rows]`` (see ``attribute``).
-ValueFunction = Callable[[Tensor, "Tensor | None"], Tensor]
-
-_VALUE_KINDS = ("log_odds", "log_prob", "raw")
-_OUTPUT_KINDS = ("logits", "probs")
 
 
 class AndOrInteractions(PerturbationAttribution):
@@ -129,8 +104,8 @@ class AndOrInteractions(PerturbationAttribution):
         value: Literal["log_odds", "log_prob", "raw"] | ValueFunction = "log_odds",
         output: Literal["logits", "probs"] = "logits",
         eps: float | None = None,
-        player_labels: Sequence[str] | None = None,
-        max_players: int = MAX_EXACT_PLAYERS,
+        players: Sequence[str] | None = None,
+        max_players: int = DEFAULT_MAX_PLAYERS,
         return_convergence_delta: bool = False,
         mode: str | None = None,
         qcoef: float = 0.05,
@@ -180,18 +155,18 @@ class AndOrInteractions(PerturbationAttribution):
                 a probability of exactly 0 or 1 is an error unless ``eps`` is given.
             eps (float, optional): with ``output="probs"``, clip probabilities into
                 ``[eps, 1 - eps]`` (see :func:`~captum_interactions.values.log_odds_from_probs`).
-            player_labels (sequence of str, optional): one unique label per player; default
-                ``"x0" .. "x{n-1}"``.
-            max_players (int): hard cap on ``n`` (at most 30). Default
-                :data:`MAX_EXACT_PLAYERS`. A :class:`~captum_interactions.CostWarning` comes
-                first from :data:`COSTLY_PLAYERS` players on, or from
-                :data:`COSTLY_EXTRACTION_PLAYERS` when a solver runs.
+            players (sequence of str, optional): one unique label per player (feature group
+                ``0 .. n-1``); default ``"x0" .. "x{n-1}"``.
+            max_players (int): hard cap on ``n`` (at most 30; default 20). A
+                :class:`~captum_interactions.CostWarning` comes first (see
+                :mod:`captum_interactions.costs`).
             return_convergence_delta (bool): also return the universal-matching error of each
                 result (see :meth:`compute_convergence_delta`).
             mode, qcoef, scale, solver, **solver_options: passed to
-                :func:`~captum_interactions.extraction.extract`, once for the whole batch.
-                ``mode`` defaults to the class's :attr:`default_mode` ("and_or" here);
-                ``mode="none"`` skips the optimisation (``p = q = 0``).
+                :func:`~captum_interactions.extraction.extract`, once for the whole batch,
+                and checked before any forward call. ``mode`` defaults to the class's
+                :attr:`default_mode` ("and_or" here); ``mode="none"`` skips the
+                optimisation (``p = q = 0``).
 
         Returns:
             list[InteractionResult], one per example (``target``, ``baseline``,
@@ -210,7 +185,7 @@ class AndOrInteractions(PerturbationAttribution):
             >>> groups = torch.tensor([[0, 0, 1, 1, 2, -1]])   # 3 players, 1 background
             >>> results = AndOrInteractions(model).attribute(
             ...     x, target=[0, 2], feature_mask=groups, perturbations_per_eval=8,
-            ...     mode="none", player_labels=["a", "b", "c"])
+            ...     mode="none", players=["a", "b", "c"])
             >>> len(results), results[1].players, results[1].target, results[1].value_kind
             (2, ['a', 'b', 'c'], 2, 'log_odds')
         """
@@ -225,60 +200,36 @@ class AndOrInteractions(PerturbationAttribution):
             raise InteractionError(
                 f"perturbations_per_eval must be at least 1, got {perturbations_per_eval}"
             )
-        if isinstance(max_players, bool) or not isinstance(max_players, int):
-            raise TypeError(f"max_players must be an int, got {type(max_players).__name__}")
-        if not 1 <= max_players <= MAX_PLAYERS:
-            raise InteractionError(
-                f"max_players must be in 1..{MAX_PLAYERS} (vectors over all 2**n masks), "
-                f"got {max_players}"
-            )
-        value_function, value_kind = _value_function(value, output, eps)
+        check_max_players(max_players)
+        score, value_kind = value_function(value, output=output, eps=eps)
 
         ids = _player_ids(feature_mask, inputs_tuple)
         n = 1 + max((int(mask.max()) for mask in ids if mask.numel()), default=BACKGROUND)
-        n_masks = 1 << n
-        calls = -(-n_masks // perturbations_per_eval)
-        if n > max_players:
-            raise InteractionError(
-                f"{n} players need 2**{n} = {_count(n_masks)} masked inputs per example "
-                f"({_count(calls)} forward calls at perturbations_per_eval="
-                f"{perturbations_per_eval})"
-                f", over max_players={max_players}. Group input elements into fewer players "
-                "with feature_mask (superpixels, words, feature groups), mark elements you do "
-                f"not explain as background ({BACKGROUND}), or raise max_players (at most "
-                f"{MAX_PLAYERS}) if you can afford the evaluations."
-            )
+        calls = -(-(1 << n) // perturbations_per_eval)
+        mode = self.default_mode if mode is None else mode
+        solves = check_extraction(n, mode=mode, qcoef=qcoef, scale=scale, solver=solver,
+                                  **solver_options)
+        check_cost(
+            n, max_players=max_players, samples=n_examples, calls=calls, solves=solves,
+            advice="group input elements into fewer players with feature_mask (superpixels, "
+            f"words, feature groups) and mark elements you do not explain as background "
+            f"({BACKGROUND})",
+        )
         if n == 0:
             raise InteractionError(
                 f"feature_mask marks every input element as background ({BACKGROUND}): there "
                 "are no players to explain; give ids 0..n-1 to the groups of interest"
             )
         elements = _elements_per_player(ids, inputs_tuple, n)
-        labels = _player_labels(player_labels, n)
+        labels = check_labels(players, n, source="the feature_mask's ids")
         baseline_tuple = _format_baselines(baselines, inputs_tuple)
         forward_args = _format_additional_forward_args(additional_forward_args)
         target_index = _target_index(target, n_examples)
         if target_index is not None:
             target_index = target_index.to(inputs_tuple[0].device)
-        mode = self.default_mode if mode is None else mode
-        solves = not (mode == "none" or (mode == "and" and qcoef == 0))
-        if n >= COSTLY_PLAYERS or (solves and n >= COSTLY_EXTRACTION_PLAYERS):
-            extraction = (
-                f", then a sparse extraction (mode={mode!r}) over 2**{n} masks for each "
-                "example, whose cost grows about 8-fold per player"
-                if solves
-                else ""
-            )
-            warnings.warn(
-                f"{n} players: evaluating 2**{n} = {n_masks:,} masked inputs per example for "
-                f"{n_examples} example(s) in {calls:,} forward calls{extraction}. Fewer "
-                "players (a coarser feature_mask) cut the cost per player removed.",
-                CostWarning,
-                stacklevel=2,
-            )
 
         from_probs = output == "probs" and value_kind in ("log_odds", "log_prob")
-        scorer = _Scorer(value_function, value_kind, target_index, from_probs, callable(value))
+        scorer = _Scorer(score, value_kind, target_index, from_probs, callable(value))
         with torch.no_grad(), tqdm(
             total=calls, desc=f"{self.get_name()} attribution", disable=not show_progress
         ) as progress:
@@ -295,6 +246,7 @@ class AndOrInteractions(PerturbationAttribution):
             scale=scale,
             solver=solver,
             players=labels,
+            show_progress=show_progress,
             **solver_options,
         )
         baseline_text = _describe_baselines(baselines, len(inputs_tuple))
@@ -508,22 +460,6 @@ def _elements_per_player(ids: tuple[Tensor, ...], inputs: tuple[Tensor, ...], n:
     return counts
 
 
-def _player_labels(player_labels: Sequence[str] | None, n: int) -> list[str]:
-    if player_labels is None:
-        return [f"x{i}" for i in range(n)]
-    if isinstance(player_labels, str):
-        raise TypeError("player_labels must be a sequence of strings, not one string")
-    labels = [str(label) for label in player_labels]
-    if len(labels) != n:
-        raise InteractionError(
-            f"player_labels has {len(labels)} labels but feature_mask defines {n} players; "
-            "give one label per player id 0..n-1"
-        )
-    if len(set(labels)) != n:
-        raise InteractionError(f"player_labels must be unique, got {labels}")
-    return labels
-
-
 def _format_baselines(baselines: BaselineType, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     given = (0,) * len(inputs) if baselines is None else baselines
     given = given if isinstance(given, tuple) else (given,)
@@ -556,10 +492,6 @@ def _format_baselines(baselines: BaselineType, inputs: tuple[Tensor, ...]) -> tu
             )
         formatted.append(tensor.to(inp.dtype))
     return tuple(formatted)
-
-
-def _count(number: int) -> str:
-    return f"{number:,}" if number.bit_length() <= 50 else f"about 2**{number.bit_length() - 1}"
 
 
 def _describe_baselines(baselines: BaselineType, n_inputs: int) -> str:
@@ -691,73 +623,6 @@ class _Scorer:
         if count not in self._rows:
             self._rows[count] = _per_row(self.target, count)
         return self.function(output, self._rows[count])
-
-
-def _value_function(
-    value: str | ValueFunction, output: str, eps: float | None
-) -> tuple[ValueFunction, str]:
-    """The function ``(output, per-row target) -> [rows]`` and the name stored in results."""
-    if output not in _OUTPUT_KINDS:
-        raise InteractionError(f"output must be one of {_OUTPUT_KINDS}, got {output!r}")
-    if eps is not None and (output != "probs" or not 0 < eps < 0.5):
-        raise InteractionError(
-            f"eps clips probabilities into [eps, 1 - eps]: it needs output='probs' and "
-            f"0 < eps < 0.5, got eps={eps} with output={output!r}"
-        )
-    if callable(value):
-        return value, f"callable:{getattr(value, '__qualname__', type(value).__qualname__)}"
-    if value == "raw":
-        return _raw_value, "raw"
-    if value in ("log_odds", "log_prob"):
-        if output == "logits":
-            formula = log_odds if value == "log_odds" else log_prob
-        else:
-            from_probs = log_odds_from_probs if value == "log_odds" else log_prob_from_probs
-
-            def formula(probs: Tensor, classes: Tensor) -> Tensor:
-                return from_probs(probs, classes, eps=eps)
-
-        def class_value(out: Tensor, target: Tensor | None) -> Tensor:
-            scores, classes = _class_scores(out, target, value)
-            return formula(scores, classes)
-
-        return class_value, value
-    raise InteractionError(
-        f"value must be one of {_VALUE_KINDS} or a callable(output, target) -> Tensor, got "
-        f"{value!r}"
-    )
-
-
-def _select(output: Tensor, target: Tensor) -> Tensor:
-    """``output[r, *target[r]]`` for every row ``r``."""
-    rows = torch.arange(output.shape[0], device=output.device)
-    return output[(rows, *target.reshape(output.shape[0], -1).unbind(1))]
-
-
-def _raw_value(output: Tensor, target: Tensor | None) -> Tensor:
-    selected = output if target is None else _select(output, target)
-    flat = selected.reshape(output.shape[0], -1)
-    if flat.shape[1] != 1:
-        raise InteractionError(
-            f"value='raw' needs one scalar per example, but the output of shape "
-            f"{tuple(output.shape)} leaves {tuple(selected.shape[1:])} per example after the "
-            "target; pass a target that selects one entry, or value='log_odds' for class scores"
-        )
-    return flat[:, 0]
-
-
-def _class_scores(output: Tensor, target: Tensor | None, kind: str) -> tuple[Tensor, Tensor]:
-    """Class scores ``[rows, C]`` and the class of each row from a (tuple) target."""
-    columns = target.reshape(output.shape[0], -1)
-    scores = _select(output, columns[:, :-1]) if columns.shape[1] > 1 else output
-    if scores.dim() != 2 or scores.shape[1] < 2:
-        raise InteractionError(
-            f"value={kind!r} needs class scores [batch, classes >= 2] after the target's "
-            f"leading indices, got shape {tuple(scores.shape)} from an output of shape "
-            f"{tuple(output.shape)}. For a single sigmoid logit per example, value='raw' "
-            "already is the log-odds."
-        )
-    return scores, columns[:, -1]
 
 
 def _check_probabilities(full_output: Tensor) -> None:

@@ -16,7 +16,8 @@ InteractionResult(n_players=2, players=['a', 'b'], salient=3, objective=5)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -29,12 +30,15 @@ from .exceptions import InteractionError
 from .first_order import banzhaf_values, shapley_values
 from .salience import merge_singletons as _merge_singletons
 from .salience import salient_masks
-from .subsets import MASK_CONVENTION, orders, to_indices
+from .subsets import MASK_CONVENTION, check_labels, orders, to_indices
 
-__all__ = ["Interaction", "InteractionResult"]
+__all__ = ["ExtractionInfo", "Interaction", "InteractionResult", "SharedExtraction"]
 
 FORMAT = "captum-interactions/result"
-FORMAT_VERSION = 1
+#: Version 2 stores the extraction as an :class:`ExtractionInfo` record; version 1 files
+#: (a free dict) still load.
+FORMAT_VERSION = 2
+_READS = (1, 2)
 _ARRAYS = ("values", "and_interactions", "or_interactions", "p", "q")
 _WHAT = "captum-interactions result"
 
@@ -64,6 +68,83 @@ class Interaction(NamedTuple):
         return (" & " if self.type == "and" else " | ").join(self.players)
 
 
+@dataclass(frozen=True)
+class SharedExtraction:
+    """The joint side of a result made by :func:`~captum_interactions.extract_shared`.
+
+    Attributes:
+        model (int): the index of this result's model among the models extracted jointly.
+        n_models (int): how many models were extracted jointly.
+        alpha (float): weight of the sum in the joint loss.
+        pcoef (float): bound of the model parts ``p_m``, relative to the batch mean of
+            ``|v_m(N) - v_m(∅)|``.
+        normalize (bool): whether each model's values were divided by their scale.
+        p_bound (float): this model's bound of ``|p_m|``.
+    """
+
+    model: int
+    n_models: int
+    alpha: float
+    pcoef: float
+    normalize: bool
+    p_bound: float
+
+
+@dataclass(frozen=True)
+class ExtractionInfo:
+    """How a result's interactions were extracted: the problem, the solver, its certificate.
+
+    ``objective``, ``dual`` and ``gap`` describe the problem that was solved: for one model
+    its loss ``Σ_{S≠∅} |I_and(S)| + |I_or(S)|`` (equal to the result's
+    :attr:`~InteractionResult.objective`), for shared extraction the joint loss of all
+    models (the same in every model's result). The noise bound is the result's
+    :attr:`~InteractionResult.bound`.
+
+    Attributes:
+        mode (str): ``"and_or"``, ``"and"``, ``"none"`` or ``"shared"``.
+        solver (str): the solver that ran (``"none"`` when none was needed).
+        qcoef (float): noise bound relative to the scale.
+        scale (str | float): ``"vN-v0"``, ``"mean-vN-v0"`` or the number used.
+        subtract_v0 (bool): whether ``v(∅)`` was subtracted first (the lab's convention).
+        objective (float): the loss of the returned point.
+        dual (float | None): a certified lower bound on the optimal loss (``None``: the
+            solver gives none).
+        gap (float | None): ``(objective - dual) / |objective|``.
+        iterations (int): solver iterations (of the slowest sample of the batch).
+        seconds (float): solve time per sample.
+        shared (SharedExtraction | None): the joint fields of shared extraction.
+    """
+
+    mode: str
+    solver: str
+    qcoef: float
+    scale: str | float
+    subtract_v0: bool
+    objective: float
+    dual: float | None
+    gap: float | None
+    iterations: int
+    seconds: float
+    shared: SharedExtraction | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (as saved with a result)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExtractionInfo:
+        """Read :meth:`to_dict`'s form, or the free dict of version-1 result files."""
+        data = dict(data)
+        shared = data.pop("shared", None)
+        if "joint_objective" in data:  # version 1: the joint certificate under joint_*
+            shared = {key: data.pop(key) for key in
+                      ("model", "n_models", "alpha", "pcoef", "normalize", "p_bound")}
+            for key in ("objective", "dual", "gap"):
+                data[key] = data.pop(f"joint_{key}")
+        data.pop("bound", None)  # version 1 kept a copy of the result's bound
+        return cls(**data, shared=None if shared is None else SharedExtraction(**shared))
+
+
 @dataclass(eq=False)
 class InteractionResult:
     """AND and OR interactions of one sample, with everything needed to interpret them.
@@ -81,7 +162,8 @@ class InteractionResult:
         target (int | None), target_text (str | None): the explained output.
         baseline (str | None): how absent players were replaced.
         value_kind (str | None): how ``v`` was computed ("log_odds", "raw", ...).
-        extraction (dict): mode, solver, objective, gap, iterations, seconds, qcoef, scale.
+        extraction (ExtractionInfo | None): how the interactions were extracted (``None``
+            for a result built by hand).
         metadata (dict): model, prompt and anything else (JSON-serialisable).
         version (str): the captum-interactions version that made the result.
     """
@@ -97,21 +179,20 @@ class InteractionResult:
     target_text: str | None = None
     baseline: str | None = None
     value_kind: str | None = None
-    extraction: dict[str, Any] = field(default_factory=dict)
+    extraction: ExtractionInfo | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
     mask_convention: str = MASK_CONVENTION
 
     def __post_init__(self) -> None:
-        self.players = [str(player) for player in self.players]
         _, n = _checked(self.values, "values")
-        if n != len(self.players):
-            raise InteractionError(
-                f"values have length 2**{n} but {len(self.players)} player labels were given "
-                f"({self.players}); give one label per player"
+        self.players = check_labels(self.players, n, source=f"values of length 2**{n}")
+        if self.extraction is not None and not isinstance(self.extraction, ExtractionInfo):
+            raise TypeError(
+                f"extraction must be an ExtractionInfo or None, got "
+                f"{type(self.extraction).__name__}; build it with ExtractionInfo(...) or, from "
+                "a saved dict, ExtractionInfo.from_dict(...)"
             )
-        if len(set(self.players)) != n:
-            raise InteractionError(f"player labels must be unique, got {self.players}")
         for name in ("and_interactions", "or_interactions", "p", "q"):
             tensor = getattr(self, name)
             if tensor is None:
@@ -138,6 +219,21 @@ class InteractionResult:
         return len(self.players)
 
     @property
+    def target_key(self) -> tuple[str, str | int | None]:
+        """What the result explains, as compared across models: ``("text", word)`` with the
+        target's text stripped of surrounding whitespace when it is known (comparable across
+        tokenizers), else ``("id", target)``. Two results explain the same output exactly
+        when their keys are equal; results without a target all share ``("id", None)``.
+
+        >>> zero = torch.zeros(2)
+        >>> InteractionResult(["a"], zero, zero, zero, target=7, target_text=" Paris").target_key
+        ('text', 'Paris')
+        """
+        if self.target_text is not None:
+            return ("text", self.target_text.strip())
+        return ("id", self.target)
+
+    @property
     def objective(self) -> float:
         """``Σ_{S ≠ ∅} |I_and(S)| + |I_or(S)|``, the L1 norm that sparse extraction minimises.
 
@@ -156,9 +252,11 @@ class InteractionResult:
         return float((self.reconstruct() - self.values - self.q).abs().max())
 
     def interactions(
-        self, *, merge_singletons: bool = False
+        self, *, merge_singletons: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(I_and, I_or)``; with ``merge_singletons`` each ``OR{i}`` is added into ``AND{i}``."""
+        """``(I_and, I_or)`` as new tensors. With ``merge_singletons`` (the default) each
+        ``OR{i}`` is added into ``AND{i}``: the two fire on the same masks, so only their sum
+        is identified; :attr:`and_interactions` and :attr:`or_interactions` keep the split."""
         if merge_singletons:
             return _merge_singletons(self.and_interactions, self.or_interactions)
         return self.and_interactions.clone(), self.or_interactions.clone()
@@ -173,7 +271,7 @@ class InteractionResult:
 
     # ---------------------------------------------------------------------------- views
     def salient_masks(
-        self, tau: float = 0.05, *, merge_singletons: bool = False, **criterion: Any
+        self, tau: float = 0.05, *, merge_singletons: bool = True, **criterion: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Boolean ``[2**n]`` masks of salient AND and OR terms (see :func:`salient_masks`)."""
         and_i, or_i = self.interactions(merge_singletons=merge_singletons)
@@ -186,7 +284,7 @@ class InteractionResult:
         absolute: float | None = None,
         top_k: int | None = None,
         top_fraction: float | None = None,
-        merge_singletons: bool = False,
+        merge_singletons: bool = True,
     ) -> list[Interaction]:
         """Salient interactions, strongest first.
 
@@ -195,7 +293,8 @@ class InteractionResult:
             absolute (float, optional): keep ``|I(S)| >= absolute`` instead.
             top_k (int, optional): keep the ``k`` strongest instead.
             top_fraction (float, optional): keep that fraction of all terms instead.
-            merge_singletons (bool): add ``OR{i}`` into ``AND{i}`` first.
+            merge_singletons (bool): add ``OR{i}`` into ``AND{i}`` first (default; see
+                :meth:`interactions`).
         """
         and_i, or_i = self.interactions(merge_singletons=merge_singletons)
         keep_and, keep_or = salient_masks(
@@ -258,7 +357,7 @@ class InteractionResult:
             "target_text": self.target_text,
             "baseline": self.baseline,
             "value_kind": self.value_kind,
-            "extraction": self.extraction,
+            "extraction": None if self.extraction is None else self.extraction.to_dict(),
             "metadata": self.metadata,
             "version": self.version,
             "mask_convention": self.mask_convention,
@@ -273,6 +372,9 @@ class InteractionResult:
     @classmethod
     def load(cls, path: str | Path) -> InteractionResult:
         """Read a result written by :meth:`save`; tensors come back on the CPU."""
-        header, arrays = load_npz(path, _ARRAYS, fmt=FORMAT, version=FORMAT_VERSION, what=_WHAT)
+        header, arrays = load_npz(path, _ARRAYS, fmt=FORMAT, versions=_READS, what=_WHAT)
+        extraction = header.pop("extraction", None)
+        if extraction:  # version 1 saved {} for a result built by hand
+            header["extraction"] = ExtractionInfo.from_dict(extraction)
         return cls(**header, **arrays)
 

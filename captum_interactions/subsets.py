@@ -22,12 +22,14 @@ from functools import lru_cache
 
 import torch
 
+from .costs import MAX_PLAYERS
 from .exceptions import InteractionError
 
 __all__ = [
     "MASK_CONVENTION",
     "MAX_PLAYERS",
     "all_masks",
+    "check_labels",
     "check_n_players",
     "mask_bits",
     "masks_of_order",
@@ -42,9 +44,6 @@ __all__ = [
 #: Text stored with every result so that a reader knows how vectors are indexed.
 MASK_CONVENTION = "bitmask: index T over all 2**n subsets, bit i set = player i present"
 
-#: Largest number of players for which vectors over all 2**n masks are allowed (2**30
-#: float64 entries are 8 GiB; beyond that nothing fits in memory).
-MAX_PLAYERS = 30
 
 
 def check_n_players(n: int) -> int:
@@ -72,6 +71,39 @@ def n_players_of(length: int) -> int:
             f"got length {length}; pad or recompute the values over all 2**n masks"
         )
     return check_n_players(length.bit_length() - 1)
+
+
+def check_labels(labels: Sequence[object] | None, n: int, *, source: str) -> list[str]:
+    """One unique label (a string) per player: ``labels`` checked, or ``x0 .. x{n-1}``.
+
+    ``source`` says where ``n`` comes from, for the message (e.g. ``"the feature_mask"``).
+
+    >>> check_labels(None, 2, source="the values")
+    ['x0', 'x1']
+    >>> check_labels(["a", "a"], 2, source="the values")
+    Traceback (most recent call last):
+    ...
+    captum_interactions.exceptions.InteractionError: player labels must be unique; ...
+    """
+    if labels is None:
+        return [f"x{i}" for i in range(n)]
+    if isinstance(labels, (str, bytes)):
+        raise TypeError(
+            f"player labels must be a sequence with one label per player, not one string "
+            f"({labels!r}); wrap a single label in a list"
+        )
+    labels = [str(label) for label in labels]
+    if len(labels) != n:
+        raise InteractionError(
+            f"{len(labels)} player labels were given but {source} define(s) {n} players; "
+            "give one label per player"
+        )
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise InteractionError(
+            f"player labels must be unique; {repeated} occur more than once in {labels}"
+        )
+    return labels
 
 
 def to_mask(indices: Iterable[int]) -> int:

@@ -1,8 +1,21 @@
 """Value definitions: how a model output becomes the scalar ``v(T)`` of a mask.
 
-The papers' default for classifiers and language models is the log-odds of the target,
-``log p_y / (1 - p_y)``, computed stably from logits as ``z_y - logsumexp_{c != y} z_c``.
+One registry serves the Captum class and the language-model adapters alike:
+:func:`value_function` turns a name (:data:`VALUES`) or a callable into the function
+``(output [R, ...], target) -> v [R]`` and the name results record as ``value_kind``:
+
+- ``"log_odds"`` (the papers' default for classifiers and language models): the log-odds of
+  the target class, ``log p_y / (1 - p_y)``, computed stably from logits as
+  ``z_y - logsumexp_{c != y} z_c``;
+- ``"log_prob"``: ``log p_y``;
+- ``"raw"``: the output entry the target selects (for a language model, the target's logit;
+  for a regressor, its output).
+
 Computation runs in float32 or better, even for half-precision models.
+
+>>> score, kind = value_function("raw")
+>>> score(torch.tensor([[1.0, 3.0]]), torch.tensor([1])), kind
+(tensor([3.]), 'raw')
 
 >>> logits = torch.tensor([[2.0, 0.0, 0.0]])
 >>> round(log_odds(logits, torch.tensor([0])).item(), 4)   # log(e^2 / (1 + 1))
@@ -20,9 +33,32 @@ Models that output probabilities use the ``*_from_probs`` variants, which read
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
 
-__all__ = ["log_odds", "log_odds_from_probs", "log_prob", "log_prob_from_probs", "logit"]
+import torch
+from torch import Tensor
+
+from .exceptions import InteractionError
+
+__all__ = [
+    "OUTPUTS",
+    "VALUES",
+    "ValueFunction",
+    "log_odds",
+    "log_odds_from_probs",
+    "log_prob",
+    "log_prob_from_probs",
+    "value_function",
+]
+
+#: Names of the value definitions.
+VALUES = ("log_odds", "log_prob", "raw")
+#: What a model's class scores are: ``"logits"`` or ``"probs"`` (probabilities).
+OUTPUTS = ("logits", "probs")
+
+#: ``value(output [R, ...], target) -> v [R]``: the target is ``None``, ``[R]`` (one index per
+#: row) or ``[R, k]`` (a tuple of ``k`` indices after the row dimension per row).
+ValueFunction = Callable[[Tensor, "Tensor | None"], Tensor]
 
 
 def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
@@ -45,13 +81,6 @@ def log_prob(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     logits = _at_least_float32(logits)
     index = target.to(device=logits.device, dtype=torch.long).unsqueeze(-1)
     return (logits.gather(-1, index).squeeze(-1) - torch.logsumexp(logits, dim=-1))
-
-
-def logit(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The target's logit ``z_y`` (float32 or better) for logits ``[..., C]``, targets ``[...]``."""
-    logits = _at_least_float32(logits)
-    index = target.to(device=logits.device, dtype=torch.long).unsqueeze(-1)
-    return logits.gather(-1, index).squeeze(-1)
 
 
 def log_odds_from_probs(
@@ -92,3 +121,91 @@ def log_prob_from_probs(
     if eps is not None:
         chosen = chosen.clamp(min=eps)
     return chosen.log()
+
+
+def value_function(
+    value: str | ValueFunction = "log_odds", *, output: str = "logits", eps: float | None = None
+) -> tuple[ValueFunction, str]:
+    """The value function named by ``value`` and the name results record as ``value_kind``.
+
+    Args:
+        value (str or callable): one of :data:`VALUES`, or your own
+            ``value(output, target) -> [R]`` (recorded as ``"callable:<its name>"``).
+        output (str): ``"logits"`` or ``"probs"``: what the class scores of ``"log_odds"``
+            and ``"log_prob"`` are.
+        eps (float, optional): with ``output="probs"``, clip probabilities into
+            ``[eps, 1 - eps]`` (finite log-odds for probabilities of exactly 0 or 1).
+
+    With ``"log_odds"`` and ``"log_prob"`` the last index of the target is the class and any
+    leading ones select a ``[classes]`` row (e.g. ``(-1, token)`` for ``[R, positions,
+    vocab]``); ``"raw"`` reads the one entry the target selects (or the output itself
+    without a target).
+
+    >>> score, kind = value_function("log_odds")
+    >>> round(score(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0])).item(), 4), kind
+    (1.3069, 'log_odds')
+    """
+    if output not in OUTPUTS:
+        raise InteractionError(f"output must be one of {OUTPUTS}, got {output!r}")
+    if eps is not None and (output != "probs" or not 0 < eps < 0.5):
+        raise InteractionError(
+            f"eps clips probabilities into [eps, 1 - eps]: it needs output='probs' and "
+            f"0 < eps < 0.5, got eps={eps} with output={output!r}"
+        )
+    if callable(value):
+        return value, f"callable:{getattr(value, '__qualname__', type(value).__qualname__)}"
+    if value == "raw":
+        return _raw_value, "raw"
+    if value in ("log_odds", "log_prob"):
+        if output == "logits":
+            formula = log_odds if value == "log_odds" else log_prob
+        else:
+            from_probs = log_odds_from_probs if value == "log_odds" else log_prob_from_probs
+
+            def formula(probs: Tensor, classes: Tensor) -> Tensor:
+                return from_probs(probs, classes, eps=eps)
+
+        def class_value(scores: Tensor, target: Tensor | None) -> Tensor:
+            rows, classes = _class_scores(scores, target, value)
+            return formula(rows, classes)
+
+        return class_value, value
+    raise InteractionError(
+        f"value must be one of {VALUES} or a callable(output, target) -> Tensor, got {value!r}"
+    )
+
+
+def _select(output: Tensor, target: Tensor) -> Tensor:
+    """``output[r, *target[r]]`` for every row ``r``."""
+    rows = torch.arange(output.shape[0], device=output.device)
+    return output[(rows, *target.reshape(output.shape[0], -1).unbind(1))]
+
+
+def _raw_value(output: Tensor, target: Tensor | None) -> Tensor:
+    selected = output if target is None else _select(output, target)
+    flat = selected.reshape(output.shape[0], -1)
+    if flat.shape[1] != 1:
+        raise InteractionError(
+            f"value='raw' needs one scalar per example, but the output of shape "
+            f"{tuple(output.shape)} leaves {tuple(selected.shape[1:])} per example after the "
+            "target; pass a target that selects one entry, or value='log_odds' for class scores"
+        )
+    return flat[:, 0]
+
+
+def _class_scores(output: Tensor, target: Tensor | None, kind: str) -> tuple[Tensor, Tensor]:
+    """Class scores ``[rows, C]`` and the class of each row from a (tuple) target."""
+    if target is None:
+        raise InteractionError(
+            f"value={kind!r} needs a target: the class whose {kind} is explained"
+        )
+    columns = target.reshape(output.shape[0], -1)
+    scores = _select(output, columns[:, :-1]) if columns.shape[1] > 1 else output
+    if scores.dim() != 2 or scores.shape[1] < 2:
+        raise InteractionError(
+            f"value={kind!r} needs class scores [batch, classes >= 2] after the target's "
+            f"leading indices, got shape {tuple(scores.shape)} from an output of shape "
+            f"{tuple(output.shape)}. For a single sigmoid logit per example, value='raw' "
+            "already is the log-odds."
+        )
+    return scores, columns[:, -1]

@@ -1,4 +1,10 @@
-"""Shared fixtures. Tests run offline: no model hub, ever."""
+"""Shared fixtures and markers. Tests run offline: no model hub, ever.
+
+Helpers (oracles, games, tiny models) live in ``tests/helpers`` and are imported as
+``helpers.*``; a test marked ``@pytest.mark.real_model("smollm2-135m", ...)`` runs only where
+the named pretrained models' PyPI packages are installed, and is skipped with the install
+command otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import importlib.util
 import random
 
 import numpy as np
 import pytest
 import torch
+
+from captum_interactions.adapters.pretrained import PRETRAINED_MODELS
 
 
 @pytest.fixture(autouse=True)
@@ -24,33 +33,13 @@ def _seed_everything():
     torch.manual_seed(0)
 
 
-def brute_and(values: torch.Tensor) -> torch.Tensor:
-    """Harsanyi dividends by the definition: a sum over all subsets of every S."""
-    size = values.shape[-1]
-    out = torch.zeros_like(values)
-    for s in range(size):
-        sub = s
-        while True:  # all L ⊆ S
-            sign = -1 if (s.bit_count() - sub.bit_count()) % 2 else 1
-            out[..., s] += sign * values[..., sub]
-            if sub == 0:
-                break
-            sub = (sub - 1) & s
-    return out
-
-
-def brute_or(values: torch.Tensor) -> torch.Tensor:
-    """OR interactions by the definition in DESIGN section 2."""
-    size = values.shape[-1]
-    full = size - 1
-    out = torch.zeros_like(values)
-    for s in range(1, size):
-        sub = s
-        while True:
-            sign = -1 if (s.bit_count() - sub.bit_count()) % 2 else 1
-            out[..., s] -= sign * values[..., full ^ sub]
-            if sub == 0:
-                break
-            sub = (sub - 1) & s
-    out[..., 0] = values[..., 0]
-    return out
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a ``real_model`` test (before its fixtures load anything) unless the packages of
+    the models it names are installed."""
+    for mark in item.iter_markers("real_model"):
+        missing = [PRETRAINED_MODELS[name] for name in mark.args
+                   if importlib.util.find_spec(PRETRAINED_MODELS[name].module) is None]
+        if missing:
+            commands = "; ".join(source.pip for source in missing)
+            pytest.skip(f"needs the pretrained models' packages: {commands}")

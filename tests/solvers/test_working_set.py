@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.games import lm_like
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_extraction import lm_like
+from tqdm.auto import tqdm
 
-from captum_interactions import InteractionError, _ipm, _working_set
-from captum_interactions.extraction import _choose, extract
+from captum_interactions import InteractionError
+from captum_interactions._solvers import check_solver, choose, working_set
+from captum_interactions._solvers.ipm import SingleLP
+from captum_interactions.extraction import extract
 
 
 def test_restricted_normal_matrix_is_the_block_of_the_full_one():
@@ -17,8 +20,8 @@ def test_restricted_normal_matrix_is_the_block_of_the_full_one():
     values = lm_like(n, 1, seed=4)
     bound = torch.tensor([0.1], dtype=torch.float64)
     rows = torch.tensor([0, 3, 5, 6, 17, 30, 31])
-    full = _ipm._Problem(values, bound, with_or=True)
-    part = _ipm._Problem(values, bound, with_or=True, rows=rows)
+    full = SingleLP(values, bound, with_or=True)
+    part = SingleLP(values, bound, with_or=True, rows=rows)
     theta = torch.rand(1, full.cost.shape[-1], dtype=torch.float64) + 0.1
     theta_part = torch.cat([theta[:, : full.n_interaction],
                             theta[:, full.n_interaction :][:, rows]], -1)
@@ -44,43 +47,45 @@ def test_working_set_reaches_the_interior_point_optimum(seed, n, qcoef, with_or)
         # objective must lie above the other's certified lower bound. The AND-only LP is
         # degenerate enough that both certify about 1e-7 on some draws, not 1e-8.
         for one, other in ((result, best), (best, result)):
-            lower = other.objective * (1 - other.extraction["gap"])
+            lower = other.objective * (1 - other.extraction.gap)
             assert one.objective >= lower - 1e-12
-        assert result.extraction["gap"] <= 1e-6
-        assert result.extraction["solver"] == "working_set"
+        assert result.extraction.gap <= 1e-6
+        assert result.extraction.solver == "working_set"
         assert result.matching_error() < 1e-12
         assert float(result.q.abs().max()) <= result.bound
 
 
 def test_noise_keeps_the_working_set_small():
     values = lm_like(9, 1, seed=5)
-    fit = _working_set.solve(values, 0.05 * (values[:, -1] - values[:, 0]).abs(),
-                             with_or=True)
-    active = int((fit.y.abs() > 1e-9).sum())
+    bound = 0.05 * (values[:, -1] - values[:, 0]).abs()
+    progress = tqdm(disable=True)
+    a, o, _, y, _ = working_set._solve_one(values, bound, with_or=True, tol=1e-8, max_iter=100,
+                                           grow=1.0, margin=0.2, progress=progress)
+    active = int((y.abs() > 1e-9).sum())
     assert active < 1 << 9  # duals live on the working set only
     best = extract(values, solver="ipm")[0]
-    objective = float(fit.a.abs().sum() + fit.o.abs().sum())
+    objective = float(a.abs().sum() + o.abs().sum())
     assert objective == pytest.approx(best.objective, rel=1e-7)
 
 
 def test_auto_takes_the_working_set_between_ipm_and_pdhg():
-    assert _choose("auto", 10, noisy=True) == "ipm"
-    assert _choose("auto", 11, noisy=True) == "working_set"
-    assert _choose("auto", 11, noisy=False) == "ipm"
-    assert _choose("auto", 13, noisy=True) == "working_set"
-    assert _choose("auto", 12, noisy=False) == "ipm"
-    assert _choose("auto", 13, noisy=False) == "pdhg"
-    assert _choose("auto", 15, noisy=True) == "pdhg"
-    with pytest.raises(InteractionError, match="one model only"):
-        _choose("working_set", 8, models=2)
+    assert choose("auto", 10, noisy=True) == "ipm"
+    assert choose("auto", 11, noisy=True) == "working_set"
+    assert choose("auto", 11, noisy=False) == "ipm"
+    assert choose("auto", 13, noisy=True) == "working_set"
+    assert choose("auto", 12, noisy=False) == "ipm"
+    assert choose("auto", 13, noisy=False) == "pdhg"
+    assert choose("auto", 15, noisy=True) == "pdhg"
+    with pytest.raises(InteractionError, match="does not solve joint extraction"):
+        check_solver("working_set", n=8, models=2)
 
 
 def test_working_set_limits_are_explained(monkeypatch):
     values = lm_like(6, 1, seed=6)
-    with pytest.raises(InteractionError, match="grow must be > 0"):
+    with pytest.raises(InteractionError, match="grow=0 of solver 'working_set' must be a "):
         extract(values, solver="working_set", grow=0)
-    with pytest.raises(InteractionError, match=r"margin must be in \[0, 0.5\)"):
+    with pytest.raises(InteractionError, match=r"margin=0.5 .* must be a number in \[0, 0.5\)"):
         extract(values, solver="working_set", margin=0.5)
-    monkeypatch.setattr(_working_set, "MAX_ROWS", 20)
+    monkeypatch.setattr(working_set, "MAX_ROWS", 20)
     with pytest.raises(InteractionError, match=r"reached \d+ masks and still misses"):
         extract(values, qcoef=0.0, solver="working_set")

@@ -15,40 +15,28 @@ programming using primal-dual hybrid gradient", NeurIPS 2021). The stopping rule
 certificate: the gap between a feasible primal point (noise and ``p_m`` clipped into their
 bounds, interactions recomputed by the transforms) and the dual bound of :mod:`._lp`.
 
->>> v = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]], dtype=torch.float64)
->>> fit = solve(v, torch.zeros(1, 1, dtype=torch.float64), with_or=True, tol=1e-6)
->>> fit.gap.item() <= 1e-6
-True
+>>> v = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]], dtype=torch.float64)   # an OR of two players
+>>> solution = solve(Problem(v, torch.zeros(1, 1, dtype=torch.float64)), tol=1e-6)
+>>> round(float(solution.dual[0]), 4)
+1.0
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
+from tqdm.auto import tqdm
+
+from captum_interactions._transforms import _subset_sums, and_transform, or_transform
+from captum_interactions.subsets import orders
 
 from . import _lp
-from ._transforms import _subset_sums, and_transform, or_transform
-from .subsets import orders
+from ._base import POSITIVE, POSITIVE_INT, Problem, Solution, Solver, Solves, clip
 
-__all__ = ["PDHGSolution", "solve"]
+__all__ = ["SOLVER", "solve"]
 
-
-@dataclass
-class PDHGSolution:
-    """Feasible decomposition of every sample (``[batch, M, 2**n]``) and its certificate.
-
-    ``p`` is the full decomposition vector of each model (``p̄ + p_m`` when joint), ``q``
-    the noise; ``objective`` is the loss of the returned point, ``gap`` its relative
-    distance to the dual bound ``dual`` (all ``[batch]``).
-    """
-
-    p: torch.Tensor
-    q: torch.Tensor
-    objective: torch.Tensor
-    dual: torch.Tensor
-    gap: torch.Tensor
-    iterations: int
+#: Largest ``n``: memory is ``O(M 2**n)`` per sample, so the vectors over all masks set it.
+MAX_PLAYERS = 30
+_OPTIONS = {"tol": POSITIVE, "max_iter": POSITIVE_INT, "check_every": POSITIVE_INT}
 
 
 def _project_l1_ball(x: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
@@ -74,12 +62,17 @@ def _prox_loss(x: torch.Tensor, step: torch.Tensor, alpha: float) -> torch.Tenso
     return soft - _project_l1_ball(soft, step * (1 - alpha))
 
 
-class _Problem:
-    def __init__(self, values, noise_bound, p_bound, *, with_or: bool, alpha: float) -> None:
-        self.values, self.noise_bound, self.p_bound = values, noise_bound, p_bound
-        self.with_or, self.alpha = with_or, alpha
-        self.joint = p_bound is not None
-        self.n = values.shape[-1].bit_length() - 1
+class _Operators:
+    """The LP of a :class:`Problem` as PDHG sees it: forward and adjoint maps, step sizes
+    and the certificate of an iterate."""
+
+    def __init__(self, problem: Problem) -> None:
+        values = problem.values
+        self.values, self.noise_bound = values, problem.noise_bound
+        self.p_bound = problem.p_bound
+        self.with_or, self.alpha = problem.with_or, problem.alpha
+        self.joint = problem.joint
+        self.n = problem.n
         size = 1 << self.n
         # Primal steps shrunk and dual steps grown by the same factor (any factor keeps
         # τσ|K|² <= 1); 0.01 converged fastest on language-model reward vectors at n = 10.
@@ -91,7 +84,7 @@ class _Problem:
         self.tau_pbar = weight / values.shape[-2]
         inside = 2.0**order - 1  # number of non-empty S ⊆ T
         outside = 2.0 ** (self.n - order) - 1  # number of non-empty S ⊆ N \ T
-        self.sigma_y = 1 / (weight * (inside + (outside if with_or else 0) + 1))
+        self.sigma_y = 1 / (weight * (inside + (outside if self.with_or else 0) + 1))
         self.sigma_w = 1 / (weight * ((inside + outside) / 2 + 2))
 
     def forward(self, a, o, xi, pbar):
@@ -114,11 +107,11 @@ class _Problem:
         """Feasible ``(p, q)`` from a primal iterate, its loss, the dual bound and the gap."""
         r1, r2 = self.forward(a, o, xi, pbar)
         v = self.values
-        q = torch.clamp(r1 - v, -self.noise_bound[..., None], self.noise_bound[..., None])
+        q = clip(r1 - v, self.noise_bound[..., None])
         if not self.with_or:
             p = (v + q) / 2
         elif self.joint:
-            p_model = r2.clamp(-self.p_bound[..., None], self.p_bound[..., None])
+            p_model = clip(r2, self.p_bound[..., None])
             p = pbar + p_model
         else:
             p = (_subset_sums(a, self.n) + _subset_sums(o, self.n).flip(-1)) / 2
@@ -134,99 +127,103 @@ class _Problem:
 
 
 def solve(
-    values: torch.Tensor,
-    noise_bound: torch.Tensor,
+    problem: Problem,
     *,
-    with_or: bool = True,
-    p_bound: torch.Tensor | None = None,
-    alpha: float = 0.0,
+    show_progress: bool = False,
     tol: float = 1e-4,
     max_iter: int = 200_000,
     check_every: int = 64,
-) -> PDHGSolution:
+) -> Solution:
     """Solve the extraction LP of every sample to a relative certified gap ``tol``.
 
     Args:
-        values (Tensor): ``[batch, M, 2**n]`` (``M = 1`` for one model).
-        noise_bound (Tensor): ``[batch, M]`` bounds on ``|q|``.
-        with_or (bool): learn OR interactions (mode ``"and_or"``), else AND only.
-        p_bound (Tensor, optional): ``[batch, M]`` bounds on the model-specific ``p_m`` of
-            joint extraction; ``None`` for one model.
-        alpha (float): weight of the sum in the joint loss.
+        problem (Problem): one model or several (joint), values of unit size (the
+            registry's dispatch centres and scales them: the step sizes are scale-free but
+            the restarts compare gaps).
+        show_progress (bool): tqdm progress bar over the iterations, with the worst gap.
         tol (float): relative duality gap at which a sample stops.
         max_iter (int): iteration limit; the best certified point so far is returned.
         check_every (int): iterations between certificate evaluations (and restarts).
     """
-    # Unit scale: the step sizes are scale-free but the restart logic compares gaps.
-    scale = (values - values[..., :1]).abs().amax((-1, -2)).clamp(min=1e-300)[:, None, None]
-    problem = _Problem(
-        values / scale, noise_bound / scale[..., 0],
-        None if p_bound is None else p_bound / scale[..., 0], with_or=with_or, alpha=alpha,
-    )
+    values, alpha, with_or = problem.values, problem.alpha, problem.with_or
+    ops = _Operators(problem)
     batch, models, size = values.shape
     a = torch.zeros_like(values)
     o = torch.zeros_like(values)
     xi = torch.zeros(batch, models, 2, dtype=values.dtype, device=values.device)
     pbar = torch.zeros(batch, 1, size, dtype=values.dtype, device=values.device)
     y = torch.zeros_like(values)
-    w = torch.zeros_like(values) if problem.joint else None
+    w = torch.zeros_like(values) if ops.joint else None
     state = [a, o, xi, pbar, y, w]
     average = [t.clone() if t is not None else None for t in state]
     count = torch.zeros(batch, dtype=values.dtype, device=values.device)
-    best = problem.certify(*state)
+    best = ops.certify(*state)
     best_gap, restart_gap = best[4], best[4]
     best_state = [t.clone() if t is not None else None for t in state]
     iteration = 0
-    tau, sigma_y, sigma_w = problem.tau, problem.sigma_y, problem.sigma_w
-    for iteration in range(1, max_iter + 1):
-        a, o, xi, pbar, y, w = state
-        up, down, grad_xi, grad_pbar = problem.adjoint(y, w)
-        a_new = _prox_loss(a - tau * up, tau, alpha)
-        a_new[..., 0] = 0
-        o_new = _prox_loss(o - tau * down, tau, alpha) if with_or else o
-        if with_or:
-            o_new[..., 0] = 0
-        xi_new = xi - problem.tau_xi * grad_xi
-        pbar_new = pbar - problem.tau_pbar * grad_pbar if problem.joint else pbar
-        r1, r2 = problem.forward(2 * a_new - a, 2 * o_new - o, 2 * xi_new - xi,
-                                 2 * pbar_new - pbar)
-        centre = problem.values
-        half = problem.noise_bound[..., None]
-        shifted = y + sigma_y * r1
-        y_new = shifted - sigma_y * torch.clamp(shifted / sigma_y, centre - half, centre + half)
-        if problem.joint:
-            shifted = w + sigma_w * r2
-            limit = problem.p_bound[..., None]
-            w_new = shifted - sigma_w * torch.clamp(shifted / sigma_w, -limit, limit)
-        else:
-            w_new = None
-        state = [a_new, o_new, xi_new, pbar_new, y_new, w_new]
-        count += 1
-        for mean, new in zip(average, state, strict=True):
-            if mean is not None:
-                mean += (new - mean) / count.view(-1, *[1] * (mean.dim() - 1))
-        if iteration % check_every:
-            continue
-        for candidate in (state, average):
-            result = problem.certify(*candidate)
-            better = result[4] < best_gap
-            best_gap = torch.where(better, result[4], best_gap)
-            for kept, new in zip(best_state, candidate, strict=True):
-                if kept is not None:
-                    kept.copy_(torch.where(better.view(-1, *[1] * (kept.dim() - 1)), new, kept))
-        if bool((best_gap <= tol).all()):
-            break
-        restart = best_gap <= restart_gap / 2
-        if bool(restart.any()):
-            # Restart those samples from their best certified point (what makes PDHG
-            # converge linearly on LPs); the others keep iterating and averaging.
-            for index, kept in enumerate(best_state):
-                if kept is not None:
-                    pick = restart.view(-1, *[1] * (kept.dim() - 1))
-                    state[index] = torch.where(pick, kept, state[index])
-                    average[index] = torch.where(pick, kept, average[index])
-            count = torch.where(restart, 0, count)
-            restart_gap = torch.where(restart, best_gap, restart_gap)
-    p, q, objective, dual, gap = problem.certify(*best_state)
-    return PDHGSolution(p * scale, q * scale, objective * scale[:, 0, 0],
-                        dual * scale[:, 0, 0], gap, iteration)
+    tau, sigma_y, sigma_w = ops.tau, ops.sigma_y, ops.sigma_w
+    with tqdm(total=max_iter, desc="pdhg", unit="iteration",
+              disable=not show_progress) as progress:
+        for iteration in range(1, max_iter + 1):
+            a, o, xi, pbar, y, w = state
+            up, down, grad_xi, grad_pbar = ops.adjoint(y, w)
+            a_new = _prox_loss(a - tau * up, tau, alpha)
+            a_new[..., 0] = 0
+            o_new = _prox_loss(o - tau * down, tau, alpha) if with_or else o
+            if with_or:
+                o_new[..., 0] = 0
+            xi_new = xi - ops.tau_xi * grad_xi
+            pbar_new = pbar - ops.tau_pbar * grad_pbar if ops.joint else pbar
+            r1, r2 = ops.forward(2 * a_new - a, 2 * o_new - o, 2 * xi_new - xi,
+                                     2 * pbar_new - pbar)
+            centre = ops.values
+            half = ops.noise_bound[..., None]
+            shifted = y + sigma_y * r1
+            y_new = shifted - sigma_y * torch.clamp(shifted / sigma_y, centre - half, centre + half)
+            if ops.joint:
+                shifted = w + sigma_w * r2
+                limit = ops.p_bound[..., None]
+                w_new = shifted - sigma_w * torch.clamp(shifted / sigma_w, -limit, limit)
+            else:
+                w_new = None
+            state = [a_new, o_new, xi_new, pbar_new, y_new, w_new]
+            count += 1
+            for mean, new in zip(average, state, strict=True):
+                if mean is not None:
+                    mean += (new - mean) / count.view(-1, *[1] * (mean.dim() - 1))
+            if iteration % check_every:
+                continue
+            for candidate in (state, average):
+                result = ops.certify(*candidate)
+                better = result[4] < best_gap
+                best_gap = torch.where(better, result[4], best_gap)
+                for kept, new in zip(best_state, candidate, strict=True):
+                    if kept is not None:
+                        kept.copy_(torch.where(better.view(-1, *[1] * (kept.dim() - 1)), new, kept))
+            progress.update(check_every)
+            progress.set_postfix(gap=f"{float(best_gap.max()):.1e}", refresh=False)
+            if bool((best_gap <= tol).all()):
+                break
+            restart = best_gap <= restart_gap / 2
+            if bool(restart.any()):
+                # Restart those samples from their best certified point (what makes PDHG
+                # converge linearly on LPs); the others keep iterating and averaging.
+                for index, kept in enumerate(best_state):
+                    if kept is not None:
+                        pick = restart.view(-1, *[1] * (kept.dim() - 1))
+                        state[index] = torch.where(pick, kept, state[index])
+                        average[index] = torch.where(pick, kept, average[index])
+                count = torch.where(restart, 0, count)
+                restart_gap = torch.where(restart, best_gap, restart_gap)
+    p, q, _, dual, _ = ops.certify(*best_state)
+    return Solution(p, q, dual, iteration)
+
+
+#: Restarted PDHG: first-order with a certified gap, one model or any number jointly, any
+#: ``n`` that fits in memory; batched on the values' device.
+SOLVER = Solver(
+    name="pdhg",
+    summary="restarted PDHG (first-order, certified gap `tol`, batched, any device)",
+    single=Solves(solve, _OPTIONS, MAX_PLAYERS),
+    joint=Solves(solve, _OPTIONS, MAX_PLAYERS),
+)

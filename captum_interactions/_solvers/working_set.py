@@ -14,10 +14,10 @@ The final point is optimal for the full LP: it is feasible for every mask, and i
 (zero outside ``R``) are feasible for the full dual because every column was priced in
 each solve. :func:`._lp.dual_bound` certifies the gap.
 
->>> v = torch.tensor([[0.0, 1.0, 1.0, 1.0]], dtype=torch.float64)   # an OR of two players
->>> fit = solve(v, torch.tensor([0.1], dtype=torch.float64), with_or=True)
->>> fit.o.round(decimals=6).tolist()
-[[0.0, 0.0, 0.0, 0.8]]
+>>> v = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]], dtype=torch.float64)   # an OR of two players
+>>> solution = solve(Problem(v, torch.tensor([[0.1]], dtype=torch.float64)))
+>>> round(float(solution.dual[0]), 6)                                 # |OR{0,1}| = 1 - 2 * 0.1
+0.8
 """
 
 from __future__ import annotations
@@ -25,11 +25,27 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from ._ipm import IPMSolution, _cpu_threads, _mehrotra, _Problem
-from .exceptions import InteractionError
-from .subsets import orders
+from captum_interactions.exceptions import InteractionError
+from captum_interactions.subsets import orders
 
-__all__ = ["MAX_ROWS", "solve"]
+from ._base import (
+    HALF_FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    Problem,
+    Solution,
+    Solver,
+    Solves,
+    from_interactions,
+)
+from ._interior_point import mehrotra
+from .ipm import SingleLP
+
+__all__ = ["MAX_ROWS", "SOLVER", "solve"]
+
+#: Largest ``n``: the subset-sum checks of all ``2**n`` masks stay cheap; the working set
+#: (at most :data:`MAX_ROWS`) limits the rest.
+MAX_PLAYERS = 20
 
 #: Largest working set (masks) before the solver gives up: its normal matrix takes
 #: ``8 * MAX_ROWS**2`` bytes (512 MiB) and one factorisation about a second on a CPU core.
@@ -43,15 +59,15 @@ def _initial_rows(n: int, device: torch.device) -> torch.Tensor:
 
 
 def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress):
-    """Row generation for one sample (``values [1, 2**n]`` centred and scaled to unit size)."""
+    """Row generation for one sample (``values [1, 2**n]`` of unit size): the final
+    interactions, noise and duals over all masks, and the interior-point iterations."""
     n = values.shape[-1].bit_length() - 1
     rows = _initial_rows(n, values.device)
     dropped = torch.zeros(values.shape[-1], dtype=torch.bool, device=values.device)
     iterations = 0
     while True:
-        problem = _Problem(values, bound, with_or=with_or, rows=rows)
-        with _cpu_threads(values.device, len(rows) + 1):
-            x, y, _, steps = _mehrotra(problem, tol=tol, max_iter=max_iter)
+        problem = SingleLP(values, bound, with_or=with_or, rows=rows)
+        x, y, _, steps = mehrotra(problem, tol=tol, max_iter=max_iter)
         iterations += steps
         inner = problem.interaction_rows(x)
         noise = x[:, problem.n_interaction :] - bound[:, None] if problem.with_noise else 0
@@ -64,7 +80,8 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
         progress.update()
         count = int((violation > tol).sum())
         if count == 0:
-            return x, problem.full_duals(y), residual, problem, iterations
+            a, o, _ = problem.split(x)
+            return a, o, residual, problem.full_duals(y), iterations
         if len(rows) >= MAX_ROWS:
             raise InteractionError(
                 f"the working set of solver 'working_set' reached {len(rows)} masks and still "
@@ -85,22 +102,20 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
 
 
 def solve(
-    values: torch.Tensor,
-    bound: torch.Tensor,
+    problem: Problem,
     *,
-    with_or: bool,
+    show_progress: bool = False,
     tol: float = 1e-8,
     max_iter: int = 100,
     grow: float = 1.0,
     margin: float = 0.2,
-    show_progress: bool = False,
-) -> IPMSolution:
-    """Solve the extraction LP for every row of ``values`` (``[batch, 2**n]``, float64).
+) -> Solution:
+    """Solve the extraction LP of every sample of ``problem`` (one model) by row generation.
 
     Args:
-        values (Tensor): ``[batch, 2**n]``.
-        bound (Tensor): ``[batch]`` noise bounds; with ``0`` every mask is a working row.
-        with_or (bool): learn OR interactions too (mode ``"and_or"``), else AND only.
+        problem (Problem): one model, values of unit size (the registry's dispatch centres
+            and scales them); with a noise bound of ``0`` every mask is a working row.
+        show_progress (bool): tqdm progress bar over the rounds.
         tol (float): relative gap and infeasibility of each interior-point solve, and the
             violation (relative to the values' magnitude) below which a mask stays out.
         max_iter (int): interior-point iteration limit per solve.
@@ -109,30 +124,29 @@ def solve(
         margin (float): with violated masks, masks whose noise is within ``margin * bound``
             of the bound join too (most violated first); working masks whose noise is
             below ``(1 - 2 margin) * bound`` with a zero dual leave.
-        show_progress (bool): tqdm progress bar over the rounds.
 
     Returns:
-        The :class:`._ipm.IPMSolution` of the full LP; ``iterations`` counts the
-        interior-point iterations of all rounds (of the slowest sample).
+        The solution of the full LP; ``iterations`` counts the interior-point iterations of
+        all rounds (of the slowest sample).
     """
-    if not grow > 0:
-        raise InteractionError(f"grow must be > 0 (share of the working set added per round), "
-                               f"got {grow}")
-    if not 0 <= margin < 0.5:
-        raise InteractionError(f"margin must be in [0, 0.5) (share of the noise bound), got "
-                               f"{margin}")
+    values, bound = problem.values[:, 0], problem.noise_bound[:, 0]
     parts = []
     with tqdm(desc="working set", unit="round", disable=not show_progress) as progress:
         for row in range(values.shape[0]):
-            v, b = values[row : row + 1], bound[row : row + 1]
-            centred = v - v[:, :1]
-            scale = centred.abs().amax(-1).clamp(min=1e-300)
-            x, y, residual, problem, iterations = _solve_one(
-                centred / scale[:, None], b / scale, with_or=with_or, tol=tol,
+            parts.append(_solve_one(
+                values[row : row + 1], bound[row : row + 1], with_or=problem.with_or, tol=tol,
                 max_iter=max_iter, grow=grow, margin=margin, progress=progress,
-            )
-            a, o, _ = problem.split(x * scale[:, None])
-            o = o if o is not None else torch.zeros_like(a)
-            q = (residual * scale[:, None]).clamp(-b[:, None], b[:, None])
-            parts.append(IPMSolution(a, o, q, y, iterations))
-    return IPMSolution.concat(parts)
+            ))
+    a, o, q, y = (torch.cat([part[k] for part in parts])[:, None] for k in range(4))
+    return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts))
+
+
+#: Row generation around the structured interior point: exact, one model, ``n = 11 .. 14``
+#: with noise (beyond :data:`MAX_ROWS` working masks it stops with an error).
+SOLVER = Solver(
+    name="working_set",
+    summary="row generation around the interior point (exact, one model, needs noise)",
+    single=Solves(solve, {"tol": POSITIVE, "max_iter": POSITIVE_INT, "grow": POSITIVE,
+                          "margin": HALF_FRACTION}, MAX_PLAYERS),
+    joint=None,
+)

@@ -24,26 +24,34 @@ matching rows only; masks whose models' ``p̄`` intervals do not meet join with 
 ``M - 1`` decomposition rows, and the LP is solved again until every mask is feasible. The
 final point is then optimal for the full LP; :func:`._lp.dual_bound` certifies it.
 
->>> v = torch.tensor([[[0.0, 0.0, 0.0, 1.0]], [[0.0, 0.0, 0.0, 1.0]]], dtype=torch.float64)
+>>> v = torch.tensor([[[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]], dtype=torch.float64)
 >>> zero = torch.zeros(1, 2, dtype=torch.float64)
->>> fit = solve(v.transpose(0, 1), zero, zero + 1, alpha=0.1)
->>> fit.a.round(decimals=6).tolist()
-[[[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]]
+>>> solution = solve(Problem(v, zero, p_bound=zero + 1, alpha=0.1))   # AND{0,1} in both
+>>> round(float(solution.dual[0]), 6)                                  # (1 - α) + 2 α
+1.1
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from ._ipm import _code_masks, _cpu_threads, _mehrotra, _pad, _pair_codes
-from ._transforms import _subset_sums, _superset_sums
-from .exceptions import InteractionError
+from captum_interactions._transforms import _subset_sums, _superset_sums
 
-__all__ = ["MAX_MATCHING_ROWS", "MAX_MODELS", "SharedSolution", "solve"]
+from ._base import (
+    HALF_FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    Problem,
+    Solution,
+    Solves,
+    from_interactions,
+)
+from ._interior_point import code_masks, mehrotra, pad_empty, pair_codes
+
+__all__ = ["MAX_MATCHING_ROWS", "MAX_MODELS", "SOLVES", "solve"]
 
 #: Most models the solver takes: the generators of the loss number ``3**M - 1``.
 MAX_MODELS = 4
@@ -52,23 +60,6 @@ MAX_MODELS = 4
 #: matching rows as :mod:`._working_set` does was measured slower for the joint LP at
 #: ``n = 10 .. 12``: about 9 rounds from scratch for a final set of about half the masks.
 MAX_MATCHING_ROWS = 8192
-
-
-@dataclass
-class SharedSolution:
-    """Joint solution of a batch of samples (tensors ``[batch, M, 2**n]``).
-
-    ``a`` and ``o`` are the net AND and OR interactions of non-empty sets (entry 0 is 0),
-    ``q`` the noise, ``y`` and ``w`` the duals of :func:`._lp.dual_bound` (matching and
-    decomposition rows).
-    """
-
-    a: torch.Tensor
-    o: torch.Tensor
-    q: torch.Tensor
-    y: torch.Tensor
-    w: torch.Tensor
-    iterations: int
 
 
 def _generators(models: int, alpha: float, like: torch.Tensor):
@@ -151,8 +142,8 @@ class _SharedProblem:
     def weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Generator weights of the AND and OR patterns, ``[batch, G, 2**n]`` (entry 0 is 0)."""
         g = len(self.signs)
-        return (_pad(x[:, : g * self.m].view(len(x), g, self.m)),
-                _pad(x[:, g * self.m : self.n_generators].view(len(x), g, self.m)))
+        return (pad_empty(x[:, : g * self.m].view(len(x), g, self.m)),
+                pad_empty(x[:, g * self.m : self.n_generators].view(len(x), g, self.m)))
 
     def slacks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         noise = x[:, self.n_generators : self.n_generators + self.n_noise]
@@ -214,9 +205,9 @@ class _SharedProblem:
         """Code index of every row pair (with a dummy row), and the slack blocks' entries."""
         if self.plan is None:
             device = self.row_mask.device
-            both, neither = _code_masks(self.n, device)
+            both, neither = code_masks(self.n, device)
             codes = len(both)
-            pair = _pair_codes(self.n, device).view(self.size + 1, -1)[:-1, :-1].long()
+            pair = pair_codes(self.n, device).view(self.size + 1, -1)[:-1, :-1].long()
             kind = self.row_kind
             full = (kind[:, None] * self.kinds + kind[None, :]) * codes
             full = full + pair[self.row_mask[:, None], self.row_mask[None, :]]
@@ -283,8 +274,7 @@ def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, pr
     while True:
         problem = _SharedProblem(values, noise_bound, p_bound, alpha=alpha,
                                  decomposition=decomposition)
-        with _cpu_threads(values.device, len(problem.row_kind) + 1):
-            x, y, xi, steps = _mehrotra(problem, tol=tol, max_iter=max_iter)
+        x, y, xi, steps = mehrotra(problem, tol=tol, max_iter=max_iter)
         iterations += steps
         a, o = problem.interactions(x)
         up, down = _subset_sums(a[0], n), _subset_sums(o[0], n).flip(-1)
@@ -317,23 +307,27 @@ def _duals(y: torch.Tensor, problem: _SharedProblem) -> tuple[torch.Tensor, torc
     return match, 2 * torch.cat([-split.sum(0, keepdim=True), split])
 
 
+def _fits(n: int, models: int) -> str | None:
+    if models > MAX_MODELS or models << n > MAX_MATCHING_ROWS:
+        return (f"the joint 'ipm' solves at most {MAX_MODELS} models with M * 2**n <= "
+                f"{MAX_MATCHING_ROWS} matching rows, got M={models}, n={n}")
+    return None
+
+
 def solve(
-    values: torch.Tensor,
-    noise_bound: torch.Tensor,
-    p_bound: torch.Tensor,
+    problem: Problem,
     *,
-    alpha: float,
+    show_progress: bool = False,
     tol: float = 1e-9,
     max_iter: int = 100,
     margin: float = 0.2,
-    show_progress: bool = False,
-) -> SharedSolution:
-    """Solve the joint extraction LP for every sample of ``values`` (``[batch, M, 2**n]``).
+) -> Solution:
+    """Solve the joint extraction LP of every sample of ``problem`` (``2 <= M <= 4`` models).
 
     Args:
-        values (Tensor): ``[batch, M, 2**n]`` float64, ``2 <= M <= MAX_MODELS``.
-        noise_bound, p_bound (Tensor): ``[batch, M]`` bounds of ``|q_m|`` and ``|p_m|``.
-        alpha (float): weight of the sum in the loss.
+        problem (Problem): joint, values of unit size (the registry's dispatch centres and
+            scales them).
+        show_progress (bool): tqdm progress bar over the interior-point solves.
         tol (float): relative gap and infeasibility of each interior-point solve, and the
             separation (relative to the values' magnitude) below which a mask needs no
             decomposition rows. Tighter than the single-model default: the returned
@@ -344,30 +338,23 @@ def solve(
         max_iter (int): interior-point iteration limit per solve.
         margin (float): masks whose ``p̄`` intervals overlap by less than
             ``2 margin min_m p_bound_m`` join the decomposition rows with the violated ones.
-        show_progress (bool): tqdm progress bar over the solves.
     """
-    models = values.shape[1]
-    if not 2 <= models <= MAX_MODELS:
-        raise InteractionError(
-            f"solver 'ipm' solves joint extraction of 2 to {MAX_MODELS} models, got {models}; "
-            "use solver='highs' or solver='pdhg'"
-        )
-    if not 0 <= margin < 0.5:
-        raise InteractionError(f"margin must be in [0, 0.5) (share of the p bound), got "
-                               f"{margin}")
+    values = problem.values
     parts, iterations = [], 0
     with tqdm(desc="joint ipm", unit="solve", disable=not show_progress) as progress:
         for row in range(values.shape[0]):
-            centred = values[row : row + 1] - values[row : row + 1, :, :1]
-            scale = centred.abs().amax().clamp(min=1e-300)
-            a, o, residual, y, problem, steps = _solve_one(
-                centred / scale, noise_bound[row : row + 1] / scale,
-                p_bound[row : row + 1] / scale, alpha=alpha, tol=tol, max_iter=max_iter,
-                margin=margin, progress=progress,
+            a, o, residual, y, lp, steps = _solve_one(
+                values[row : row + 1], problem.noise_bound[row : row + 1],
+                problem.p_bound[row : row + 1], alpha=problem.alpha, tol=tol,
+                max_iter=max_iter, margin=margin, progress=progress,
             )
-            limit = noise_bound[row, :, None]
-            q = torch.maximum(torch.minimum(residual * scale, limit), -limit)
-            parts.append((a * scale, o * scale, q, *_duals(y, problem)))
+            parts.append((a, o, residual, *_duals(y, lp)))
             iterations = max(iterations, steps)
     a, o, q, y, w = (torch.stack(part) for part in zip(*parts, strict=True))
-    return SharedSolution(a, o, q, y, w, iterations)
+    return from_interactions(problem, a, o, q, y, w=w, iterations=iterations)
+
+
+#: The joint ``"ipm"``: exact, 2 to :data:`MAX_MODELS` models with ``M * 2**n`` up to
+#: :data:`MAX_MATCHING_ROWS`.
+SOLVES = Solves(solve, {"tol": POSITIVE, "max_iter": POSITIVE_INT, "margin": HALF_FRACTION},
+                max_players=12, fits=_fits)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.games import lm_like
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_extraction import lm_like
 
-from captum_interactions import InteractionError, _ipm, _shared_ipm
-from captum_interactions.extraction import _choose, extract_shared
+from captum_interactions import InteractionError
+from captum_interactions._solvers import check_solver, choose, shared_ipm
+from captum_interactions._solvers._interior_point import mehrotra
+from captum_interactions.extraction import extract_shared
 
 
 def explicit_matrix(problem) -> torch.Tensor:
@@ -25,7 +27,7 @@ def test_operators_are_adjoint_and_the_normal_matrix_is_exact(models):
                          .manual_seed(models))
     noise = torch.tensor([[0.1, 0.0, 0.2][:models]], dtype=torch.float64)  # one noise-free
     parts = torch.tensor([[0.3, 0.2, 0.0][:models]], dtype=torch.float64)
-    problem = _shared_ipm._SharedProblem(values, noise, parts, alpha=0.2,
+    problem = shared_ipm._SharedProblem(values, noise, parts, alpha=0.2,
                                          decomposition=torch.tensor([1, 4, 6]))
     matrix = explicit_matrix(problem)
     rows = matrix.shape[0]
@@ -52,10 +54,10 @@ def test_ipm_reaches_the_highs_optimum_and_respects_the_bounds(
     best = extract_shared(values, solver="highs", **options)
     for row in range(2):
         joint = fit[0][row].extraction
-        reference = best[0][row].extraction["joint_objective"]
-        assert joint["solver"] == "ipm"
-        assert joint["joint_objective"] == pytest.approx(reference, rel=1e-7, abs=1e-9)
-        assert joint["joint_gap"] <= 1e-7 or joint["joint_objective"] < 1e-9
+        reference = best[0][row].extraction.objective
+        assert joint.solver == "ipm"
+        assert joint.objective == pytest.approx(reference, rel=1e-7, abs=1e-9)
+        assert joint.gap <= 1e-7 or joint.objective < 1e-9
         for k in range(models):
             result = fit[k][row]
             assert result.matching_error() < 1e-12
@@ -66,8 +68,8 @@ def test_ipm_reaches_the_highs_optimum_and_respects_the_bounds(
         for k in range(1, models):
             first, other = fit[0][row].p / unit[0], fit[k][row].p / unit[k]
             gap = ((first - first[0]) - (other - other[0])).abs().max()
-            limit = (fit[0][row].extraction["p_bound"] / unit[0]
-                     + fit[k][row].extraction["p_bound"] / unit[k])
+            limit = (fit[0][row].extraction.shared.p_bound / unit[0]
+                     + fit[k][row].extraction.shared.p_bound / unit[k])
             assert float(gap) <= 2 * limit + 1e-8 * float(first.abs().max() + 1)
 
 
@@ -82,20 +84,20 @@ def test_identical_copies_get_identical_interactions():
 def test_tight_p_bounds_generate_decomposition_rows(monkeypatch):
     values = [lm_like(5, 1, seed=20)[0], lm_like(5, 1, seed=21)[0]]
     solves = []
-    original = _shared_ipm._mehrotra
+    original = shared_ipm.mehrotra
 
     def counted(problem, **kwargs):
         solves.append(len(problem.decomposition))
         return original(problem, **kwargs)
 
-    monkeypatch.setattr(_shared_ipm, "_mehrotra", counted)
+    monkeypatch.setattr(shared_ipm, "mehrotra", counted)
     fit = extract_shared(values, solver="ipm", pcoef=0.02)
     best = extract_shared(values, solver="highs", pcoef=0.02)
     assert solves[0] == 0  # the first solve has matching rows only
     assert len(solves) >= 2
     assert solves[-1] > 0
-    assert fit[0].extraction["joint_objective"] == pytest.approx(
-        best[0].extraction["joint_objective"], rel=1e-7)
+    assert fit[0].extraction.objective == pytest.approx(best[0].extraction.objective,
+                                                         rel=1e-7)
     # the loose default leaves the matching rows alone: one solve
     solves.clear()
     extract_shared(values, solver="ipm")
@@ -106,23 +108,23 @@ def test_free_constant_shift_keeps_the_normal_equations_regular():
     # No noise and no p bound: A alone is rank-deficient, [A F] is not.
     values = torch.randn(1, 2, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     zero = torch.zeros(1, 2, dtype=torch.float64)
-    problem = _shared_ipm._SharedProblem(values, zero, zero, alpha=0.5,
+    problem = shared_ipm._SharedProblem(values, zero, zero, alpha=0.5,
                                          decomposition=torch.arange(4))
     matrix = explicit_matrix(problem)
     assert torch.linalg.matrix_rank(matrix) < matrix.shape[0]
     assert torch.linalg.matrix_rank(torch.cat([matrix, problem.free], 1)) == matrix.shape[0]
-    x, _, xi, _ = _ipm._mehrotra(problem, tol=1e-9, max_iter=100)
+    x, _, xi, _ = mehrotra(problem, tol=1e-9, max_iter=100)
     residual = problem.rhs - problem.matvec(x) - xi @ problem.free.T
     assert float(residual.abs().max()) < 1e-8
 
 
 def test_auto_takes_the_joint_ipm_while_the_matching_rows_fit():
-    assert _choose("auto", 10, models=2) == "ipm"
-    assert _choose("auto", 12, models=2) == "ipm"
-    assert _choose("auto", 11, models=4) == "ipm"
-    assert _choose("auto", 12, models=3) == "pdhg"
-    assert _choose("auto", 13, models=2) == "pdhg"
-    assert _choose("auto", 10, models=5) == "highs"
+    assert choose("auto", 10, models=2) == "ipm"
+    assert choose("auto", 12, models=2) == "ipm"
+    assert choose("auto", 11, models=4) == "ipm"
+    assert choose("auto", 12, models=3) == "pdhg"
+    assert choose("auto", 13, models=2) == "pdhg"
+    assert choose("auto", 10, models=5) == "highs"
 
 
 def test_joint_ipm_limits_are_explained():
@@ -130,8 +132,8 @@ def test_joint_ipm_limits_are_explained():
     with pytest.raises(InteractionError, match=r"at most 4 models .* got M=5, n=3"):
         extract_shared(values, solver="ipm")
     with pytest.raises(InteractionError, match="M=2, n=13"):
-        _choose("ipm", 13, models=2)
-    with pytest.raises(InteractionError, match="margin must be in"):
+        check_solver("ipm", n=13, models=2)
+    with pytest.raises(InteractionError, match=r"margin=0\.7 of solver 'ipm' must be a number"):
         extract_shared(values[:2], solver="ipm", margin=0.7)
     with pytest.raises(InteractionError, match=r"unknown option.*'grow'"):
         extract_shared(values[:2], solver="ipm", grow=2.0)
@@ -139,8 +141,8 @@ def test_joint_ipm_limits_are_explained():
 
 def test_no_players_need_no_solver():
     first, _ = extract_shared([torch.tensor([0.3]), torch.tensor([-1.0])])
-    assert first.extraction["solver"] == "none"
-    assert first.extraction["joint_objective"] == 0
+    assert first.extraction.solver == "none"
+    assert first.extraction.objective == 0
     assert first.matching_error() == 0
-    with pytest.raises(InteractionError, match="n=0 players need no solver"):
+    with pytest.raises(InteractionError, match=r"needs no solver \(n=0 players"):
         extract_shared([torch.tensor([0.3]), torch.tensor([-1.0])], tol=1e-6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import brute_and, brute_or
+from helpers.oracles import brute_and, brute_or
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -1,43 +1,37 @@
-"""Extraction LPs solved by HiGHS (through ``scipy.optimize.linprog``), and LP duality.
+"""Exact extraction by HiGHS (through ``scipy.optimize.linprog``) on the sparse LP.
 
-The single-model LP (variables: AND and OR interactions of non-empty sets split into
-positive and negative parts, the noise ``q`` and one free constant ``ξ``)::
+The LP of :mod:`._lp` with the interactions split into positive and negative parts (one model)
+or, for ``M`` models, with a shared ``p̄`` and an epigraph variable per pattern and type for the
+max of the joint loss. Constraint matrices are sparse: the subset-inclusion matrix is a
+Kronecker power of ``[[1, 0], [1, 1]]`` with ``3**n`` non-zeros, built once per ``n``. One
+sample at a time, on the CPU; any number of models.
 
-    min Σ a⁺ + a⁻ + o⁺ + o⁻   s.t.   Σ_{∅≠S⊆T} a_S - Σ_{∅≠S⊆N\\T} o_S - q_T + ξ = v_T,
-                                     |q_T| <= bound
-
-The OR part uses ``Σ_{S∩T≠∅} o_S = Σ_S o_S - Σ_{S⊆N\\T} o_S`` with the constant absorbed in
-``ξ``. The shared (multi-model) LP and the dual bound used as an optimality certificate by
-every solver are here too. Constraint matrices are sparse: the subset-inclusion matrix is a
-Kronecker power of ``[[1, 0], [1, 1]]`` with ``3**n`` non-zeros, built once per ``n``.
-
->>> v = torch.tensor([[0.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
->>> a, o, q, y = solve_single(v, torch.zeros(1, dtype=torch.float64), with_or=True)
->>> o.round(decimals=6).tolist()
-[[0.0, 0.0, 0.0, 1.0]]
+>>> v = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]], dtype=torch.float64)   # an OR of two players
+>>> solution = solve(Problem(v, torch.zeros(1, 1, dtype=torch.float64)), show_progress=False)
+>>> round(float(solution.dual[0]), 6)
+1.0
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 import torch
+from tqdm.auto import tqdm
 
-from ._transforms import _subset_sums, _superset_sums
-from .exceptions import InteractionError
+from captum_interactions.exceptions import InteractionError
 
-__all__ = [
-    "adjoint",
-    "dual_bound",
-    "dual_pattern_norm",
-    "loss",
-    "pattern_norm",
-    "solve_shared",
-    "solve_single",
-]
+from ._base import MAPPING, Problem, Solution, Solver, Solves, choice, from_interactions
+from ._lp import dual_bound
+
+__all__ = ["SOLVER", "solve"]
+
+#: Largest ``n``: the constraint matrix has ``3**n`` non-zeros per block.
+MAX_PLAYERS = 12
 
 
 @lru_cache(maxsize=4)
@@ -69,19 +63,18 @@ def _linprog(cost, a_eq, b_eq, bounds, a_ub=None, b_ub=None, *, method: str, opt
     return result
 
 
-def solve_single(
+def _solve_single(
     values: torch.Tensor,
     bound: torch.Tensor,
     *,
     with_or: bool,
-    method: str = "highs-ipm",
-    options: dict | None = None,
+    method: str,
+    options: dict,
+    progress: tqdm,
 ) -> tuple[torch.Tensor, ...]:
-    """AND and OR interactions, noise ``q`` and duals ``y`` for every row of ``values``.
-
-    ``values`` is ``[batch, 2**n]``; entry 0 of the interactions is 0 (the empty set is
-    carried by the free constant).
-    """
+    """AND and OR interactions, noise ``q`` and duals ``y`` of every row of ``values``
+    (``[batch, 2**n]``); entry 0 of the interactions is 0 (the empty set is carried by the
+    free constant)."""
     size = values.shape[-1]
     n = size.bit_length() - 1
     inclusion = _inclusion(n)
@@ -96,7 +89,8 @@ def solve_single(
     out = torch.zeros(4, *values.shape, dtype=torch.float64)
     for row, (v, b) in enumerate(zip(values.cpu().numpy(), bound.cpu().tolist(), strict=True)):
         bounds = [(0, None)] * n_interaction + [(-b, b)] * size + [(None, None)]
-        result = _linprog(cost, a_eq, v, bounds, method=method, options=options or {})
+        result = _linprog(cost, a_eq, v, bounds, method=method, options=options)
+        progress.update()
         x = result.x
         out[3, row] = torch.from_numpy(result.eqlin.marginals)
         parts = x[:n_interaction].reshape(-1, 2, size - 1)
@@ -125,14 +119,14 @@ def _assemble(rows: list[list[tuple[int, sp.spmatrix]]], width: int) -> sp.csc_m
     )
 
 
-def solve_shared(
+def _solve_joint(
     values: torch.Tensor,
     noise_bound: torch.Tensor,
     p_bound: torch.Tensor,
     *,
     alpha: float,
-    method: str = "highs-ipm",
-    options: dict | None = None,
+    method: str,
+    options: dict,
 ) -> tuple[torch.Tensor, ...]:
     """Joint extraction of ``M`` models on one sample (``values``: ``[M, 2**n]``).
 
@@ -141,8 +135,8 @@ def solve_shared(
     (``|p| <= p_bound``) and two free constants; shared: ``p̄`` and per pattern and type
     ``t ≥ x⁺_m + x⁻_m`` for every model. Rows: ``2 v_and = v + q + 2(p̄ + p)`` and
     ``2 v_or = v + q - 2(p̄ + p)``. Objective ``Σ (1-α) t + α Σ_m (x⁺_m + x⁻_m)``.
-    Returns ``a, o, q``, the full decomposition ``p̄ + p`` and the duals ``y, w`` of
-    :func:`dual_bound` (each ``[M, 2**n]``).
+    Returns the noise ``q``, the full decomposition ``p̄ + p`` and the duals ``y, w`` of
+    :func:`._lp.dual_bound` (each ``[M, 2**n]``).
     """
     n_models, size = values.shape
     n, m = size.bit_length() - 1, size - 1
@@ -179,7 +173,7 @@ def solve_shared(
     result = _linprog(
         cost, _assemble(equalities, total), np.repeat(v, 2, axis=0).ravel(),
         np.stack([lower, upper], -1), _assemble(inequalities, total),
-        np.zeros(2 * n_models * m), method=method, options=options or {},
+        np.zeros(2 * n_models * m), method=method, options=options,
     )
     x = result.x
     # Duals of the rows 2 v_and and 2 v_or, mapped to the matching rows (y) and the
@@ -189,72 +183,53 @@ def solve_shared(
     y = marginals[:, 0] + marginals[:, 1]
     w = 2 * (marginals[:, 0] - marginals[:, 1])
     per_model = torch.from_numpy(x[:pbar].reshape(n_models, width))
-    zero = torch.zeros(n_models, 1, dtype=torch.float64)
-    a = torch.cat([zero, per_model[:, ap_:an_] - per_model[:, an_:op_]], -1)
-    o = torch.cat([zero, per_model[:, op_:on_] - per_model[:, on_:q_]], -1)
     q = per_model[:, q_:p_]
     p = per_model[:, p_:xa_] + torch.from_numpy(x[pbar:t_and])
-    return tuple(t.to(values.device) for t in (a, o, q, p, y, w))
+    return tuple(t.to(values.device) for t in (q, p, y, w))
 
 
-def adjoint(y: torch.Tensor, w: torch.Tensor | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``K^T`` of the constraint map on the interaction columns: the AND and OR parts.
-
-    Rows ``y`` (matching, ``Σ_{∅≠S⊆T} a_S - Σ_{∅≠S⊆N\\T} o_S``) and ``w`` (decomposition,
-    ``½(Σ_{∅≠S⊆T} a_S + Σ_{∅≠S⊆N\\T} o_S)``); entry 0 of both outputs is meaningless.
-    """
-    up = y if w is None else y + w / 2
-    down = -y if w is None else w / 2 - y
-    return _superset_sums(up, n), _subset_sums(down, n).flip(-1)
-
-
-def pattern_norm(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``(1-α) max_m |x_m| + α Σ_m |x_m|`` over the model dimension ``-2``."""
-    magnitude = x.abs()
-    return (1 - alpha) * magnitude.amax(-2) + alpha * magnitude.sum(-2)
-
-
-def dual_pattern_norm(z: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Dual norm of :func:`pattern_norm`: ``max_k (top-k sum of |z|) / (1 - α + α k)``."""
-    top = z.abs().sort(dim=-2, descending=True).values.cumsum(-2)
-    k = torch.arange(1, z.shape[-2] + 1, dtype=z.dtype, device=z.device)[:, None]
-    return (top / (1 - alpha + alpha * k)).amax(-2)
-
-
-def loss(and_i: torch.Tensor, or_i: torch.Tensor, alpha: float) -> torch.Tensor:
-    """The (joint) extraction objective over non-empty sets: ``[batch, M, 2**n] -> [batch]``."""
-    return (pattern_norm(and_i[..., 1:], alpha) + pattern_norm(or_i[..., 1:], alpha)).sum(-1)
-
-
-def dual_bound(
-    values: torch.Tensor,
-    noise_bound: torch.Tensor,
-    y: torch.Tensor,
+def solve(
+    problem: Problem,
     *,
-    with_or: bool,
-    alpha: float = 0.0,
-    w: torch.Tensor | None = None,
-    p_bound: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """A lower bound on the extraction optimum from any dual vectors (weak duality).
+    show_progress: bool = False,
+    method: str = "highs-ipm",
+    options: dict[str, Any] | None = None,
+) -> Solution:
+    """Solve every sample of ``problem`` with HiGHS, one at a time.
 
-    Shapes: ``values, y, w`` are ``[batch, M, 2**n]``, bounds ``[batch, M]``; ``w`` (the
-    duals of the decomposition rows ``|p_m| <= p_bound``) only for joint extraction. The
-    duals are projected onto ``Σ_T y = Σ_T w = Σ_m w = 0`` (the free constants and the free
-    shared ``p̄``) and scaled into the dual-norm ball of the loss, so the returned value
-    ``Σ v·y - noise_bound Σ|y| - p_bound Σ|w|`` is a valid bound for any input.
+    Args:
+        problem (Problem): one model or several (joint, with ``p_bound``).
+        show_progress (bool): tqdm progress bar over the samples.
+        method (str): ``scipy.optimize.linprog`` method, ``"highs-ipm"`` (default),
+            ``"highs-ds"`` or ``"highs"``.
+        options (dict, optional): passed to ``linprog``.
     """
-    n = values.shape[-1].bit_length() - 1
-    y = y - y.mean(-1, keepdim=True)
-    if w is not None:
-        w = w - w.mean(-1, keepdim=True)
-        w = w - w.mean(-2, keepdim=True)
-    up, down = adjoint(y, w, n)
-    worst = dual_pattern_norm(up[..., 1:], alpha).amax(-1)
-    if with_or:
-        worst = torch.maximum(worst, dual_pattern_norm(down[..., 1:], alpha).amax(-1))
-    scale = worst.clamp(min=1)[:, None, None]
-    bound = (values * y).sum((-1, -2)) - (noise_bound * y.abs().sum(-1)).sum(-1)
-    if w is not None:
-        bound = bound - (p_bound * w.abs().sum(-1)).sum(-1)
-    return bound / scale[:, 0, 0]
+    settings = {"method": method, "options": dict(options or {})}
+    values = problem.values
+    with tqdm(total=len(values), desc="highs", unit="sample", disable=not show_progress) as bar:
+        if problem.joint:
+            parts = []
+            for row in range(len(values)):
+                parts.append(_solve_joint(values[row], problem.noise_bound[row],
+                                          problem.p_bound[row], alpha=problem.alpha,
+                                          **settings))
+                bar.update()
+            q, p, y, w = (torch.stack(part) for part in zip(*parts, strict=True))
+            dual = dual_bound(values, problem.noise_bound, y, with_or=True, alpha=problem.alpha,
+                              w=w, p_bound=problem.p_bound)
+            return Solution(p, q, dual, iterations=0)
+        a, o, q, y = _solve_single(values[:, 0], problem.noise_bound[:, 0],
+                                   with_or=problem.with_or, progress=bar, **settings)
+    return from_interactions(problem, a[:, None], o[:, None], q[:, None], y[:, None],
+                             iterations=0)
+
+
+_OPTIONS = {"method": choice("highs-ipm", "highs-ds", "highs"), "options": MAPPING}
+
+#: HiGHS: exact for one model and for any number of models jointly, up to ``n = 12``.
+SOLVER = Solver(
+    name="highs",
+    summary="HiGHS through scipy (exact, sparse LP, one sample at a time, CPU)",
+    single=Solves(solve, _OPTIONS, MAX_PLAYERS),
+    joint=Solves(solve, _OPTIONS, MAX_PLAYERS),
+)

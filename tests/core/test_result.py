@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import captum_interactions as ci
-from captum_interactions import InteractionError, InteractionResult, ResultFormatError
+from captum_interactions import (
+    ExtractionInfo,
+    InteractionError,
+    InteractionResult,
+    ResultFormatError,
+    SharedExtraction,
+)
+
+#: Result files written by captum-interactions 0.1 (format version 1, extraction a dict).
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _planted(n: int = 4) -> InteractionResult:
@@ -31,29 +41,36 @@ def _planted(n: int = 4) -> InteractionResult:
         target_text=" Paris",
         baseline="pad",
         value_kind="log_odds",
-        extraction={"mode": "none"},
+        extraction=ExtractionInfo(mode="none", solver="none", qcoef=0.0, scale="vN-v0",
+                                  subtract_v0=False, objective=7.3, dual=None, gap=None,
+                                  iterations=0, seconds=0.0),
         metadata={"model": "toy", "prompt": "w x y z"},
     )
 
 
 def test_salient_views():
     result = _planted()
-    labels = [(term.label, term.type, term.order, term.sign) for term in result.salient()]
+    split = result.salient(merge_singletons=False)
+    labels = [(term.label, term.type, term.order, term.sign) for term in split]
     assert labels == [("w & x", "and", 2, 1), ("y | z", "or", 2, -1), ("y", "and", 1, -1),
                       ("z", "or", 1, 1)]
+    # the default view merges OR{z} into AND{z}: the two fire on the same masks
+    merged = [(term.label, term.type, term.value) for term in result.salient()]
+    assert merged == [("w & x", "and", 4.0), ("y | z", "or", -2.0), ("y", "and", -1.0),
+                      ("z", "and", 0.3)]
     assert [t.label for t in result.salient(0.3)] == ["w & x", "y | z"]
     assert [t.label for t in result.salient(absolute=1.0)] == ["w & x", "y | z", "y"]
     assert [t.label for t in result.salient(top_k=1)] == ["w & x"]
     assert len(result.salient(top_fraction=1.0)) == 4  # zeros are never salient
-    merged = result.salient(merge_singletons=True)
-    assert ("z", "and") in {(t.label, t.type) for t in merged}
     assert result.objective == pytest.approx(7.3)
     assert result.matching_error() < 1e-12
 
 
 def test_order_histogram_and_records():
     result = _planted()
-    assert result.order_histogram() == {"and": [0, 1, 1, 0, 0], "or": [0, 1, 1, 0, 0]}
+    assert result.order_histogram() == {"and": [0, 2, 1, 0, 0], "or": [0, 0, 1, 0, 0]}
+    split = result.order_histogram(merge_singletons=False)
+    assert split == {"and": [0, 1, 1, 0, 0], "or": [0, 1, 1, 0, 0]}
     records = result.to_records()
     assert records[0] == {"players": "w & x", "indices": [0, 1], "mask": 3, "type": "and",
                           "order": 2, "value": 4.0, "sign": 1}
@@ -70,8 +87,35 @@ def test_save_load_round_trip_is_exact(tmp_path):
     for name in ("players", "bound", "target", "target_text", "baseline", "value_kind",
                  "extraction", "metadata", "version", "mask_convention"):
         assert getattr(loaded, name) == getattr(result, name), name
+    assert isinstance(loaded.extraction, ExtractionInfo)
     with np.load(path, allow_pickle=False) as data:  # readable with pickle disabled
-        assert json.loads(str(data["header"]))["format_version"] == 1
+        assert json.loads(str(data["header"]))["format_version"] == 2
+
+
+def test_version_1_files_still_load():
+    single = InteractionResult.load(DATA / "result-v1.npz")
+    assert single.players == ["a", "b", "c"]
+    assert single.target_text == " Paris"
+    info = single.extraction
+    assert (info.mode, info.solver, info.shared) == ("and_or", "ipm", None)
+    assert info.objective == pytest.approx(single.objective, rel=1e-8)
+    assert info.gap < 1e-8
+    assert single.bound == pytest.approx(0.15)
+    shared = InteractionResult.load(DATA / "result-v1-shared.npz")
+    info = shared.extraction
+    assert info.mode == "shared"
+    # version 1 kept the joint certificate under joint_*; it is the record's certificate now
+    assert info.objective == pytest.approx(1.056)
+    assert info.gap < 1e-9
+    assert info.shared == SharedExtraction(model=0, n_models=2, alpha=0.1, pcoef=0.5,
+                                           normalize=True, p_bound=1.5)
+    assert shared.objective == pytest.approx(2.88)  # the result's own L1 is unchanged
+
+
+def test_extraction_must_be_a_record():
+    with pytest.raises(TypeError, match="ExtractionInfo"):
+        InteractionResult(["a"], torch.zeros(2), torch.zeros(2), torch.zeros(2),
+                          extraction={"mode": "none"})
 
 
 def test_load_rejects_other_versions_and_corrupt_files(tmp_path):

@@ -13,16 +13,12 @@ import warnings
 import pytest
 import torch
 from captum.attr import PerturbationAttribution, ShapleyValues
-from conftest import brute_and, brute_or
+from helpers.oracles import brute_and, brute_or
 
 import captum_interactions as ci
 from captum_interactions import CostWarning, InteractionError
-from captum_interactions.attribution import (
-    COSTLY_EXTRACTION_PLAYERS,
-    COSTLY_PLAYERS,
-    AndOrInteractions,
-    HarsanyiInteractions,
-)
+from captum_interactions.attribution import AndOrInteractions, HarsanyiInteractions
+from captum_interactions.costs import WARN_EVALUATION_PLAYERS, WARN_EXTRACTION_PLAYERS
 from captum_interactions.values import log_odds
 
 
@@ -187,7 +183,7 @@ def test_known_logic_gives_known_and_or_interactions():
     )
     torch.testing.assert_close(harsanyi.and_interactions, dividends, rtol=0, atol=1e-9)
     assert not harsanyi.or_interactions.any()
-    assert harsanyi.extraction["mode"] == "and"
+    assert harsanyi.extraction.mode == "and"
 
 
 def test_batch_equals_examples_one_by_one():
@@ -307,7 +303,7 @@ def test_text_classifier_over_embeddings():
     words = torch.tensor([[0, 0, 1, 2, 3, -1], [0, 1, 2, 2, 3, -1]])[..., None]
     results = explainer.attribute(
         embeds, baselines=pad, target=1, feature_mask=words, additional_forward_args=attention,
-        perturbations_per_eval=8, player_labels=labels,
+        perturbations_per_eval=8, players=labels,
     )
     target = torch.tensor([1, 1])
     empty_embeds = torch.where(words >= 0, pad, embeds)
@@ -413,8 +409,12 @@ def _linear():
         ({"eps": 1e-6}, InteractionError, "needs output='probs'"),
         ({"output": "probs"}, InteractionError, r"outside \[0, 1\]"),
         ({"perturbations_per_eval": 0}, InteractionError, "at least 1"),
-        ({"player_labels": ["a", "b"]}, InteractionError, "2 labels but feature_mask defines 4"),
-        ({"player_labels": ["a", "a", "b", "c"]}, InteractionError, "unique"),
+        ({"players": ["a", "b"]}, InteractionError,
+         "2 player labels were given but the feature_mask's ids define.* 4 players"),
+        ({"players": ["a", "a", "b", "c"]}, InteractionError, "unique"),
+        ({"players": "abcd"}, TypeError, "not one string"),
+        ({"mode": "and_or", "solver": "ipm", "tol": -1}, InteractionError,
+         "tol=-1 of solver 'ipm'"),
         (
             {"max_players": 3},
             InteractionError,
@@ -434,13 +434,26 @@ def test_too_many_players_says_how_many_forward_calls():
     with pytest.raises(InteractionError, match=r"784 players need 2\*\*784 = about 2\*\*784"):
         AndOrInteractions(torch.nn.Linear(784, 2)).attribute(torch.randn(1, 784), target=0)
     message = (
-        r"21 players need 2\*\*21 = 2,097,152 .* "
-        r"\(16,384 forward calls at perturbations_per_eval=128\)"
+        r"21 players need 2\*\*21 = 2,097,152 masked inputs per sample "
+        r"\(16,384 forward calls\)"
     )
     with pytest.raises(InteractionError, match=message):
         AndOrInteractions(torch.nn.Linear(21, 2)).attribute(
             torch.randn(1, 21), target=0, perturbations_per_eval=128
         )
+
+
+def test_extraction_options_are_checked_before_any_forward_call():
+    def unreachable(x):
+        raise AssertionError("the model ran before the options were checked")
+
+    explainer = AndOrInteractions(unreachable)
+    for options, match in (({"solver": "ipm", "tol": -1}, "tol=-1"),
+                           ({"solver": "cplex"}, "unknown solver 'cplex'"),
+                           ({"scale": "max"}, "unknown scale"),
+                           ({"solver": "working_set", "lr": 0.1}, "unknown option 'lr'")):
+        with pytest.raises(InteractionError, match=match):
+            explainer.attribute(torch.ones(1, 3), value="raw", **options)
 
 
 def test_non_finite_model_outputs_are_an_error():
@@ -465,10 +478,10 @@ def test_fractional_baseline_for_integer_inputs_is_rejected():
 
 
 def test_cost_warning_points_at_the_caller():
-    x = torch.ones(1, COSTLY_PLAYERS)
-    with pytest.warns(CostWarning, match=f"{COSTLY_PLAYERS} players") as caught:
+    x = torch.ones(1, WARN_EVALUATION_PLAYERS)
+    with pytest.warns(CostWarning, match=f"{WARN_EVALUATION_PLAYERS} players") as caught:
         AndOrInteractions(lambda x: x.sum(1)).attribute(
-            x, value="raw", mode="none", perturbations_per_eval=1 << COSTLY_PLAYERS
+            x, value="raw", mode="none", perturbations_per_eval=1 << WARN_EVALUATION_PLAYERS
         )
     assert caught[0].filename == __file__
     with warnings.catch_warnings():
@@ -477,7 +490,7 @@ def test_cost_warning_points_at_the_caller():
             x[:, :-1], value="raw", mode="none", perturbations_per_eval=4096
         )
         # A solver is costly sooner; the warning (an error here) comes before any work.
-        x = torch.ones(1, COSTLY_EXTRACTION_PLAYERS)
+        x = torch.ones(1, WARN_EXTRACTION_PLAYERS)
         with pytest.raises(CostWarning, match="sparse extraction"):
             AndOrInteractions(lambda x: 1 / 0).attribute(x, value="raw")
 

@@ -10,18 +10,24 @@ matrices). Kept for comparison and reproduction: it stops well above the optimum
 LP solvers reach.
 
 >>> v = torch.tensor([[[0.0, 1.0, 1.0, 1.0]]], dtype=torch.float64)
->>> p, q = solve(v, torch.zeros(1, 1, dtype=torch.float64), lr=0.1, iterations=200)
->>> p.shape, bool((q == 0).all())
-(torch.Size([1, 1, 4]), True)
+>>> solution = solve(Problem(v, torch.zeros(1, 1, dtype=torch.float64)), lr=0.1, iterations=200)
+>>> solution.p.shape, bool((solution.q == 0).all()), solution.dual
+(torch.Size([1, 1, 4]), True, None)
 """
 
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
-from ._transforms import _butterfly_, and_transform, or_transform
+from captum_interactions._transforms import _butterfly_, and_transform, or_transform
 
-__all__ = ["solve"]
+from ._base import FRACTION, POSITIVE, POSITIVE_INT, Problem, Solution, Solver, Solves, clip
+
+__all__ = ["SOLVER", "solve"]
+
+#: Largest ``n``: memory is ``O(M 2**n)`` per sample.
+MAX_PLAYERS = 30
 
 
 def _and_adjoint(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -48,29 +54,28 @@ def _loss_subgradient(and_i: torch.Tensor, or_i: torch.Tensor, alpha: float):
 
 
 def solve(
-    values: torch.Tensor,
-    bound: torch.Tensor,
+    problem: Problem,
     *,
-    p_bound: torch.Tensor | None = None,
-    alpha: float = 0.0,
+    show_progress: bool = False,
     lr: float = 1e-6,
     iterations: int = 20_000,
     momentum: float = 0.9,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(p, q)`` after projected SGD on the (joint) extraction loss.
+) -> Solution:
+    """Projected SGD on the (joint) extraction loss of every sample of ``problem``.
 
     Args:
-        values (Tensor): ``[batch, M, 2**n]``.
-        bound (Tensor): ``[batch, M]`` noise bounds.
-        p_bound (Tensor, optional): ``[batch, M]`` bounds of the model parts ``p_m`` of a
-            joint solve, ``p = p̄ + p_m`` with a shared, free ``p̄``. ``None``: one free ``p``
-            per model (independent extraction, the single-model recipe).
-        alpha (float): weight of the sum in the joint loss (irrelevant for one model).
+        problem (Problem): in the values' own units (the learning rate is in those units).
+            Without ``p_bound`` every model gets one free ``p`` (independent extraction, the
+            single-model recipe); with it ``p = p̄ + p_m``, a shared free ``p̄`` and bounded
+            model parts.
+        show_progress (bool): tqdm progress bar over the iterations.
         lr, iterations, momentum: the recipe's learning rate, steps and momentum.
 
     Returns:
-        ``p`` (the full decomposition) and ``q``, each ``[batch, M, 2**n]``.
+        The final point; no certificate (``dual`` is ``None``).
     """
+    values, bound, p_bound, alpha = (problem.values, problem.noise_bound, problem.p_bound,
+                                     problem.alpha)
     n = values.shape[-1].bit_length() - 1
     part = torch.zeros_like(values)  # p (independent) or p_m (joint)
     shared = torch.zeros_like(values[:, :1])  # p̄ (joint only)
@@ -79,10 +84,10 @@ def solve(
     rates = torch.logspace(0, -1, iterations, dtype=torch.float64) * lr
     limit = bound[..., None]
     part_limit = None if p_bound is None else p_bound[..., None]
-    for rate in rates.tolist():
-        q = torch.maximum(torch.minimum(q, limit), -limit)
+    for rate in tqdm(rates.tolist(), desc="sgd", unit="iteration", disable=not show_progress):
+        q = clip(q, limit)
         if part_limit is not None:
-            part = torch.maximum(torch.minimum(part, part_limit), -part_limit)
+            part = clip(part, part_limit)
         half = (values + q) / 2
         p = part + shared
         sign_and, sign_or = _loss_subgradient(and_transform(half + p), or_transform(half - p),
@@ -98,7 +103,20 @@ def solve(
         if part_limit is not None:
             velocity_shared = momentum * velocity_shared + grad_p.sum(-2, keepdim=True)
             shared = shared - rate * velocity_shared
-    q = torch.maximum(torch.minimum(q, limit), -limit)
+    q = clip(q, limit)
     if part_limit is not None:
-        part = torch.maximum(torch.minimum(part, part_limit), -part_limit)
-    return part + shared, q
+        part = clip(part, part_limit)
+    return Solution(part + shared, q, None, iterations)
+
+
+_OPTIONS = {"lr": POSITIVE, "iterations": POSITIVE_INT, "momentum": FRACTION}
+
+#: The lab's projected SGD, for reproduction: AND-OR for one model, and joint with a shared
+#: ``p̄``; no optimality certificate.
+SOLVER = Solver(
+    name="sgd",
+    summary="the lab's projected SGD (reproduction; stops above the optimum, no certificate)",
+    single=Solves(solve, _OPTIONS, MAX_PLAYERS, modes=("and_or",)),
+    joint=Solves(solve, _OPTIONS, MAX_PLAYERS),
+    unit_scale=False,
+)

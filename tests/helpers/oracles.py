@@ -1,0 +1,74 @@
+"""Independent oracles: the transforms and the extraction LP straight from their definitions
+(O(3**n) loops and dense matrices), to check the library's fast code against."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+import torch
+
+__all__ = ["brute_and", "brute_or", "dense_lp_optimum"]
+
+
+def brute_and(values: torch.Tensor) -> torch.Tensor:
+    """Harsanyi dividends by the definition: a sum over all subsets of every S."""
+    size = values.shape[-1]
+    out = torch.zeros_like(values)
+    for s in range(size):
+        sub = s
+        while True:  # all L ⊆ S
+            sign = -1 if (s.bit_count() - sub.bit_count()) % 2 else 1
+            out[..., s] += sign * values[..., sub]
+            if sub == 0:
+                break
+            sub = (sub - 1) & s
+    return out
+
+
+def brute_or(values: torch.Tensor) -> torch.Tensor:
+    """OR interactions by the definition in DESIGN section 2."""
+    size = values.shape[-1]
+    full = size - 1
+    out = torch.zeros_like(values)
+    for s in range(1, size):
+        sub = s
+        while True:
+            sign = -1 if (s.bit_count() - sub.bit_count()) % 2 else 1
+            out[..., s] -= sign * values[..., full ^ sub]
+            if sub == 0:
+                break
+            sub = (sub - 1) & s
+    out[..., 0] = values[..., 0]
+    return out
+
+
+def dense_lp_optimum(values: torch.Tensor, bound: float) -> float:
+    """The extraction optimum from a dense LP over (p, q) built from the definitions.
+
+    min Σ_{S≠∅} t_S + u_S  s.t.  ±A(½(v+q) + p) <= t,  ±B(½(v+q) - p) <= u,  |q| <= bound,
+    with A and B the brute-force AND and OR transforms applied to unit vectors.
+    """
+    size = values.shape[-1]
+    eye = torch.eye(size, dtype=torch.float64)
+    and_matrix = brute_and(eye).T.numpy()  # column j = transform of e_j
+    or_matrix = brute_or(eye).T.numpy()
+    v = values.numpy()
+    rows = slice(1, None)  # the empty set is not in the objective
+    a, b = and_matrix[rows], or_matrix[rows]
+    k = size - 1
+    zeros = np.zeros((k, k))
+    # variables: p (size), q (size), t (k), u (k)
+    blocks = []
+    rhs = []
+    for sign in (1, -1):
+        blocks.append(np.hstack([sign * a, sign * a / 2, -np.eye(k), zeros]))
+        rhs.append(-sign * a @ v / 2)
+        blocks.append(np.hstack([-sign * b, sign * b / 2, zeros, -np.eye(k)]))
+        rhs.append(-sign * b @ v / 2)
+    cost = np.r_[np.zeros(2 * size), np.ones(2 * k)]
+    bounds = [(None, None)] * size + [(-bound, bound)] * size + [(0, None)] * (2 * k)
+    result = scipy.optimize.linprog(
+        cost, A_ub=np.vstack(blocks), b_ub=np.concatenate(rhs), bounds=bounds, method="highs"
+    )
+    assert result.status == 0
+    return result.fun

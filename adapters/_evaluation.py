@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.values import log_odds, log_prob, logit
+from captum_interactions.values import ValueFunction
 
 from ._tree_attention import SharedPast
 
@@ -51,18 +51,16 @@ __all__ = [
     "auto_rows",
     "call_cost",
     "check_masks",
-    "check_players",
+    "check_positions",
     "eval_mode",
     "make_plan",
     "memory_budget",
     "run_plan",
     "token_computations",
-    "value_function",
 ]
 
 #: ``forward(ids [S], absent [R, S], past, last) -> logits [R, V] if last else cache``.
 Forward = Callable[[torch.Tensor, torch.Tensor, Any, bool], Any]
-ValueFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _MIN_BUDGET, _DEFAULT_BUDGET, _MAX_BUDGET = 1 << 29, 1 << 30, 1 << 33  # bytes, off-GPU
 _MAX_ROWS = 1024  # more rows per call stop paying off; keeps every call's latency bounded
@@ -74,35 +72,19 @@ _CALL_COST = {"cpu": 64}
 _ACCELERATOR_CALL_COST = 256
 
 
-_VALUES: dict[str, ValueFunction] = {"log_odds": log_odds, "log_prob": log_prob, "logit": logit}
+def check_positions(
+    positions: Sequence[Sequence[int]], length: int
+) -> tuple[tuple[int, ...], ...]:
+    """The token positions of every player as sorted tuples: non-empty, inside the prompt,
+    disjoint.
 
-
-def value_function(value: str | ValueFunction) -> ValueFunction:
-    """The function ``(logits [R, V], target [R]) -> [R]`` named by ``value``.
-
-    >>> value_function("logit")(torch.tensor([[1.0, 3.0]]), torch.tensor([1]))
-    tensor([3.])
-    """
-    if callable(value):
-        return value
-    if value not in _VALUES:
-        raise InteractionError(
-            f"unknown value {value!r}; expected one of {', '.join(map(repr, _VALUES))} or a "
-            "callable (logits [R, vocab], target [R]) -> [R]"
-        )
-    return _VALUES[value]
-
-
-def check_players(players: Sequence[Sequence[int]], length: int) -> tuple[tuple[int, ...], ...]:
-    """Players as sorted tuples of token positions: non-empty, inside the prompt, disjoint.
-
-    >>> check_players([[2, 1], [0]], length=3)
+    >>> check_positions([[2, 1], [0]], length=3)
     ((1, 2), (0,))
     """
     checked = []
     owner: dict[int, int] = {}
-    for i, positions in enumerate(players):
-        positions = tuple(sorted(int(p) for p in positions))
+    for i, given in enumerate(positions):
+        positions = tuple(sorted(int(p) for p in given))
         if not positions:
             raise InteractionError(f"player {i} has no token positions; give each player >= 1")
         outside = [p for p in positions if not 0 <= p < length]
@@ -239,7 +221,7 @@ class Plan:
 
 
 def make_plan(
-    players: Sequence[Sequence[int]],
+    positions: Sequence[Sequence[int]],
     length: int,
     *,
     prefix_sharing: bool,
@@ -249,7 +231,8 @@ def make_plan(
 ) -> Plan:
     """The prefix-tree plan (``prefix_sharing=True``) or the one-step plain plan.
 
-    ``players`` must already be checked (:func:`check_players`). The tree's levels are chosen
+    ``positions`` (of every player) must already be checked (:func:`check_positions`). The
+    tree's levels are chosen
     to minimise ``token computations + call_cost × forward calls`` for ``masks`` (default: all
     ``2**n``) in chunks of ``rows(new, total)`` (default 1024): with ``call_cost=0`` every
     player starts a level (the
@@ -261,14 +244,14 @@ def make_plan(
     >>> make_plan([[1], [2], [3], [4]], length=6, prefix_sharing=True, call_cost=3).levels
     ((0, 2, 1), (2, 3, 2), (3, 4, 3), (4, 6, 4))
     """
-    n = len(players)
-    order = tuple(sorted(range(n), key=lambda i: players[i][0]))
+    n = len(positions)
+    order = tuple(sorted(range(n), key=lambda i: positions[i][0]))
     owner = torch.full((length,), -1, dtype=torch.long)
     for k, i in enumerate(order):
-        owner[list(players[i])] = k
+        owner[list(positions[i])] = k
     if not prefix_sharing:
         return Plan(order, owner, ((0, length, n),))
-    bounds = [0] + [players[i][0] for i in order] + [length]
+    bounds = [0] + [positions[i][0] for i in order] + [length]
     if masks is None:
         width = [2**k for k in range(n + 1)]
     else:

@@ -11,9 +11,10 @@ call's rows are the children of consecutive parents in equal numbers (the usual 
 segment's keys are read in place: the queries of one parent's children, and of the query heads
 that share a key/value head, are stacked into one matrix per parent.
 
-The attention function is registered with transformers' ``AttentionInterface`` and switched
-on for the duration of one forward call (:func:`tree_attention`); the model's own attention
-implementation is restored after it.
+The attention function is registered once with transformers' public
+``AttentionInterface.register`` and switched on with the public
+``model.set_attn_implementation`` for the duration of one forward call
+(:func:`tree_attention`); the model's own attention implementation is restored after it.
 
 >>> past = SharedPast(keys=(), values=(), rows=(), starts=(), length=0)
 >>> past.select(torch.tensor([0, 0])).rows
@@ -214,7 +215,7 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
 def _register() -> None:
     from transformers import AttentionInterface
 
-    if ATTENTION_NAME not in AttentionInterface._global_mapping:
+    if ATTENTION_NAME not in AttentionInterface():
         AttentionInterface.register(ATTENTION_NAME, _attention)
 
 
@@ -229,14 +230,15 @@ def tree_attention(model, past: SharedPast | None, new: int, *, store: bool) -> 
     _register()
     past = past or SharedPast(keys=(), values=(), rows=(), starts=(), length=0)
     call = _Call(past, new, model.device, store)
-    config = model.config
-    previous = config._attn_implementation
+    # transformers has no public getter of the implementation in use; the config attribute
+    # is read, never written (set_attn_implementation writes it, here and in sub-configs).
+    previous = model.config._attn_implementation
     token = _ACTIVE.set(call)
-    config._attn_implementation = ATTENTION_NAME
+    model.set_attn_implementation(ATTENTION_NAME)
     try:
         yield call
     finally:
-        config._attn_implementation = previous
+        model.set_attn_implementation(previous)
         _ACTIVE.reset(token)
     if not call.calls:
         raise AttentionBypassedError(

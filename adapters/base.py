@@ -24,20 +24,19 @@ from typing import Any
 import torch
 
 from captum_interactions.exceptions import InteractionError
+from captum_interactions.values import ValueFunction, value_function
 
 from ._evaluation import (
     ModelShape,
     Plan,
     RowLimit,
-    ValueFunction,
     auto_rows,
     call_cost,
     check_masks,
-    check_players,
+    check_positions,
     eval_mode,
     make_plan,
     run_plan,
-    value_function,
 )
 from .baselines import BaselineSpec, baseline_vector
 
@@ -189,7 +188,7 @@ class LanguageModelAdapter(abc.ABC):
     def evaluate(
         self,
         prompt: Prompt,
-        players: Sequence[Sequence[int]],
+        positions: Sequence[Sequence[int]],
         masks: torch.Tensor,
         *,
         target: int,
@@ -202,13 +201,15 @@ class LanguageModelAdapter(abc.ABC):
 
         Args:
             prompt (Prompt): the tokenised prompt.
-            players (sequence of sequences of int): token positions of each player (disjoint).
+            positions (sequence of sequences of int): the token positions of each player
+                (disjoint).
             masks (Tensor): ``[M]`` int64 bitmasks (bit ``i`` = player ``i`` present).
             target (int): token id whose value is explained.
             baseline: ``[d_model]`` vector that replaces absent players' embeddings (e.g. from
                 :meth:`baseline_vector`, or a learned one), or a baseline spec such as ``"pad"``.
-            value (str or callable): ``"log_odds"`` (default), ``"log_prob"``, ``"logit"`` or
-                ``f(logits [R, vocab] float32, target [R]) -> [R]``.
+            value (str or callable): ``"log_odds"`` (default), ``"log_prob"``, ``"raw"`` (the
+                target's logit) or ``f(logits [R, vocab], target [R]) -> [R]`` (see
+                :func:`captum_interactions.values.value_function`).
             prefix_sharing (bool, optional): override the adapter's setting for this call.
             show_progress (bool): tqdm progress bar over token computations.
 
@@ -219,8 +220,8 @@ class LanguageModelAdapter(abc.ABC):
         vocab = self.model_shape.vocab_size
         if isinstance(target, bool) or not 0 <= int(target) < vocab:
             raise InteractionError(f"target must be a token id in [0, {vocab}); got {target!r}")
-        value_fn = value_function(value)
-        plan, masks, rows = self._plan(prompt, players, masks, prefix_sharing)
+        value_fn, _ = value_function(value)
+        plan, masks, rows = self._plan(prompt, positions, masks, prefix_sharing)
         vector = self.baseline_vector(baseline)
         grad = torch.is_grad_enabled() and vector.requires_grad
 
@@ -242,7 +243,7 @@ class LanguageModelAdapter(abc.ABC):
     def plan(
         self,
         prompt: Prompt,
-        players: Sequence[Sequence[int]],
+        positions: Sequence[Sequence[int]],
         masks: torch.Tensor,
         *,
         prefix_sharing: bool | None = None,
@@ -250,20 +251,20 @@ class LanguageModelAdapter(abc.ABC):
         """How :meth:`evaluate` would run these masks: the forward steps (token segments and
         how many players are decided before each); count its work with
         :func:`~captum_interactions.adapters._evaluation.token_computations`."""
-        return self._plan(prompt, players, masks, prefix_sharing)[0]
+        return self._plan(prompt, positions, masks, prefix_sharing)[0]
 
     # ------------------------------------------------------------------ helpers
     def _plan(
         self,
         prompt: Prompt,
-        players: Sequence[Sequence[int]],
+        positions: Sequence[Sequence[int]],
         masks: torch.Tensor,
         prefix_sharing: bool | None,
     ) -> tuple[Plan, torch.Tensor, RowLimit]:
         length = len(prompt)
         self._check_length(length)
-        players = check_players(players, length)
-        masks = check_masks(masks, len(players))
+        positions = check_positions(positions, length)
+        masks = check_masks(masks, len(positions))
         share = self.prefix_sharing if prefix_sharing is None else prefix_sharing
         if share is None:
             share = self.supports_prefix_sharing
@@ -272,7 +273,7 @@ class LanguageModelAdapter(abc.ABC):
         chunk = self.chunk_size
         rows = auto_rows(self.model_shape, self.device) if chunk is None else lambda *_: chunk
         plan = make_plan(
-            players,
+            positions,
             length,
             prefix_sharing=share,
             masks=masks,

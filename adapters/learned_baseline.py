@@ -117,7 +117,7 @@ class LearnedBaseline:
     def load(cls, path: str | os.PathLike[str]) -> LearnedBaseline:
         """Read a file written by :meth:`save`."""
         header, arrays = load_npz(
-            path, ("vector", "losses"), fmt=FORMAT, version=FORMAT_VERSION, what=_WHAT
+            path, ("vector", "losses"), fmt=FORMAT, versions=(FORMAT_VERSION,), what=_WHAT
         )
         vector, losses = arrays["vector"], arrays["losses"]
         return cls(

@@ -35,15 +35,16 @@ With a real model (see :func:`~captum_interactions.adapters.pretrained.load_pret
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from captum_interactions.exceptions import CostWarning, InteractionError
+from captum_interactions.costs import DEFAULT_MAX_PLAYERS, check_cost, check_max_players
+from captum_interactions.extraction import check_extraction, extract
 from captum_interactions.result import InteractionResult
-from captum_interactions.subsets import all_masks, check_n_players
+from captum_interactions.subsets import all_masks
+from captum_interactions.values import ValueFunction, value_function
 
 from .base import LanguageModelAdapter
 from .baselines import BaselineSpec
@@ -51,9 +52,6 @@ from .learned_baseline import LearnedBaseline, resolve_baseline
 from .text import PlayerSpec, resolve_target, select_players
 
 __all__ = ["LLMInteractions"]
-
-#: Above this many players a warning says how many masked forward passes are needed.
-WARN_PLAYERS = 12
 
 
 class LLMInteractions:
@@ -63,17 +61,18 @@ class LLMInteractions:
         adapter (LanguageModelAdapter): the model (``HuggingFaceAdapter`` or
             ``TransformerLensAdapter``).
         max_players (int): refuse more players than this (``2**n`` masked sequences are
-            evaluated; a :class:`~captum_interactions.CostWarning` comes above 12 players).
+            evaluated; a :class:`~captum_interactions.CostWarning` comes first, see
+            :mod:`captum_interactions.costs`).
     """
 
-    def __init__(self, adapter: LanguageModelAdapter, *, max_players: int = 20):
+    def __init__(self, adapter: LanguageModelAdapter, *, max_players: int = DEFAULT_MAX_PLAYERS):
         if not isinstance(adapter, LanguageModelAdapter):
             raise TypeError(
                 f"LLMInteractions needs a LanguageModelAdapter (HuggingFaceAdapter or "
                 f"TransformerLensAdapter wrapping the model); got {type(adapter).__name__}"
             )
         self.adapter = adapter
-        self.max_players = check_n_players(max_players)
+        self.max_players = check_max_players(max_players)
 
     def __repr__(self) -> str:
         return f"LLMInteractions(adapter={self.adapter.name!r}, max_players={self.max_players})"
@@ -86,7 +85,7 @@ class LLMInteractions:
         baseline: BaselineSpec | LearnedBaseline | os.PathLike[str] = "pad",
         n_players: int = 10,
         *,
-        value: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "log_odds",
+        value: str | ValueFunction = "log_odds",
         show_progress: bool = False,
         **extract_options: Any,
     ) -> InteractionResult:
@@ -102,12 +101,16 @@ class LLMInteractions:
             baseline: what replaces absent words' embeddings: ``"pad"`` (default), ``"unk"``,
                 ``"bos"``, ``"eos"``, ``"zero"``, ``"mean"``, a token id or vocabulary entry,
                 a ``[d_model]`` tensor, a :class:`LearnedBaseline` or a ``pathlib.Path`` to one.
-            n_players (int): the most players chosen automatically (default 10).
+            n_players (int): how many players to choose automatically (default 10; fewer when
+                the prompt has fewer content words).
             value (str or callable): ``v`` of a mask: ``"log_odds"`` (default),
-                ``"log_prob"``, ``"logit"`` or ``f(logits [R, vocab], target [R]) -> [R]``.
-            show_progress (bool): progress bar over the masked forward passes.
+                ``"log_prob"``, ``"raw"`` (the target's logit) or
+                ``f(logits [R, vocab], target [R]) -> [R]``.
+            show_progress (bool): progress bars over the masked forward passes and the
+                extraction.
             **extract_options: options of :func:`captum_interactions.extraction.extract`
-                (``mode``, ``qcoef``, ``scale``, ``solver``, ...).
+                (``mode``, ``qcoef``, ``scale``, ``solver``, ...), checked before the model
+                runs.
 
         Returns:
             InteractionResult with word labels as players, the target id and text, the
@@ -115,23 +118,14 @@ class LLMInteractions:
             each player's character span and token positions, the token ids and the model's
             own top-1 prediction.
         """
-        from captum_interactions.extraction import extract
-
         adapter = self.adapter
+        score, value_kind = value_function(value)
         tokens = adapter.tokenize(prompt)
         chosen = select_players(prompt, players, n_players=n_players)
         n = len(chosen)
-        if n > self.max_players:
-            raise InteractionError(
-                f"{n} players need 2**{n} masked forward passes, over max_players="
-                f"{self.max_players}; give fewer players or raise max_players"
-            )
-        if n > WARN_PLAYERS:
-            warnings.warn(
-                f"{n} players need 2**{n} = {1 << n} masked forward passes of the model",
-                CostWarning,
-                stacklevel=2,
-            )
+        solves = check_extraction(n, **extract_options)
+        check_cost(n, max_players=self.max_players, samples=1, solves=solves,
+                   advice="give fewer players (players=[...] or a smaller n_players)")
         positions = chosen.positions(tokens)
         explained = resolve_target(adapter, tokens, target)
         vector, description = resolve_baseline(adapter, baseline)
@@ -142,7 +136,7 @@ class LLMInteractions:
                 all_masks(n),
                 target=explained.id,
                 baseline=vector,
-                value=value,
+                value=score,
                 show_progress=show_progress,
             )
         if explained.given is None:
@@ -161,12 +155,10 @@ class LLMInteractions:
             "prediction": prediction,
             "prediction_text": adapter.tokenizer.decode([prediction]),
         }
-        result = extract(values, players=list(chosen.labels), metadata=metadata, **extract_options)
+        result = extract(values, players=list(chosen.labels), metadata=metadata,
+                         show_progress=show_progress, **extract_options)
         result.target = explained.id
         result.target_text = explained.text
         result.baseline = description
-        if isinstance(value, str):
-            result.value_kind = value
-        else:
-            result.value_kind = getattr(value, "__name__", "custom")
+        result.value_kind = value_kind
         return result

@@ -13,7 +13,7 @@ from captum_interactions.adapters._evaluation import (
     auto_rows,
     call_cost,
     check_masks,
-    check_players,
+    check_positions,
     make_plan,
     run_plan,
     token_computations,
@@ -68,10 +68,10 @@ def first_column(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return logits[:, 0]
 
 
-def direct(ids, players, masks):
+def direct(ids, positions_of, masks):
     rows = ids.double().repeat(len(masks), 1)
     for r, mask in enumerate(masks.tolist()):
-        for i, positions in enumerate(players):
+        for i, positions in enumerate(positions_of):
             if not (mask >> i) & 1:
                 rows[r, list(positions)] = BASELINE
     return readout(rows)[:, 0]
@@ -82,18 +82,18 @@ def random_case(seed: int):
     length = rng.randint(3, 14)
     n = rng.randint(1, min(6, length))
     positions = rng.sample(range(length), rng.randint(n, length))
-    players = [[] for _ in range(n)]
+    positions_of = [[] for _ in range(n)]
     for k, p in enumerate(positions):  # every player gets >= 1 position, some get scattered ones
-        players[k % n if k < n else rng.randrange(n)].append(p)
+        positions_of[k % n if k < n else rng.randrange(n)].append(p)
     size = rng.randint(1, 2**n)
     masks = torch.tensor([rng.randrange(2**n) for _ in range(size)])
     ids = torch.tensor([rng.randrange(50) for _ in range(length)])
-    return ids, check_players(players, length), masks
+    return ids, check_positions(positions_of, length), masks
 
 
-def run(ids, players, masks, *, sharing, max_rows, model=None, call_cost=0):
+def run(ids, positions_of, masks, *, sharing, max_rows, model=None, call_cost=0):
     plan = make_plan(
-        players,
+        positions_of,
         len(ids),
         prefix_sharing=sharing,
         masks=masks,
@@ -113,50 +113,52 @@ def run(ids, players, masks, *, sharing, max_rows, model=None, call_cost=0):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_tree_and_plain_plans_equal_direct_evaluation(seed):
-    ids, players, masks = random_case(seed)
-    expected = direct(ids, players, masks)
+    ids, positions_of, masks = random_case(seed)
+    expected = direct(ids, positions_of, masks)
     for sharing, cost in ((False, 0), (True, 0), (True, 5), (True, 100)):
         for max_rows in (1, 3, 1024):
-            values = run(ids, players, masks, sharing=sharing, max_rows=max_rows, call_cost=cost)
+            values = run(ids, positions_of, masks, sharing=sharing, max_rows=max_rows,
+                         call_cost=cost)
             torch.testing.assert_close(values, expected, rtol=0, atol=0)
 
 
 def test_merged_levels_trade_tokens_for_calls():
-    players = check_players([[p] for p in (1, 3, 5, 7, 9, 11, 13, 15, 18, 21)], 24)
+    positions_of = check_positions([[p] for p in (1, 3, 5, 7, 9, 11, 13, 15, 18, 21)], 24)
     masks = torch.arange(2**10)
-    full = make_plan(players, 24, prefix_sharing=True)
-    merged = make_plan(players, 24, prefix_sharing=True, call_cost=64)
+    full = make_plan(positions_of, 24, prefix_sharing=True)
+    merged = make_plan(positions_of, 24, prefix_sharing=True, call_cost=64)
     assert len(merged.levels) < len(full.levels) == 11
     extra_tokens = token_computations(merged, masks) - token_computations(full, masks)
     assert 0 < extra_tokens < 64 * (len(full.levels) - len(merged.levels))
 
 
 def test_chunks_never_exceed_max_rows():
-    ids, players, _ = random_case(7)
+    ids, positions_of, _ = random_case(7)
     model = FakeModel()
-    run(ids, players, torch.arange(2 ** len(players)), sharing=True, max_rows=5, model=model)
+    masks = torch.arange(2 ** len(positions_of))
+    run(ids, positions_of, masks, sharing=True, max_rows=5, model=model)
     assert max(model.calls) <= 5
 
 
 def test_out_of_memory_halves_the_chunk_and_retries():
     ids = torch.arange(12)
-    players = check_players([[1], [3, 4], [6], [8], [10]], 12)
+    positions_of = check_positions([[1], [3, 4], [6], [8], [10]], 12)
     masks = torch.arange(32)
     model = FakeModel(fail_above=3)
-    values = run(ids, players, masks, sharing=True, max_rows=32, model=model)
-    torch.testing.assert_close(values, direct(ids, players, masks), rtol=0, atol=0)
+    values = run(ids, positions_of, masks, sharing=True, max_rows=32, model=model)
+    torch.testing.assert_close(values, direct(ids, positions_of, masks), rtol=0, atol=0)
     assert max(model.calls) <= 3
 
 
 def test_out_of_memory_at_one_row_and_other_errors_propagate():
     ids = torch.arange(6)
-    players = check_players([[1], [3]], 6)
+    positions_of = check_positions([[1], [3]], 6)
     with pytest.raises(torch.OutOfMemoryError):
-        run(ids, players, torch.arange(4), sharing=False, max_rows=4, model=FakeModel(0))
+        run(ids, positions_of, torch.arange(4), sharing=False, max_rows=4, model=FakeModel(0))
     with pytest.raises(ValueError, match="out of memory"):  # not a RuntimeError: no retry
         run(
             ids,
-            players,
+            positions_of,
             torch.arange(4),
             sharing=False,
             max_rows=4,
@@ -165,11 +167,11 @@ def test_out_of_memory_at_one_row_and_other_errors_propagate():
 
 
 def test_prefix_tree_token_savings_on_a_spread_prompt():
-    # 24 tokens, 10 one-token players spread over the prompt, as in benchmarks/masked_eval.py
-    players = check_players([[p] for p in (1, 3, 5, 7, 9, 11, 13, 15, 18, 21)], 24)
+    # 24 tokens, 10 one-token positions_of spread over the prompt, as in benchmarks/masked_eval.py
+    positions_of = check_positions([[p] for p in (1, 3, 5, 7, 9, 11, 13, 15, 18, 21)], 24)
     masks = torch.arange(2**10)
-    tree = token_computations(make_plan(players, 24, prefix_sharing=True), masks)
-    plain = token_computations(make_plan(players, 24, prefix_sharing=False), masks)
+    tree = token_computations(make_plan(positions_of, 24, prefix_sharing=True), masks)
+    plain = token_computations(make_plan(positions_of, 24, prefix_sharing=False), masks)
     assert plain == 2**10 * 24
     # Σ_k 2^k · len(segment_k) by hand: segments 1, 2, 2, ..., 3, 3, and the 3 last tokens
     segments = [1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3]
@@ -179,12 +181,12 @@ def test_prefix_tree_token_savings_on_a_spread_prompt():
 
 def test_plan_with_memory_sized_chunks_and_a_player_at_position_zero():
     shape = ModelShape(n_layers=2, d_model=8, n_heads=2, kv_width=8, vocab_size=10, itemsize=4)
-    players = check_players([[0], [2], [4]], 6)
+    positions_of = check_positions([[0], [2], [4]], 6)
     rows = auto_rows(shape, torch.device("cpu"))
     cpu_cost = call_cost(torch.device("cpu"))
-    merged = make_plan(players, 6, prefix_sharing=True, call_cost=cpu_cost, rows=rows)
+    merged = make_plan(positions_of, 6, prefix_sharing=True, call_cost=cpu_cost, rows=rows)
     assert merged.levels == ((0, 6, 3),)  # too short to pay for a second forward call
-    plan = make_plan(players, 6, prefix_sharing=True, call_cost=1, rows=rows)
+    plan = make_plan(positions_of, 6, prefix_sharing=True, call_cost=1, rows=rows)
     assert plan.levels == ((0, 2, 1), (2, 4, 2), (4, 6, 3))
     ids = torch.arange(6)
     values = run_plan(
@@ -196,19 +198,20 @@ def test_plan_with_memory_sized_chunks_and_a_player_at_position_zero():
         value=first_column,
         rows=rows,
     )
-    torch.testing.assert_close(values, direct(ids, players, torch.arange(8)), rtol=0, atol=0)
+    torch.testing.assert_close(values, direct(ids, positions_of, torch.arange(8)), rtol=0, atol=0)
 
 
 def test_masks_are_deduplicated_and_returned_in_request_order():
     ids = torch.arange(8)
-    players = check_players([[2], [5]], 8)
+    positions_of = check_positions([[2], [5]], 8)
     masks = torch.tensor([3, 0, 3, 1, 0])
     model = FakeModel()
-    values = run(ids, players, masks, sharing=False, max_rows=16, model=model)
-    torch.testing.assert_close(values, direct(ids, players, masks), rtol=0, atol=0)
+    values = run(ids, positions_of, masks, sharing=False, max_rows=16, model=model)
+    torch.testing.assert_close(values, direct(ids, positions_of, masks), rtol=0, atol=0)
     assert model.calls == [3]
 
 
 def test_empty_mask_batch():
-    players = check_players([[0]], 3)
-    assert run(torch.arange(3), players, check_masks([], 1), sharing=True, max_rows=4).numel() == 0
+    positions_of = check_positions([[0]], 3)
+    values = run(torch.arange(3), positions_of, check_masks([], 1), sharing=True, max_rows=4)
+    assert values.numel() == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lm_models import PROMPT, make_tokenizer, tiny_gpt2
+from helpers.lm_models import PROMPT, make_tokenizer, tiny_gpt2
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.learned_baseline import (

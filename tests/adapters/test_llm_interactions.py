@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from lm_models import PROMPT, make_tokenizer, tiny_gemma3, tiny_gpt2, tiny_hf_bridge, tiny_llama
+from helpers.lm_models import (
+    PROMPT,
+    make_tokenizer,
+    tiny_gemma3,
+    tiny_gpt2,
+    tiny_hf_bridge,
+    tiny_llama,
+)
 
-from captum_interactions import CostWarning, InteractionResult
-from captum_interactions.adapters import llm
+from captum_interactions import CostWarning, InteractionResult, costs
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.learned_baseline import LearnedBaseline
 from captum_interactions.adapters.llm import LLMInteractions
@@ -130,21 +136,22 @@ def test_transformer_lens_bridge_gives_the_same_values(bpe):
 def test_value_kinds_and_extraction_options_are_passed_on(gpt2):
     model, adapter = gpt2
     explainer = LLMInteractions(adapter)
-    logit = explainer.attribute(PROMPT, players=WORDS, value="logit", mode="none")
+    logit = explainer.attribute(PROMPT, players=WORDS, value="raw", mode="none")
     with torch.no_grad():
         full = model(torch.tensor([logit.metadata["input_ids"]])).logits[0, -1]
     assert float(logit.values[-1]) == pytest.approx(float(full[logit.target]), abs=1e-5)
-    assert logit.value_kind == "logit"
-    assert logit.extraction["mode"] == "none"
+    assert logit.value_kind == "raw"
+    assert logit.extraction.mode == "none"
 
     def margin(logits, target):
         return logits.gather(-1, target[:, None])[:, 0] - logits.mean(-1)
 
     custom = explainer.attribute(PROMPT, players=WORDS, value=margin, mode="and", qcoef=0.0)
-    assert custom.value_kind == "margin"
+    assert custom.value_kind.startswith("callable:")
+    assert custom.value_kind.endswith("margin")
     assert float(custom.values[-1]) == pytest.approx(float(full[custom.target] - full.mean()),
                                                      abs=1e-5)
-    assert custom.extraction["mode"] == "and"
+    assert custom.extraction.mode == "and"
     assert not custom.or_interactions.any()
 
 
@@ -225,9 +232,12 @@ def test_prompt_longer_than_the_context(gpt2):
 def test_player_limits_and_cost_warning(gpt2, monkeypatch):
     with pytest.raises(InteractionError, match=r"5 players need 2\*\*5 .* over max_players=4"):
         LLMInteractions(gpt2[1], max_players=4).attribute(PROMPT, players=[*WORDS, "and"])
-    monkeypatch.setattr(llm, "WARN_PLAYERS", 3)
-    with pytest.warns(CostWarning, match=r"4 players need 2\*\*4 = 16 masked forward passes"):
+    monkeypatch.setattr(costs, "WARN_EVALUATION_PLAYERS", 3)
+    with pytest.warns(CostWarning, match=r"4 players: evaluating 2\*\*4 = 16 masked") as caught:
         LLMInteractions(gpt2[1]).attribute(PROMPT, players=WORDS, mode="none")
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.raises(InteractionError, match="tol=0 of solver 'ipm'"):  # before the model
+        LLMInteractions(gpt2[1]).attribute(PROMPT, players=WORDS, solver="ipm", tol=0)
 
 
 def test_wrong_adapter_type():
@@ -246,7 +256,7 @@ FACT = "Paris is the capital and largest city of France, and Berlin is the capit
 FACT_WORDS = ["Paris", "capital", "largest", "city", "France", "Berlin", "capital#2", "of#2"]
 
 
-@pytest.mark.real_model
+@pytest.mark.real_model("smollm2-135m")
 def test_smollm2_universal_matching_against_direct_model_calls(smollm2):
     model, tokenizer, adapter = smollm2
     result = LLMInteractions(adapter).attribute(FACT, players=FACT_WORDS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lm_models import make_tokenizer, tiny_llama
+from helpers.lm_models import make_tokenizer, tiny_llama
 
 from captum_interactions.adapters import pretrained
 from captum_interactions.adapters.base import Prompt
@@ -90,7 +90,7 @@ class _FakeGGUF:
 
 def test_conversion_is_cached_atomically_and_reloads_the_same_model(monkeypatch, tmp_path):
     fake = _FakeGGUF(monkeypatch)
-    source = _Source("tiny", "lm_models", "pytest", "pip install nothing", fake.locate)
+    source = _Source("tiny", "helpers.lm_models", "pytest", "pip install nothing", fake.locate)
     monkeypatch.setitem(PRETRAINED_MODELS, "tiny-test", source)
     monkeypatch.setattr(pretrained.importlib.metadata, "version", lambda name: "9.9")
     model, tokenizer = load_pretrained("tiny-test", cache=tmp_path)
@@ -118,7 +118,7 @@ def smollm2():
     return load_pretrained("smollm2-135m")
 
 
-@pytest.mark.real_model
+@pytest.mark.real_model("smollm2-135m")
 def test_smollm2_loads_ready_and_knows_paris(smollm2):
     model, tokenizer = smollm2
     assert not model.training
@@ -146,7 +146,7 @@ def _word_tokens(tokenizer, words):
     return [tokenizer.decode([ids[i] for i in found]).strip() for found in positions], positions
 
 
-@pytest.mark.real_model
+@pytest.mark.real_model("smollm2-135m")
 def test_smollm2_tokens_of_word_players(smollm2):
     words = ["Paris", "capital", "France", ",", "capital#2"]
     decoded, positions = _word_tokens(smollm2[1], words)
@@ -154,7 +154,7 @@ def test_smollm2_tokens_of_word_players(smollm2):
     assert positions == ((0,), (3,), (8,), (9,), (14,))  # no BOS: "Paris" is token 0
 
 
-@pytest.mark.real_model
+@pytest.mark.real_model("gemma-3-270m")
 def test_gemma_package_assembles_its_gguf_outside_site_packages(tmp_path):
     path = PRETRAINED_MODELS["gemma-3-270m"].locate(tmp_path)
     assert path.parent == tmp_path
@@ -163,17 +163,7 @@ def test_gemma_package_assembles_its_gguf_outside_site_packages(tmp_path):
     assert path.stat().st_size > 200_000_000
 
 
-def _converted(name: str) -> bool:
-    version = pretrained.importlib.metadata.version(PRETRAINED_MODELS[name].distribution)
-    return (cache_dir() / f"{name}-{version}" / "captum-interactions.json").is_file()
-
-
-@pytest.mark.real_model
-@pytest.mark.skipif(
-    not _converted("gemma-3-270m"),
-    reason="Gemma's one-time GGUF conversion takes ~90 s; run load_pretrained('gemma-3-270m') "
-    "once to enable this test",
-)
+@pytest.mark.real_model("gemma-3-270m")
 def test_gemma_loads_ready():
     model, tokenizer = load_pretrained("gemma-3-270m")
     assert not model.training

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lm_models import (
+from helpers.lm_models import (
     PROMPT,
     make_tokenizer,
     tiny_gemma3,

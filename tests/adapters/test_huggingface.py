@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lm_models import PROMPT, make_tokenizer, tiny_gemma3, tiny_gpt2, tiny_hf_bridge, tiny_llama
+from helpers.lm_models import (
+    PROMPT,
+    make_tokenizer,
+    tiny_gemma3,
+    tiny_gpt2,
+    tiny_hf_bridge,
+    tiny_llama,
+)
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.exceptions import InteractionError
@@ -210,7 +217,7 @@ def test_missing_special_token_names_alternatives(tokenizer):
 
 
 @pytest.mark.parametrize(
-    ("players", "masks", "target", "value", "match"),
+    ("positions", "masks", "target", "value", "match"),
     [
         ([[0], [0, 1]], [0], 1, "log_odds", "players must be disjoint"),
         ([[0], [99]], [0], 1, "log_odds", "outside the prompt of 23 tokens"),
@@ -218,15 +225,15 @@ def test_missing_special_token_names_alternatives(tokenizer):
         ([[0], [1]], [4], 1, "log_odds", r"masks must lie in \[0, 2\*\*2\)"),
         ([[0], [1]], [0.5], 1, "log_odds", "1-D integer tensor"),
         ([[0], [1]], [0], 330, "log_odds", r"target must be a token id in \[0, 330\)"),
-        ([[0], [1]], [0], 1, "odds", "unknown value 'odds'; expected one of 'log_odds'"),
+        ([[0], [1]], [0], 1, "odds", r"value must be one of \('log_odds', 'log_prob', 'raw'\)"),
     ],
     ids=["overlap", "outside", "empty", "mask-range", "mask-dtype", "target", "value"],
 )
-def test_bad_inputs_raise_clear_errors(adapter, players, masks, target, value, match):
+def test_bad_inputs_raise_clear_errors(adapter, positions, masks, target, value, match):
     prompt = adapter.tokenize(PROMPT)
     with pytest.raises(InteractionError, match=match):
         adapter.evaluate(
-            prompt, players, torch.tensor(masks), target=target, baseline="pad", value=value
+            prompt, positions, torch.tensor(masks), target=target, baseline="pad", value=value
         )
 
 

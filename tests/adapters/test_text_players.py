@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.lm_models import CORPUS, PROMPT, make_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lm_models import CORPUS, PROMPT, make_tokenizer
 
 from captum_interactions.adapters.base import Prompt
 from captum_interactions.adapters.text import (

@@ -5,7 +5,9 @@ with scalar attributes), :func:`write_graph` / :func:`read_graph` (GraphML, node
 :func:`draw_and_or_graph` and :func:`draw_player_graph`. Overlap of results on the same
 players: :func:`overlap` (two results), :func:`overlap_matrix` (many models or checkpoints
 over many samples), and the plots :func:`plot_overlap_heatmap`, :func:`plot_order_histogram`
-and :func:`plot_cancellation`. Drawing and plotting import matplotlib only when called.
+and :func:`plot_cancellation`; :func:`plot_top_interactions` draws the strongest terms of
+results side by side. Drawing and plotting import matplotlib only when called. This package
+imports the core of captum-interactions only (never the adapters or the run application).
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from .build import and_or_graph, interaction_node, player_graph, player_node
 from .comparison import OverlapMatrix, PairOverlap, overlap, overlap_matrix
 from .draw import draw_and_or_graph, draw_player_graph
 from .io import read_graph, write_graph
-from .plots import plot_cancellation, plot_order_histogram, plot_overlap_heatmap
+from .plots import (
+    plot_cancellation,
+    plot_order_histogram,
+    plot_overlap_heatmap,
+    plot_top_interactions,
+)
 
 __all__ = [
     "OverlapMatrix",
@@ -30,6 +37,7 @@ __all__ = [
     "plot_cancellation",
     "plot_order_histogram",
     "plot_overlap_heatmap",
+    "plot_top_interactions",
     "read_graph",
     "write_graph",
 ]

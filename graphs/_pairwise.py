@@ -125,18 +125,18 @@ def pairwise_statistics(
     or_interactions: torch.Tensor,
     *,
     criterion: dict[str, Any],
-    k: int,
-    normalize: bool,
+    n_top: int,
+    l1_normalize: bool,
 ) -> PairStatistics:
     """All statistics of every ordered pair of models in a ``[S, M, 2**n]`` block.
 
-    ``criterion`` holds the keyword arguments of :func:`salient_masks`; ``k`` is the K of
-    the top-K overlap; ``normalize`` divides each vector by its L1 norm before the
+    ``criterion`` holds the keyword arguments of :func:`salient_masks`; ``n_top`` is the K of
+    the top-K overlap; ``l1_normalize`` divides each vector by its L1 norm before the
     strength-weighted overlap.
     """
     n = and_interactions.shape[-1].bit_length() - 1
     keep = torch.cat(salient_masks(and_interactions, or_interactions, **criterion), dim=-1)
-    top = torch.cat(salient_masks(and_interactions, or_interactions, top_k=k), dim=-1)
+    top = torch.cat(salient_masks(and_interactions, or_interactions, top_k=n_top), dim=-1)
     terms = torch.cat([and_interactions, or_interactions], dim=-1)
     terms[..., [0, 1 << n]] = 0  # the empty-set terms carry v(∅), not an interaction
 
@@ -145,7 +145,7 @@ def pairwise_statistics(
     # (L - d) / (L + d): one L1 distance matrix.
     mass = terms.abs().sum(-1)
     scaled = terms
-    if normalize:
+    if l1_normalize:
         scaled = terms / torch.where(mass > 0, mass, 1).unsqueeze(-1)
         mass = (mass > 0).to(terms.dtype)
     distance = torch.cdist(scaled, scaled, p=1)

@@ -115,7 +115,7 @@ def and_or_graph(
     absolute: float | None = None,
     top_k: int | None = None,
     top_fraction: float | None = None,
-    merge_singletons: bool = False,
+    merge_singletons: bool = True,
     attribution: Literal["shapley", "banzhaf"] = "shapley",
 ) -> nx.DiGraph:
     """The AND-OR graph of the salient interactions of one result.
@@ -184,7 +184,7 @@ def player_graph(
     absolute: float | None = None,
     top_k: int | None = None,
     top_fraction: float | None = None,
-    merge_singletons: bool = False,
+    merge_singletons: bool = True,
     attribution: Literal["shapley", "banzhaf"] = "shapley",
 ) -> nx.Graph:
     """Players linked by the salient interactions that contain both of them.

@@ -9,12 +9,12 @@ same players:
   metrics ignore the sign (secondary).
 * ``weighted_overlap``: Σ [min(I_A⁺, I_B⁺) + min(I_A⁻, I_B⁻)] / Σ [max(I_A⁺, I_B⁺) +
   max(I_A⁻, I_B⁻)] over all terms, I⁺ = max(I, 0), I⁻ = max(-I, 0); equal to
-  (L - d) / (L + d) with L = |I_A|₁ + |I_B|₁ and d = |I_A - I_B|₁. With ``normalize=True``
+  (L - d) / (L + d) with L = |I_A|₁ + |I_B|₁ and d = |I_A - I_B|₁. With ``l1_normalize=True``
   both vectors are first divided by their L1 norms.
 * ``jaccard`` = |shared| / |Ω_A ∪ Ω_B| (a term salient in both with opposite signs counts
   once in each set), ``cover_ratio`` = |shared| / |Ω_A|, ``top_k_overlap`` = common terms
-  (same sign) of the K strongest of each / K (or the larger top set if one has fewer than K
-  non-zero terms).
+  (same sign) of the K = ``n_top`` strongest of each / K (or the larger top set if one has
+  fewer than K non-zero terms).
 * ``mean_order_shared`` and ``mean_order_not_shared`` (the terms of Ω_A that B does not
   share), and the positive-negative cancellation ``CR(Ω) = 1 - |Σ I| / Σ |I|`` of the shared
   and non-shared terms, with A's values (0 = none, 1 = full cancellation).
@@ -66,6 +66,8 @@ from ._pairwise import universe_size as _universe_size
 __all__ = ["OverlapMatrix", "PairOverlap", "overlap", "overlap_matrix"]
 
 _COUNTS = ("n_salient_a", "n_salient_b", "n_shared", "n_shared_any_sign")
+#: Default number of random relocations averaged for the ``*_chance`` metrics.
+N_CHANCE = 100
 #: Elements per block of samples x models x terms processed at once (64 MiB in float64).
 _BLOCK = 1 << 23
 
@@ -97,7 +99,7 @@ class PairOverlap(_MetricTable):
         metrics (dict): metric name -> float (counts as int, per-order metrics as lists
             indexed by order). See :mod:`captum_interactions.graphs.comparison` for the names.
         players (list[str]): the common players.
-        settings (dict): the options used (salience, k, normalize, n_chance).
+        settings (dict): the options used (salience, n_top, l1_normalize, n_chance).
     """
 
     metrics: dict[str, Any]
@@ -213,9 +215,12 @@ def _criterion(
     return {"tau": tau, "absolute": absolute, "top_k": top_k, "top_fraction": top_fraction}
 
 
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InteractionError(f"k (the K of the top-K overlap) must be a positive int, got {k!r}")
+def _check_n_top(n_top: int) -> None:
+    if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 1:
+        raise InteractionError(
+            f"n_top (how many strongest terms top_k_overlap compares) must be a positive "
+            f"int, got {n_top!r}"
+        )
 
 
 def _on(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -257,14 +262,6 @@ def _block(
     return and_i, or_i
 
 
-def _target_key(result: InteractionResult) -> object:
-    """What a model predicted: the target's text when known (comparable across tokenizers),
-    else the token id."""
-    if result.target_text is not None:
-        return ("text", result.target_text.strip())
-    return ("id", result.target)
-
-
 # ------------------------------------------------------------------------------------ pair
 def overlap(
     result_a: InteractionResult,
@@ -274,11 +271,11 @@ def overlap(
     absolute: float | None = None,
     top_k: int | None = None,
     top_fraction: float | None = None,
-    merge_singletons: bool = False,
-    k: int = 10,
-    normalize: bool = False,
-    n_chance: int = 1000,
-    rng: int | np.random.Generator | None = 0,
+    merge_singletons: bool = True,
+    n_top: int = 10,
+    l1_normalize: bool = False,
+    n_chance: int = N_CHANCE,
+    seed: int | np.random.Generator | None = 0,
 ) -> PairOverlap:
     """Overlap of the interactions of two results on the same players.
 
@@ -290,14 +287,16 @@ def overlap(
         :func:`overlap_matrix` to skip samples where models predict different targets.
     tau, absolute, top_k, top_fraction, merge_singletons
         Salience, as in :meth:`InteractionResult.salient`, applied to each result on its
-        own; ``merge_singletons`` switches every metric to the merged-singleton view.
-    k : int
-        K of the top-K overlap (default 10).
-    normalize : bool
-        Compute ``weighted_overlap`` on L1-normalised vectors.
+        own; ``merge_singletons`` (default ``True``) compares the merged-singleton view
+        (``OR{i}`` added into ``AND{i}``: the two fire on the same masks, so their split is
+        not identified and comparing it across models would count noise).
+    n_top : int
+        How many of the strongest terms ``top_k_overlap`` compares (default 10).
+    l1_normalize : bool
+        Compute ``weighted_overlap`` on vectors divided by their L1 norms.
     n_chance : int
         Random relocations averaged for the ``*_chance`` metrics (0 leaves them out).
-    rng : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator or None
         Seed or generator for the chance draws.
 
     Returns
@@ -331,13 +330,13 @@ def overlap(
             f"result_b.players={result_b.players}; interactions are indexed by player, so "
             "both must use the same players in the same order"
         )
-    _check_k(k)
+    _check_n_top(n_top)
     _check_counts(n_chance=n_chance)
     n = result_a.n_players
     and_i, or_i = _block([[result_a, result_b]], n, merge_singletons=merge_singletons,
                          device=result_a.and_interactions.device,
                          where=lambda _, m: ("result_a", "result_b")[m])
-    stats = pairwise_statistics(and_i, or_i, k=k, normalize=normalize,
+    stats = pairwise_statistics(and_i, or_i, n_top=n_top, l1_normalize=l1_normalize,
                                 criterion=_criterion(tau, absolute, top_k, top_fraction))
     metrics: dict[str, Any] = {
         name: (round(float(value[0, 0, 1])) if name in _COUNTS else float(value[0, 0, 1]))
@@ -345,13 +344,13 @@ def overlap(
     }
     if n_chance > 0:
         chance = chance_statistics(stats.signs, stats.top_signs, draws=n_chance,
-                                   rng=np.random.default_rng(rng),
+                                   rng=np.random.default_rng(seed),
                                    universe=_universe_size(n, merge_singletons=merge_singletons))
         metrics.update({name: float(value[0, 0, 1]) for name, value in chance.items()})
     per_order = {name: value[0, 0, 1] for name, value in stats.orders.items()}
     metrics.update(_order_metrics(per_order, counts_as_int=True))
     settings = dict(_criterion(tau, absolute, top_k, top_fraction),
-                    merge_singletons=merge_singletons, k=k, normalize=normalize,
+                    merge_singletons=merge_singletons, n_top=n_top, l1_normalize=l1_normalize,
                     n_chance=n_chance)
     return PairOverlap(metrics, list(result_a.players), settings)
 
@@ -447,7 +446,7 @@ def _comparable(
     same_players = player_ids.unsqueeze(-1) == player_ids.unsqueeze(-2)
     if not match_target:
         return same_players, torch.zeros_like(same_players)
-    target_ids = _ids([[_target_key(result) for result in row] for row in by_sample])
+    target_ids = _ids([[result.target_key for result in row] for row in by_sample])
     return same_players, same_players & (target_ids.unsqueeze(-1) != target_ids.unsqueeze(-2))
 
 
@@ -480,14 +479,14 @@ def overlap_matrix(
     absolute: float | None = None,
     top_k: int | None = None,
     top_fraction: float | None = None,
-    merge_singletons: bool = False,
-    k: int = 10,
-    normalize: bool = False,
+    merge_singletons: bool = True,
+    n_top: int = 10,
+    l1_normalize: bool = False,
     match_target: bool = True,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    n_chance: int = 20,
-    rng: int | np.random.Generator | None = 0,
+    n_chance: int = N_CHANCE,
+    seed: int | np.random.Generator | None = 0,
     show_progress: bool = False,
 ) -> OverlapMatrix:
     """Pairwise overlap metrics of many models (or checkpoints) over many samples.
@@ -503,12 +502,13 @@ def overlap_matrix(
         by index, or a list of such lists (models named "0", "1", ...); a single result
         stands for one sample. A checkpoint sequence is the same with checkpoint names as
         keys.
-    tau, absolute, top_k, top_fraction, merge_singletons, k, normalize
+    tau, absolute, top_k, top_fraction, merge_singletons, n_top, l1_normalize
         As in :func:`overlap`.
     match_target : bool
-        Skip the samples where two models explain different targets (compared by the
-        target's text when known, so models with different tokenizers compare, else the
-        token id). Samples where two models have different players are always skipped.
+        Skip the samples where two models explain different targets (compared by
+        :attr:`InteractionResult.target_key`: the target's text when known, so models with
+        different tokenizers compare, else the token id). Samples where two models have
+        different players are always skipped.
         Skips are counted per pair in ``n_skipped_*`` and announced with a warning.
     n_bootstrap : int
         Bootstrap resamples of the samples for the confidence intervals (0: no intervals).
@@ -517,7 +517,7 @@ def overlap_matrix(
     n_chance : int
         Random relocations per pair and sample for the ``*_chance`` metrics (0 leaves
         them out).
-    rng : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator or None
         Seed or generator for the chance draws and the bootstrap.
     show_progress : bool
         Show a progress bar over blocks of samples.
@@ -542,11 +542,11 @@ def overlap_matrix(
     [[2, 2], [2, 2]]
     """
     names, table = _table(results)
-    _check_k(k)
+    _check_n_top(n_top)
     _check_counts(n_bootstrap=n_bootstrap, n_chance=n_chance)
     if not 0 < confidence < 1:
         raise InteractionError(f"confidence must be in (0, 1), got {confidence}")
-    generator = np.random.default_rng(rng)
+    generator = np.random.default_rng(seed)
     criterion = _criterion(tau, absolute, top_k, top_fraction)
     device = table[0][0].and_interactions.device
     by_sample = [list(row) for row in zip(*table, strict=True)]  # [S][M]
@@ -574,7 +574,8 @@ def overlap_matrix(
                  for s in rows]
         and_i, or_i = _block(block, n, merge_singletons=merge_singletons, device=device,
                              where=lambda s, m, rows=rows: f"results[{names[m]!r}][{rows[s]}]")
-        stats = pairwise_statistics(and_i, or_i, criterion=criterion, k=k, normalize=normalize)
+        stats = pairwise_statistics(and_i, or_i, criterion=criterion, n_top=n_top,
+                                    l1_normalize=l1_normalize)
         scalars = dict(stats.scalars)
         if n_chance > 0:
             scalars.update(chance_statistics(
@@ -597,7 +598,8 @@ def overlap_matrix(
         2, *table.shape[:1], models, models)
     skipped_players, skipped_targets = (~same_players).sum(0), skipped_target.sum(0)
     _warn_skipped(skipped_players, skipped_targets, samples)
-    settings = dict(criterion, merge_singletons=merge_singletons, k=k, normalize=normalize,
+    settings = dict(criterion, merge_singletons=merge_singletons, n_top=n_top,
+                    l1_normalize=l1_normalize,
                     match_target=match_target, n_bootstrap=n_bootstrap,
                     confidence=confidence, n_chance=n_chance)
     return OverlapMatrix(

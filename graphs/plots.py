@@ -1,7 +1,9 @@
-"""Plots of overlap results (matplotlib, imported only when a plot is made).
+"""Plots of results and of overlap results (matplotlib, imported only when a plot is made).
 
 Every function returns ``(fig, ax)`` like Captum's plots and draws into ``ax`` when given.
 
+* :func:`plot_top_interactions`: the strongest interactions of one or more results (e.g.
+  models on one prompt), side by side.
 * :func:`plot_overlap_heatmap`: one metric of an :class:`OverlapMatrix` across models or
   checkpoints, with the mean (and its confidence interval) in every cell.
 * :func:`plot_order_histogram`: how the shared and the non-shared salient interactions are
@@ -17,7 +19,7 @@ Every function returns ``(fig, ax)`` like Captum's plots and draws into ``ax`` w
 >>> w = torch.tensor([0.0, 1.0, 0.0, 1.0])
 >>> a = InteractionResult(["x", "y"], v, and_transform(v), torch.zeros(4))
 >>> b = InteractionResult(["x", "y"], w, and_transform(w), torch.zeros(4))
->>> fig, ax = plot_order_histogram(overlap(a, b), normalize=False)
+>>> fig, ax = plot_order_histogram(overlap(a, b), fractions=False)
 >>> [float(bar.get_height()) for bar in ax.patches]
 [1.0, 0.0, 1.0, 1.0]
 """
@@ -25,20 +27,27 @@ Every function returns ``(fig, ax)`` like Captum's plots and draws into ``ax`` w
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
 
 from captum_interactions.exceptions import InteractionError
+from captum_interactions.result import InteractionResult
 
-from ._mpl import NOT_SHARED, SHARED, figure_axes
+from ._mpl import NOT_SHARED, SHARED, figure_axes, figure_row, sign_color
 from .comparison import OverlapMatrix, PairOverlap
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_cancellation", "plot_order_histogram", "plot_overlap_heatmap"]
+__all__ = [
+    "plot_cancellation",
+    "plot_order_histogram",
+    "plot_overlap_heatmap",
+    "plot_top_interactions",
+]
 
 #: Metrics that live in [0, 1], drawn on a fixed colour scale.
 _UNIT = ("weighted_overlap", "jaccard", "cover_ratio", "top_k_overlap", "cancellation")
@@ -150,7 +159,7 @@ def plot_order_histogram(
     result: PairOverlap | OverlapMatrix,
     *,
     pair: tuple[str, str] | None = None,
-    normalize: bool = True,
+    fractions: bool = True,
     ax: Axes | None = None,
 ) -> tuple[Figure, Axes]:
     """Orders of the shared vs the non-shared salient interactions (model A's side).
@@ -162,7 +171,7 @@ def plot_order_histogram(
     pair : (str, str), optional
         For a matrix: the two models (A, B); by default all pairs of different models
         pooled over samples.
-    normalize : bool
+    fractions : bool
         Plot each set's distribution over orders (fractions) instead of counts.
     ax : matplotlib Axes, optional
         Draw into these axes instead of a new figure.
@@ -174,7 +183,7 @@ def plot_order_histogram(
     _check_overlap(result, "plot_order_histogram")
     shared, rest = _order_counts(result, pair)
     shared, rest = shared[1:], rest[1:]  # order 0 (the empty set) is never an interaction
-    if normalize:
+    if fractions:
         shared = shared / shared.sum() if shared.sum() > 0 else shared
         rest = rest / rest.sum() if rest.sum() > 0 else rest
     fig, ax = figure_axes(ax, (1.5 + 0.5 * len(shared), 3.5), "plot_order_histogram")
@@ -182,7 +191,7 @@ def plot_order_histogram(
                   {"shared": (shared.tolist(), SHARED), "not shared": (rest.tolist(), NOT_SHARED)},
                   rotate=False)
     ax.set_xlabel("order |S|")
-    ax.set_ylabel("fraction of the set" if normalize else "salient interactions")
+    ax.set_ylabel("fraction of the set" if fractions else "salient interactions")
     ax.set_title("orders of shared vs non-shared salient interactions", fontsize="medium")
     return fig, ax
 
@@ -228,3 +237,65 @@ def plot_cancellation(
     ax.set_ylabel("cancellation ratio")
     ax.set_title("positive-negative cancellation (0 = none, 1 = full)", fontsize="medium")
     return fig, ax
+
+
+def plot_top_interactions(
+    results: InteractionResult | Mapping[str, InteractionResult],
+    tau: float = 0.05,
+    *,
+    n_top: int = 8,
+    merge_singletons: bool = True,
+    axes: Sequence[Axes] | None = None,
+) -> tuple[Figure, list[Axes]]:
+    """Bar charts of the ``n_top`` strongest salient interactions of each result, side by side.
+
+    Bars are red for positive and blue for negative values; OR interactions are hatched.
+
+    Parameters
+    ----------
+    results : InteractionResult or mapping of name to InteractionResult
+        One result, or several (e.g. models on the same prompt) drawn left to right.
+    tau, merge_singletons
+        Which interactions are salient, as in :meth:`InteractionResult.salient`.
+    n_top : int
+        How many of the strongest salient interactions each panel shows (default 8).
+    axes : sequence of matplotlib Axes, optional
+        One axes per result to draw into, instead of a new figure.
+
+    Returns
+    -------
+    (Figure, list of Axes)
+
+    Examples
+    --------
+    >>> from captum_interactions import InteractionResult, and_transform
+    >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+    >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
+    >>> fig, (ax,) = plot_top_interactions({"toy": result})
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['b', 'a & b', 'a']
+    """
+    if isinstance(results, InteractionResult):
+        results = {"result": results}
+    if not isinstance(results, Mapping) or not all(
+        isinstance(result, InteractionResult) for result in results.values()
+    ):
+        raise TypeError("plot_top_interactions takes an InteractionResult or a mapping of names "
+                        "to InteractionResult")
+    if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 1:
+        raise InteractionError(f"n_top must be a positive int, got {n_top!r}")
+    terms = {name: result.salient(tau, merge_singletons=merge_singletons)[:n_top]
+             for name, result in results.items()}
+    rows = max((len(found) for found in terms.values()), default=1)
+    fig, axes = figure_row(axes, len(results), (4.2 * len(results), 0.32 * rows + 1.3),
+                           "plot_top_interactions")
+    for ax, (name, found) in zip(axes, terms.items(), strict=True):
+        values = [term.value for term in found]
+        ax.barh(range(len(found)), values, color=[sign_color(v) for v in values],
+                hatch=["//" if term.type == "or" else "" for term in found], edgecolor="white")
+        ax.set_yticks(range(len(found)), [term.label for term in found], fontsize="small")
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_title(f"{name}: {results[name].target_text!r}", fontsize="medium")
+        ax.set_xlabel("interaction (AND solid, OR hatched)", fontsize="small")
+    return fig, axes

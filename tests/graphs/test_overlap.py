@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from helpers.games import planted_result, random_result
 
 import captum_interactions as ci
 from captum_interactions import InteractionError, InteractionResult
@@ -18,35 +19,6 @@ from captum_interactions.graphs._pairwise import _relocated, universe_size
 from captum_interactions.graphs.comparison import OverlapMatrix, overlap, overlap_matrix
 
 X, Y, Z = 0b001, 0b010, 0b100
-
-
-def planted(
-    and_terms: dict[int, float],
-    or_terms: dict[int, float] | None = None,
-    *,
-    n: int = 3,
-    players: list[str] | None = None,
-    **fields,
-) -> InteractionResult:
-    """A result whose interactions are exactly the planted ones (values by reconstruction)."""
-    and_i = torch.zeros(1 << n, dtype=torch.float64)
-    or_i = torch.zeros(1 << n, dtype=torch.float64)
-    for mask, value in and_terms.items():
-        and_i[mask] = value
-    for mask, value in (or_terms or {}).items():
-        or_i[mask] = value
-    players = players or [f"w{i}" for i in range(n)]
-    return InteractionResult(players, ci.reconstruct(and_i, or_i), and_i, or_i, **fields)
-
-
-def random_result(generator: torch.Generator, n: int, density: float = 0.3, **fields):
-    def vector():
-        values = torch.randn(1 << n, generator=generator, dtype=torch.float64)
-        return values * (torch.rand(1 << n, generator=generator) < density)
-
-    and_i, or_i = vector(), vector()
-    return InteractionResult([f"w{i}" for i in range(n)], ci.reconstruct(and_i, or_i), and_i,
-                             or_i, **fields)
 
 
 def related(result: InteractionResult, generator: torch.Generator, noise: float = 0.7):
@@ -64,8 +36,8 @@ def related(result: InteractionResult, generator: torch.Generator, noise: float 
 
 
 # ------------------------------------------------------------------------------ the oracle
-def reference(a: InteractionResult, b: InteractionResult, *, k: int = 10,
-              normalize: bool = False, merge_singletons: bool = False, **criterion) -> dict:
+def reference(a: InteractionResult, b: InteractionResult, *, n_top: int = 10,
+              l1_normalize: bool = False, merge_singletons: bool = True, **criterion) -> dict:
     """Every metric from Python sets of (type, mask, sign) terms and explicit loops."""
     n = a.n_players
 
@@ -79,7 +51,7 @@ def reference(a: InteractionResult, b: InteractionResult, *, k: int = 10,
     any_b = {key[:2] for key in sb}
     shared_any = any_a & any_b
     rest = set(sa) - shared
-    ta, tb = signed_set(a, top_k=k), signed_set(b, top_k=k)
+    ta, tb = signed_set(a, top_k=n_top), signed_set(b, top_k=n_top)
 
     def ratio(x, y):
         return x / y if y else math.nan
@@ -92,7 +64,7 @@ def reference(a: InteractionResult, b: InteractionResult, *, k: int = 10,
         and_i, or_i = result.interactions(merge_singletons=merge_singletons)
         terms = [*and_i[1:].tolist(), *or_i[1:].tolist()]
         total = sum(map(abs, terms))
-        return [t / total for t in terms] if normalize and total else terms
+        return [t / total for t in terms] if l1_normalize and total else terms
 
     low = high = 0.0
     for u, v in zip(vector(a), vector(b), strict=True):
@@ -144,14 +116,14 @@ def assert_metrics_equal(got, expected, *, rel=1e-9):
 # --------------------------------------------------------------------------- hand cases
 def hand_pair():
     # A: AND{x,y}=+3, AND{z}=+1, OR{y,z}=-2;  B: AND{x,y}=+1, OR{y,z}=-2, AND{x,z}=+1.5
-    a = planted({X | Y: 3.0, Z: 1.0}, {Y | Z: -2.0})
-    b = planted({X | Y: 1.0, X | Z: 1.5}, {Y | Z: -2.0})
+    a = planted_result({X | Y: 3.0, Z: 1.0}, {Y | Z: -2.0})
+    b = planted_result({X | Y: 1.0, X | Z: 1.5}, {Y | Z: -2.0})
     return a, b
 
 
 def test_hand_computed_pair():
     a, b = hand_pair()
-    result = overlap(a, b, k=2, n_chance=0)
+    result = overlap(a, b, n_top=2, n_chance=0)
     # Σ min = min(3, 1) + min(2, 2) = 3;  Σ max = 3 + 1 + 2 + 1.5 = 7.5
     assert result["weighted_overlap"] == pytest.approx(3 / 7.5)
     assert result["n_shared"] == 2
@@ -167,14 +139,14 @@ def test_hand_computed_pair():
     assert result["order_counts_not_shared"] == [0, 1, 0, 0]
     assert result["order_share"] == pytest.approx([0, 1 / 3, 2 / 3, 0])
     assert result["order_sharing_rate"] == pytest.approx([math.nan, 0, 1, math.nan], nan_ok=True)
-    assert overlap(a, b, k=1, n_chance=0)["top_k_overlap"] == 0  # A: xy, B: yz
+    assert overlap(a, b, n_top=1, n_chance=0)["top_k_overlap"] == 0  # A: xy, B: yz
     assert set(result) >= {"weighted_overlap", "jaccard"}
     assert len(result) == len(dict(result))
 
 
 def test_symmetric_metrics_are_symmetric_and_cover_is_not():
     generator = torch.Generator().manual_seed(3)
-    a = random_result(generator, 5)
+    a = random_result(5, seed=generator)
     b = related(a, generator)
     ab, ba = overlap(a, b, n_chance=0), overlap(b, a, n_chance=0)
     for name in ("weighted_overlap", "jaccard", "jaccard_any_sign", "top_k_overlap",
@@ -186,7 +158,7 @@ def test_symmetric_metrics_are_symmetric_and_cover_is_not():
 
 
 def test_identical_results_overlap_fully():
-    a = random_result(torch.Generator().manual_seed(0), 5)
+    a = random_result(5, seed=torch.Generator().manual_seed(0))
     result = overlap(a, a, n_chance=0)
     for name in ("weighted_overlap", "jaccard", "jaccard_any_sign", "cover_ratio",
                  "top_k_overlap"):
@@ -197,15 +169,15 @@ def test_identical_results_overlap_fully():
 
 
 def test_disjoint_and_sign_flipped_results():
-    a = planted({X | Y: 2.0, Z: -1.0})
-    disjoint = planted({X | Z: 2.0}, {Y: 1.0})
+    a = planted_result({X | Y: 2.0, Z: -1.0})
+    disjoint = planted_result({X | Z: 2.0}, {Y: 1.0})
     result = overlap(a, disjoint, n_chance=0)
     for name in ("weighted_overlap", "jaccard", "jaccard_any_sign", "cover_ratio",
                  "top_k_overlap"):
         assert result[name] == 0.0, name
     assert math.isnan(result["cancellation_shared"])
 
-    flipped = overlap(a, planted({X | Y: -2.0, Z: 1.0}), n_chance=0)
+    flipped = overlap(a, planted_result({X | Y: -2.0, Z: 1.0}), n_chance=0)
     assert flipped["jaccard"] == 0
     assert flipped["weighted_overlap"] == 0
     assert flipped["jaccard_any_sign"] == 1
@@ -215,49 +187,51 @@ def test_disjoint_and_sign_flipped_results():
 
 
 def test_type_matters_and_merged_singletons():
-    and_x = planted({X: 2.0, Y | Z: 1.0})
-    split = planted({X: 1.0, Y | Z: 1.0}, {X: 1.0})  # AND{x} + OR{x} fire on the same masks
-    assert overlap(and_x, split, n_chance=0)["jaccard"] == pytest.approx(2 / 3)  # OR{x} extra
+    and_x = planted_result({X: 2.0, Y | Z: 1.0})
+    split = planted_result({X: 1.0, Y | Z: 1.0}, {X: 1.0})  # AND{x} + OR{x} fire on the same masks
+    unmerged = overlap(and_x, split, merge_singletons=False, n_chance=0)
+    assert unmerged["jaccard"] == pytest.approx(2 / 3)  # OR{x} counts as an extra term
     merged = overlap(and_x, split, merge_singletons=True, n_chance=0)
     assert merged["jaccard"] == 1.0
     assert merged["weighted_overlap"] == 1.0
-    assert overlap(planted({}, {Y | Z: 1.0}), planted({Y | Z: 1.0}), n_chance=0)["jaccard"] == 0
+    or_only, and_only = planted_result({}, {Y | Z: 1.0}), planted_result({Y | Z: 1.0})
+    assert overlap(or_only, and_only, n_chance=0)["jaccard"] == 0
 
 
 def test_empty_salient_sets_give_nan_not_errors():
-    a = planted({X: 1.0})
+    a = planted_result({X: 1.0})
     high = overlap(a, a, absolute=5.0, n_chance=10)
     assert high["n_salient_a"] == 0
     for name in ("jaccard", "cover_ratio", "cancellation_shared", "mean_order_shared",
                  "jaccard_chance"):
         assert math.isnan(high[name]), name
     assert high["weighted_overlap"] == 1.0  # defined on all terms, not the salient ones
-    zero = planted({})
+    zero = planted_result({})
     assert math.isnan(overlap(zero, zero, n_chance=0)["weighted_overlap"])
     assert overlap(a, zero, n_chance=0)["weighted_overlap"] == 0.0
 
 
 def test_normalize_compares_shapes_not_scales():
     generator = torch.Generator().manual_seed(1)
-    a = random_result(generator, 4)
+    a = random_result(4, seed=generator)
     double = InteractionResult(a.players, 2 * a.values, 2 * a.and_interactions,
                                2 * a.or_interactions)
     assert overlap(a, double, n_chance=0)["weighted_overlap"] == pytest.approx(0.5)
-    assert overlap(a, double, normalize=True, n_chance=0)["weighted_overlap"] == pytest.approx(1)
+    assert overlap(a, double, l1_normalize=True, n_chance=0)["weighted_overlap"] == pytest.approx(1)
     assert overlap(a, double, n_chance=0)["jaccard"] == 1.0
 
 
 @pytest.mark.parametrize(
     "options",
     [{}, {"tau": 0.3}, {"absolute": 0.8}, {"top_k": 7}, {"top_fraction": 0.2},
-     {"merge_singletons": True}, {"normalize": True, "k": 3}],
-    ids=["default", "tau", "absolute", "top_k", "top_fraction", "merged", "normalized"],
+     {"merge_singletons": False}, {"l1_normalize": True, "n_top": 3}],
+    ids=["default", "tau", "absolute", "top_k", "top_fraction", "split", "normalized"],
 )
 @pytest.mark.parametrize("n", [3, 6])
 def test_every_metric_matches_the_set_oracle(options, n):
     generator = torch.Generator().manual_seed(10 + n)
     for _ in range(4):
-        a = random_result(generator, n)
+        a = random_result(n, seed=generator)
         b = related(a, generator)
         assert_metrics_equal(overlap(a, b, n_chance=0, **options), reference(a, b, **options))
 
@@ -277,12 +251,12 @@ def test_relocation_counts_have_the_hypergeometric_means():
 def test_chance_matches_random_placement_of_b():
     """Oracle: move B's salient terms to random places with explicit permutations."""
     generator = torch.Generator().manual_seed(5)
-    a = random_result(generator, 3, density=0.5)
+    a = random_result(3, seed=generator, density=0.5)
     b = related(a, generator)
-    got = overlap(a, b, n_chance=20_000, rng=1)
+    got = overlap(a, b, n_chance=20_000, seed=1, merge_singletons=False)
     rng = np.random.default_rng(2)
-    sa = {(t.type, t.mask, t.sign) for t in a.salient()}
-    salient_b = b.salient()
+    sa = {(t.type, t.mask, t.sign) for t in a.salient(merge_singletons=False)}
+    salient_b = b.salient(merge_singletons=False)
     universe = [(kind, mask) for kind in ("and", "or") for mask in range(1, 8)]
     assert len(universe) == universe_size(3, merge_singletons=False)
     jaccards, covers = [], []
@@ -299,28 +273,28 @@ def test_chance_matches_random_placement_of_b():
 
 def test_chance_is_seeded():
     generator = torch.Generator().manual_seed(6)
-    a = random_result(generator, 4)
+    a = random_result(4, seed=generator)
     b = related(a, generator)
-    assert overlap(a, b, rng=3)["jaccard_chance"] == overlap(a, b, rng=3)["jaccard_chance"]
+    assert overlap(a, b, seed=3)["jaccard_chance"] == overlap(a, b, seed=3)["jaccard_chance"]
     assert "jaccard_chance" not in overlap(a, b, n_chance=0)
 
 
 # ---------------------------------------------------------------------------------- matrix
 def models_by_samples(models: int = 3, samples: int = 6, n: int = 4, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
-    bases = [random_result(generator, n) for _ in range(samples)]
+    bases = [random_result(n, seed=generator) for _ in range(samples)]
     return {f"m{m}": [related(base, generator, noise=0.3 * (m + 1)) for base in bases]
             for m in range(models)}
 
 
 def test_matrix_equals_pairwise_overlap_per_sample():
     results = models_by_samples()
-    matrix = overlap_matrix(results, k=5, n_bootstrap=0, n_chance=0)
+    matrix = overlap_matrix(results, n_top=5, n_bootstrap=0, n_chance=0)
     names = list(results)
     for s in range(6):
         for i, a in enumerate(names):
             for j, b in enumerate(names):
-                pair = overlap(results[a][s], results[b][s], k=5, n_chance=0)
+                pair = overlap(results[a][s], results[b][s], n_top=5, n_chance=0)
                 for name in matrix.per_sample:
                     assert float(matrix.per_sample[name][s, i, j]) == pytest.approx(
                         pair[name], rel=1e-12, nan_ok=True), name
@@ -335,9 +309,9 @@ def test_matrix_equals_pairwise_overlap_per_sample():
 
 def test_matrix_accepts_a_list_of_lists_and_blocks_do_not_change_results(monkeypatch):
     results = models_by_samples(samples=5)
-    whole = overlap_matrix(results, rng=0)
+    whole = overlap_matrix(results, seed=0)
     monkeypatch.setattr(comparison, "_BLOCK", 1)  # one sample per block
-    blocked = overlap_matrix(list(results.values()), rng=0)
+    blocked = overlap_matrix(list(results.values()), seed=0)
     assert blocked.names == ["0", "1", "2"]
     for name in whole:  # the chance draws differ with the blocks, the rest does not
         if not name.endswith("_chance"):
@@ -347,7 +321,7 @@ def test_matrix_accepts_a_list_of_lists_and_blocks_do_not_change_results(monkeyp
 
 def test_bootstrap_interval_agrees_with_scipy():
     results = models_by_samples(models=2, samples=40, seed=4)
-    matrix = overlap_matrix(results, n_bootstrap=4000, rng=0, n_chance=0)
+    matrix = overlap_matrix(results, n_bootstrap=4000, seed=0, n_chance=0)
     values = matrix.per_sample["weighted_overlap"][:, 0, 1].numpy()
     scipy_ci = scipy.stats.bootstrap((values,), np.mean, method="percentile",
                                      n_resamples=4000, random_state=1).confidence_interval
@@ -357,7 +331,7 @@ def test_bootstrap_interval_agrees_with_scipy():
     assert float(matrix.ci_high["weighted_overlap"][0, 1]) == pytest.approx(scipy_ci.high,
                                                                              abs=0.1 * spread)
     assert matrix.ci_low["jaccard"][0, 0] == matrix.ci_high["jaccard"][0, 0] == 1
-    again = overlap_matrix(results, n_bootstrap=4000, rng=0, n_chance=0)
+    again = overlap_matrix(results, n_bootstrap=4000, seed=0, n_chance=0)
     assert torch.equal(again.ci_low["jaccard"], matrix.ci_low["jaccard"])
 
 
@@ -370,8 +344,8 @@ def test_shared_interactions_beat_chance_in_the_matrix():
 
 def test_different_players_and_targets_are_skipped_and_counted():
     results = models_by_samples(samples=4, n=3)
-    results["m1"][0] = planted({X: 1.0}, players=["a", "b", "c"])  # other player words
-    results["m2"][1] = planted({X: 1.0}, n=4)  # other n
+    results["m1"][0] = planted_result({X: 1.0}, players=["a", "b", "c"])  # other player words
+    results["m2"][1] = planted_result({X: 1.0}, n=4)  # other n
     for m, target in (("m0", " Paris"), ("m1", "Paris"), ("m2", " Rome")):
         results[m][2].target_text = target  # m2 predicts another word at sample 2
     with pytest.warns(UserWarning, match=r"skipped 4 .* different players and 2 with different"):
@@ -415,23 +389,23 @@ def test_matrix_records_and_repr():
 
 # ------------------------------------------------------------------------------- bad input
 def test_pair_errors_name_the_problem():
-    a = planted({X: 1.0})
+    a = planted_result({X: 1.0})
     with pytest.raises(InteractionError, match="result_a has 3 players but result_b has 4"):
-        overlap(a, planted({X: 1.0}, n=4))
+        overlap(a, planted_result({X: 1.0}, n=4))
     with pytest.raises(InteractionError, match="different players"):
-        overlap(a, planted({X: 1.0}, players=["a", "b", "c"]))
+        overlap(a, planted_result({X: 1.0}, players=["a", "b", "c"]))
     with pytest.raises(TypeError, match="result_b is a dict, expected an InteractionResult"):
         overlap(a, {"x": 1})
-    broken = planted({X: 1.0})
+    broken = planted_result({X: 1.0})
     broken.or_interactions = None
     with pytest.raises(InteractionError, match=r"result_b.or_interactions is None.*missing"):
         overlap(a, broken)
-    nan = planted({X: 1.0})
+    nan = planted_result({X: 1.0})
     nan.and_interactions[3] = math.nan
     with pytest.raises(InteractionError, match="result_b has non-finite interactions"):
         overlap(a, nan)
-    with pytest.raises(InteractionError, match=r"k \(the K of the top-K overlap\) must be"):
-        overlap(a, a, k=0)
+    with pytest.raises(InteractionError, match=r"n_top \(how many strongest terms"):
+        overlap(a, a, n_top=0)
     with pytest.raises(InteractionError, match="tau must be in"):
         overlap(a, a, tau=2.0)
 

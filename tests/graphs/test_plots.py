@@ -7,9 +7,9 @@ import math
 import matplotlib
 import pytest
 import torch
+from helpers.games import planted_result
 
-import captum_interactions as ci
-from captum_interactions import InteractionError, InteractionResult
+from captum_interactions import InteractionError
 from captum_interactions.graphs.comparison import overlap, overlap_matrix
 from captum_interactions.graphs.plots import (
     plot_cancellation,
@@ -22,14 +22,14 @@ import matplotlib.pyplot as plt
 
 
 def result(generator: torch.Generator, base: tuple[torch.Tensor, torch.Tensor], noise: float):
+    """A result near ``base`` (AND and OR terms): sparse noise added to both."""
     size = base[0].shape[0]
     and_i, or_i = (
         part + noise * torch.randn(size, generator=generator, dtype=torch.float64)
         * (torch.rand(size, generator=generator) < 0.2)
         for part in base
     )
-    return InteractionResult([f"w{i}" for i in range(5)], ci.reconstruct(and_i, or_i), and_i,
-                             or_i)
+    return planted_result(and_i, or_i)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_heatmap_annotates_every_cell(matrix):
 
 
 def test_order_histogram_of_a_matrix_pools_or_picks_pairs(matrix):
-    fig, ax = plot_order_histogram(matrix, normalize=False)
+    fig, ax = plot_order_histogram(matrix, fractions=False)
     heights = [bar.get_height() for bar in ax.patches]
     off = ~torch.eye(3, dtype=torch.bool)
     shared = matrix.order["order_counts_shared"][off].sum(0)[1:].tolist()

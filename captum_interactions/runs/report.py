@@ -16,30 +16,38 @@ Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot, no GUI bac
 >>> write_report("no/such/run")
 Traceback (most recent call last):
 ...
-captum_interactions.pipeline.RunFolderError: no/such/run holds no manifest.json; ...
+captum_interactions.runs.folder.RunFolderError: no/such/run holds no manifest.json; ...
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._optional import require
-from ._store import atomic_path, write_text
-from ._version import __version__
-from .pipeline import RunData, compare_models, load_run
-from .result import Interaction, InteractionResult
+from captum_interactions._optional import require
+from captum_interactions._version import __version__
+from captum_interactions.graphs import (
+    OverlapMatrix,
+    and_or_graph,
+    draw_and_or_graph,
+    plot_cancellation,
+    plot_order_histogram,
+    plot_overlap_heatmap,
+    plot_top_interactions,
+)
+from captum_interactions.result import Interaction
+
+from .analysis import compare_models
+from .folder import RunData, load_run
+from .store import atomic_path, write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from captum_interactions.graphs.comparison import OverlapMatrix
-
-__all__ = ["plot_top_interactions", "write_report"]
+__all__ = ["write_report"]
 
 #: Interactions listed and drawn per model and prompt.
 TOP = 8
@@ -66,44 +74,6 @@ def _save(figure: Figure, path: Path) -> str:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=110)
     return path.name
-
-
-def plot_top_interactions(
-    results: Mapping[str, InteractionResult],
-    *,
-    k: int = TOP,
-    tau: float = 0.05,
-    merge_singletons: bool = True,
-) -> Figure:
-    """Bar charts of the ``k`` strongest salient interactions of each model, side by side.
-
-    Bars are red for positive and blue for negative values; OR interactions are hatched.
-    By default a word's ``OR{i}`` is merged into its ``AND{i}`` (one bar per single word).
-
-    >>> import matplotlib
-    >>> from captum_interactions import and_transform
-    >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
-    >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
-    >>> figure = plot_top_interactions({"toy": result})
-    >>> [label.get_text() for label in figure.axes[0].get_yticklabels()]
-    ['b', 'a & b', 'a']
-    """
-    from captum_interactions.graphs._mpl import sign_color
-
-    terms = {name: result.salient(tau, merge_singletons=merge_singletons)[:k]
-             for name, result in results.items()}
-    rows = max((len(found) for found in terms.values()), default=1)
-    figure, axes = _figure(4.2 * len(results), 0.32 * rows + 1.3, ncols=len(results))
-    for ax, (name, found) in zip(axes, terms.items(), strict=True):
-        values = [term.value for term in found]
-        ax.barh(range(len(found)), values, color=[sign_color(v) for v in values],
-                hatch=["//" if term.type == "or" else "" for term in found], edgecolor="white")
-        ax.set_yticks(range(len(found)), [term.label for term in found], fontsize="small")
-        ax.invert_yaxis()
-        ax.axvline(0, color="black", lw=0.6)
-        ax.set_title(f"{name}: {results[name].target_text!r}", fontsize="medium")
-        ax.set_xlabel("interaction (AND solid, OR hatched)", fontsize="small")
-    return figure
 
 
 # ------------------------------------------------------------------------------ text parts
@@ -161,12 +131,6 @@ def _header(data: RunData) -> list[str]:
 
 
 def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: Path) -> list[str]:
-    from captum_interactions.graphs.plots import (
-        plot_cancellation,
-        plot_order_histogram,
-        plot_overlap_heatmap,
-    )
-
     independent = matrices["independent"]
     names = independent.names
     pairs = list(combinations(range(len(names)), 2))
@@ -233,9 +197,6 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
 def _prompt_section(
     data: RunData, prompt, matrices: dict[str, OverlapMatrix], figures: Path
 ) -> list[str]:
-    from captum_interactions.graphs.build import and_or_graph
-    from captum_interactions.graphs.draw import draw_and_or_graph
-
     salience = data.options.salience()
     found = {m: data.results[m, prompt.id] for m in data.models if (m, prompt.id) in data.results}
     lines = ["", f"## Prompt {_code(prompt.id)}", "", f"> {prompt.text}", ""]
@@ -263,7 +224,10 @@ def _prompt_section(
     for rank in range(max(len(terms) for terms in top.values())):
         cells = [_term(terms[rank]) if rank < len(terms) else "" for terms in top.values()]
         lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
-    bars = _save(plot_top_interactions(found, **salience), figures / f"{prompt.id}-top.png")
+    rows = max(len(terms) for terms in top.values())
+    figure, axes = _figure(4.2 * len(found), 0.32 * max(rows, 1) + 1.3, ncols=len(found))
+    plot_top_interactions(found, **salience, n_top=TOP, axes=axes)
+    bars = _save(figure, figures / f"{prompt.id}-top.png")
     lines += ["", f"![strongest interactions](figures/{bars})", ""]
     for model, result in found.items():
         graph = and_or_graph(result, **salience)
@@ -286,7 +250,7 @@ def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
     rows, skipped = [], []
     for i, j in combinations(range(len(names)), 2):
         a, b = found[names[i]], found[names[j]]
-        if (a.target_text or "").strip() != (b.target_text or "").strip():
+        if a.target_key != b.target_key:
             skipped.append(f"{names[i]} explains {a.target_text!r}, {names[j]} explains "
                            f"{b.target_text!r}")
             continue

@@ -23,12 +23,17 @@ import time
 from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from captum_interactions._version import __version__
+from captum_interactions.exceptions import InteractionError, MissingDependencyError
 
-from ._version import __version__
-from .exceptions import InteractionError, MissingDependencyError
-from .pipeline import InteractionRun, RunOptions, check_device
+from .options import RunOptions, check_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from .execute import InteractionRun
 
 __all__ = ["DEMO_MODELS", "DEMO_OPTIONS", "build_parser", "demo_prompts", "main"]
 
@@ -47,7 +52,7 @@ def demo_prompts() -> Path:
     >>> demo_prompts().name
     'demo_prompts.jsonl'
     """
-    return Path(str(files("captum_interactions") / "data" / "demo_prompts.jsonl"))
+    return Path(str(files("captum_interactions.runs") / "data" / "demo_prompts.jsonl"))
 
 
 def _add_machine_options(parser: argparse.ArgumentParser) -> None:
@@ -212,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"report: {write_report(args.out).resolve()}")
             return 0
         device = check_device(args.device)
+        from .execute import InteractionRun
+
         if args.command == "demo":
             job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out, options=DEMO_OPTIONS)
             print(f"demo: {' and '.join(DEMO_MODELS)} on {len(job.prompts)} built-in prompts, "

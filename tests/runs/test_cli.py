@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from run_models import PROMPTS, save_tiny_models, write_prompts
+from helpers.run_models import PROMPTS, save_tiny_models, write_prompts
 
-from captum_interactions import InteractionResult, cli
+from captum_interactions import InteractionResult
 from captum_interactions.graphs import overlap, read_graph
-from captum_interactions.specs import (
+from captum_interactions.runs import cli
+from captum_interactions.runs.specs import (
     ModelSpec,
     ModelSpecError,
     PromptFileError,
@@ -24,7 +25,7 @@ from captum_interactions.specs import (
     read_prompts,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------ prompt files
@@ -203,6 +204,7 @@ def test_cli_option_errors_come_from_argparse(capsys):
     assert "--model" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts a Python interpreter
 def test_python_dash_m_runs_the_same_command_line():
     out = subprocess.run([sys.executable, "-m", "captum_interactions", "--help"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout

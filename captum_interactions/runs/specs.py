@@ -39,14 +39,20 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from .exceptions import InteractionError
+import torch
 
-if TYPE_CHECKING:
-    import torch
-
-    from captum_interactions.adapters.base import LanguageModelAdapter
+from captum_interactions._optional import require
+from captum_interactions.adapters import (
+    PRETRAINED_MODELS,
+    HuggingFaceAdapter,
+    LanguageModelAdapter,
+    TransformerLensAdapter,
+    load_pretrained,
+    select_players,
+)
+from captum_interactions.exceptions import InteractionError
 
 __all__ = [
     "ModelSpec",
@@ -106,8 +112,6 @@ class PromptSpec:
 
 def _players(players: Any, text: str, where: str) -> tuple[str | tuple[int, int], ...]:
     """Check the players of a prompt line as the text front end will read them."""
-    from captum_interactions.adapters.text import select_players
-
     if not isinstance(players, list) or not players:
         raise PromptFileError(
             f"{where}: 'players' must be a non-empty list of words (or [start, end] character "
@@ -166,7 +170,7 @@ def parse_prompts(
     >>> parse_prompts(['{"prompt": "Paris is in", "players": ["Rome"]}'], jsonl=True)
     Traceback (most recent call last):
     ...
-    captum_interactions.specs.PromptFileError: <prompts>:1: player 'Rome' does not occur ...
+    captum_interactions.runs.specs.PromptFileError: <prompts>:1: player 'Rome' does not occur ...
     """
     entries = []
     for number, line in enumerate(lines, start=1):
@@ -220,8 +224,6 @@ def read_prompts(path: str | Path) -> list[PromptSpec]:
 # ----------------------------------------------------------------------------- models
 def known_models() -> tuple[str, ...]:
     """Names accepted by :func:`captum_interactions.adapters.load_pretrained`."""
-    from captum_interactions.adapters.pretrained import PRETRAINED_MODELS
-
     return tuple(PRETRAINED_MODELS)
 
 
@@ -274,7 +276,7 @@ class ModelSpec:
         >>> ModelSpec.parse("gpt-17")
         Traceback (most recent call last):
         ...
-        captum_interactions.specs.ModelSpecError: unknown model 'gpt-17'; known models: ...
+        captum_interactions.runs.specs.ModelSpecError: unknown model 'gpt-17'; known models: ...
         """
         label, sep, source = text.partition("=")
         if not sep or not _NAME.match(label):
@@ -311,14 +313,9 @@ class ModelSpec:
     ) -> LanguageModelAdapter:
         """Load the model and wrap it in an adapter named by the label, on ``device`` in
         ``dtype``. An adapter returned by a factory is used as it is."""
-        from captum_interactions.adapters.base import LanguageModelAdapter
-        from captum_interactions.adapters.pretrained import load_pretrained
-
         if self.kind == "pretrained":
             loaded = load_pretrained(self.source)
         elif self.kind == "folder":
-            from ._optional import require
-
             transformers = require("transformers", purpose=f"loading the folder {self.source}")
             loaded = (
                 transformers.AutoModelForCausalLM.from_pretrained(
@@ -352,9 +349,5 @@ def _adapter_for(loaded: Any, spec: ModelSpec, *, device, dtype) -> LanguageMode
     if device is not None or dtype is not None:
         model = model.to(device=device, dtype=dtype)
     if type(model).__module__.startswith("transformer_lens"):
-        from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
-
         return TransformerLensAdapter(model, tokenizer, name=spec.label)
-    from captum_interactions.adapters.huggingface import HuggingFaceAdapter
-
     return HuggingFaceAdapter(model, tokenizer, name=spec.label)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lm_models import make_tokenizer, tiny_gpt2, tiny_llama
+from helpers.lm_models import make_tokenizer, tiny_gpt2, tiny_llama
 
 __all__ = ["FACTORY", "PROMPTS", "save_tiny_models", "write_factory", "write_prompts"]
 

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from run_models import PROMPTS, save_tiny_models, write_factory, write_prompts
+from helpers.run_models import PROMPTS, save_tiny_models, write_factory, write_prompts
 
-from captum_interactions import InteractionError, InteractionResult, cli
-from captum_interactions._store import atomic_path
-from captum_interactions.pipeline import (
-    InteractionRun,
-    RunFolderError,
-    RunOptions,
-    load_run,
-)
+from captum_interactions import InteractionError, InteractionResult
+from captum_interactions.runs import InteractionRun, RunFolderError, RunOptions, cli, load_run
+from captum_interactions.runs.store import atomic_path
 
 OPTIONS = RunOptions(n_players=4)
 
@@ -39,6 +34,7 @@ def _files(out: Path) -> dict[str, tuple[int, bytes]]:
             for p in sorted((out / "results").glob("*/*.npz"))}
 
 
+@pytest.mark.slow  # starts a Python interpreter
 def test_killed_run_resumes_without_losing_or_recomputing(tmp_path, models, capsys):
     prompts = write_prompts(tmp_path / "prompts.jsonl")
     out = tmp_path / "run"
@@ -137,7 +133,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_run_options_refuse_a_single_model_solver_for_shared_runs():
-    with pytest.raises(InteractionError, match="'working_set' solves one model only; joint"):
+    with pytest.raises(InteractionError, match="'working_set' does not solve joint extraction"):
         RunOptions(n_players=4, shared=True, solver="working_set")
     with pytest.raises(InteractionError, match="unknown solver 'cplex'"):
         RunOptions(n_players=4, solver="cplex")

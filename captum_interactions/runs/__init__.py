@@ -1,0 +1,43 @@
+"""The run application: resumable studies of models × prompts, their analysis and report.
+
+A run computes one :class:`~captum_interactions.InteractionResult` per model and prompt
+(:mod:`.execute`), keeps them in a run folder with a manifest, atomic writes and resume
+(:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`) and writes a report
+(:mod:`.report`); :mod:`.specs` reads prompt files and model specifications, :mod:`.options`
+the options, and :mod:`.cli` is the ``captum-interactions`` command line. This package sits
+on top of the others: it imports the core, the adapters and the graphs; nothing imports it.
+
+Example (it needs the pretrained models, so it is not run here)::
+
+    from captum_interactions.runs import load_run, run
+
+    summary = run(["smollm2-135m", "gemma-3-270m"], "prompts.jsonl", "out", n_players=8)
+    data = load_run("out")
+"""
+
+from __future__ import annotations
+
+from .analysis import compare_models
+from .execute import InteractionRun, RunSummary, run
+from .folder import RunData, RunFolderError, load_run
+from .options import RunOptions, check_device
+from .report import write_report
+from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
+
+__all__ = [
+    "InteractionRun",
+    "ModelSpec",
+    "ModelSpecError",
+    "PromptFileError",
+    "PromptSpec",
+    "RunData",
+    "RunFolderError",
+    "RunOptions",
+    "RunSummary",
+    "check_device",
+    "compare_models",
+    "load_run",
+    "read_prompts",
+    "run",
+    "write_report",
+]

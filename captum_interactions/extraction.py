@@ -65,7 +65,7 @@ from typing import Any, Literal
 
 import torch
 
-from ._solvers import Problem, check_solver, choose, clip, run_solver
+from ._solvers import Problem, Solution, check_solver, choose, clip, run_solver
 from ._solvers._lp import loss
 from ._transforms import _checked, and_transform, or_transform
 from .exceptions import InteractionError
@@ -182,8 +182,27 @@ def _interactions(values: torch.Tensor, p: torch.Tensor, q: torch.Tensor):
     return and_transform(half + p), or_transform(half - p)
 
 
-def _gap(objective: float, dual: float | None) -> float | None:
-    return None if dual is None else (objective - dual) / max(abs(objective), 1e-300)
+def _solve(solver: str, problem: Problem, *, needed: bool, options: dict[str, Any],
+           show_progress: bool) -> tuple[str, Solution]:
+    """The solver that runs (``"none"`` where nothing needs solving) and its solution."""
+    if not needed:
+        zeros = torch.zeros_like(problem.values)
+        return "none", Solution(zeros, zeros, None, 0)
+    name = choose(solver, problem.n, models=problem.models,
+                  noisy=bool((problem.noise_bound > 0).all()))
+    return name, run_solver(name, problem, options=options, show_progress=show_progress)
+
+
+def _records(objectives: list[float], dual: torch.Tensor | None, **fields: Any
+             ) -> list[ExtractionInfo]:
+    """One extraction record per sample, with the certificate where there is one."""
+    bounds = [None] * len(objectives) if dual is None else dual.tolist()
+    return [
+        ExtractionInfo(objective=value, dual=lower,
+                       gap=None if lower is None else (value - lower) / max(abs(value), 1e-300),
+                       **fields)
+        for value, lower in zip(objectives, bounds, strict=True)
+    ]
 
 
 def _results(
@@ -260,29 +279,20 @@ def extract(
     if mode == "none":
         bound = torch.zeros_like(bound)
     start = time.perf_counter()
-    name, p, q, dual, iterations = "none", torch.zeros_like(values), torch.zeros_like(values), \
-        None, 0
-    if _needs_solver(mode, n, qcoef):
-        name = choose(solver, n, noisy=bool((bound > 0).all()))
-        problem = Problem(values[:, None], bound[:, None], with_or=mode == "and_or")
-        solution = run_solver(name, problem, options=solver_options, show_progress=show_progress)
-        p, q, iterations = solution.p[:, 0], solution.q[:, 0], solution.iterations
-        dual = None if solution.dual is None else solution.dual.tolist()
-    q = clip(q, bound[:, None])
+    name, solution = _solve(
+        solver, Problem(values[:, None], bound[:, None], with_or=mode == "and_or"),
+        needed=_needs_solver(mode, n, qcoef), options=solver_options,
+        show_progress=show_progress)
+    q = clip(solution.q[:, 0], bound[:, None])
     if mode == "and":
         p = (values + q) / 2  # v_or = 0 exactly
     else:
-        p = p - p[:, :1]  # p(∅) only moves the empty-set terms between AND and OR
+        p = solution.p[:, 0] - solution.p[:, :1, 0]  # p(∅) only moves the empty-set terms
     seconds = (time.perf_counter() - start) / values.shape[0]
     and_i, or_i = _interactions(values, p, q)
-    objective = loss(and_i[:, None], or_i[:, None], 0.0).tolist()
-    records = [
-        ExtractionInfo(mode=mode, solver=name, qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
-                       objective=value, dual=None if dual is None else dual[row],
-                       gap=None if dual is None else _gap(value, dual[row]),
-                       iterations=iterations, seconds=seconds)
-        for row, value in enumerate(objective)
-    ]
+    records = _records(loss(and_i[:, None], or_i[:, None], 0.0).tolist(), solution.dual,
+                       mode=mode, solver=name, qcoef=qcoef, scale=scale,
+                       subtract_v0=subtract_v0, iterations=solution.iterations, seconds=seconds)
     return _results(values, and_i, or_i, p, q, bound, labels, records, single, metadata)
 
 
@@ -380,36 +390,26 @@ def extract_shared(
         unit = _sample_scale(values.flatten(0, 1), scale).view(batch, models)
         unit = torch.where(unit > 0, unit, torch.ones_like(unit))
     start = time.perf_counter()
-    name, p, q, iterations = "none", torch.zeros_like(values), torch.zeros_like(values), 0
-    dual = torch.zeros(batch, dtype=values.dtype).tolist()  # no players: nothing to explain
-    if n > 0:
-        name = choose(solver, n, models=models)
-        problem = Problem(values / unit[..., None], noise_bound / unit, p_bound / unit,
-                          alpha=alpha)
-        solution = run_solver(name, problem, options=solver_options, show_progress=show_progress)
-        p, q, iterations = solution.p * unit[..., None], solution.q * unit[..., None], \
-            solution.iterations
-        dual = None if solution.dual is None else solution.dual.tolist()
-    q = clip(q, noise_bound[..., None])
+    # Normalised: the solver sees every model in its own unit (no model dominates the max).
+    problem = Problem(values / unit[..., None], noise_bound / unit, p_bound / unit,
+                      alpha=alpha)
+    name, solution = _solve(solver, problem, needed=n > 0, options=solver_options,
+                            show_progress=show_progress)
+    p = solution.p * unit[..., None]
     p = p - p[..., :1]
+    q = clip(solution.q * unit[..., None], noise_bound[..., None])
     seconds = (time.perf_counter() - start) / batch
     and_i, or_i = _interactions(values, p, q)
     # The transforms are linear: the normalised problem's interactions are and_i / unit.
     joint = loss(and_i / unit[..., None], or_i / unit[..., None], alpha).tolist()
+    dual = solution.dual if n > 0 else torch.zeros(batch, dtype=values.dtype)  # no players
     per_model = []
     for k in range(models):
-        records = [
-            ExtractionInfo(
-                mode="shared", solver=name, qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
-                objective=value, dual=None if dual is None else dual[row],
-                gap=None if dual is None else _gap(value, dual[row]), iterations=iterations,
-                seconds=seconds,
-                shared=SharedExtraction(model=k, n_models=models, alpha=float(alpha),
-                                        pcoef=pcoef, normalize=normalize,
-                                        p_bound=float(p_bound[row, k])),
-            )
-            for row, value in enumerate(joint)
-        ]
+        shared = SharedExtraction(model=k, n_models=models, alpha=float(alpha), pcoef=pcoef,
+                                  normalize=normalize, p_bound=float(p_bound[0, k]))
+        records = _records(joint, dual, mode="shared", solver=name, qcoef=qcoef, scale=scale,
+                           subtract_v0=subtract_v0, iterations=solution.iterations,
+                           seconds=seconds, shared=shared)
         per_model.append(_results(values[:, k], and_i[:, k], or_i[:, k], p[:, k], q[:, k],
                                   noise_bound[:, k], labels, records, single, metadata))
     return per_model

@@ -221,10 +221,10 @@ def _prompt_section(
             f"{result.objective:.3f} | {result.metadata.get('seconds', math.nan):.1f} |"
         )
     lines += ["", "| rank | " + " | ".join(top) + " |", "|---" * (len(top) + 1) + "|"]
-    for rank in range(max(len(terms) for terms in top.values())):
+    rows = max(len(terms) for terms in top.values())
+    for rank in range(rows):
         cells = [_term(terms[rank]) if rank < len(terms) else "" for terms in top.values()]
         lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
-    rows = max(len(terms) for terms in top.values())
     figure, axes = _figure(4.2 * len(found), 0.32 * max(rows, 1) + 1.3, ncols=len(found))
     plot_top_interactions(found, **salience, n_top=TOP, axes=axes)
     bars = _save(figure, figures / f"{prompt.id}-top.png")

@@ -57,7 +57,7 @@ class AndOrInteractions(PerturbationAttribution):
     to no player and always keep their input value. For every mask ``T`` of present players,
     absent players' elements take their baseline values, the model runs on the masked input,
     and its output becomes ``v(T)``. All ``2**n`` masks are evaluated, so ``n`` is capped at
-    ``max_players`` (:data:`MAX_EXACT_PLAYERS` by default): group elements into fewer players
+    ``max_players`` (20 by default, see :mod:`.costs`): group elements into fewer players
     (superpixels, words, feature groups) rather than explaining single scalars.
 
     The result of each example is an :class:`~captum_interactions.InteractionResult` with the

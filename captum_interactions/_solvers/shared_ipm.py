@@ -16,7 +16,7 @@ with ``|q_m| <= noise_bound_m``, ``|p_m| <= p_bound_m`` and free constants ``ξ,
 coefficient that depends only on the row type ``t`` and the generator, so the normal matrix
 ``A Θ A^T`` has closed-form blocks: per pair of row types one subset-sum table per
 interaction type, read at the "both" and "neither" codes of the mask pair as in
-:mod:`._ipm`, plus small diagonal blocks for ``q`` and ``p``.
+:mod:`.ipm`, plus small diagonal blocks for ``q`` and ``p``.
 
 The decomposition rows are generated: the bound on ``p`` is loose for most masks (at the
 defaults none was tight on SmolLM2/Gemma prompt pairs), so the first solve has the ``M 2**n``
@@ -57,7 +57,7 @@ __all__ = ["MAX_MATCHING_ROWS", "MAX_MODELS", "SOLVES", "solve"]
 MAX_MODELS = 4
 #: Most matching rows (``M * 2**n``): the normal matrix then takes 512 MiB, and two models at
 #: ``n = 12`` take about 75 s on a 2-core CPU (HiGHS several times longer). Generating the
-#: matching rows as :mod:`._working_set` does was measured slower for the joint LP at
+#: matching rows as :mod:`.working_set` does was measured slower for the joint LP at
 #: ``n = 10 .. 12``: about 9 rounds from scratch for a final set of about half the masks.
 MAX_MATCHING_ROWS = 8192
 
@@ -188,7 +188,8 @@ class _SharedProblem:
         ], -1)
 
     def shift_free_(self, normal: torch.Tensor) -> torch.Tensor:
-        """Add ``ρ F F^T`` to ``normal`` in place and return ``ρ`` (see ``_ipm._mehrotra``).
+        """Add ``ρ F F^T`` to ``normal`` in place and return ``ρ`` (see
+        :func:`._interior_point.mehrotra`).
 
         Without slack columns (no noise or no ``p`` bound) ``A`` alone can be rank-deficient
         where ``[A F]`` is not; ``ρ`` is the mean diagonal. ``F`` is one-hot by row kind and

@@ -3,7 +3,7 @@
 With noise (``bound > 0``) most rows of the extraction LP are slack at the optimum: only the
 masks whose noise bound is tight carry a non-zero dual (on SmolLM2 reward vectors 5-55% of
 them at ``n = 10``, about 16% at ``n = 14``). This solver runs the interior-point method of
-:mod:`._ipm` on a working set ``R`` of masks with every interaction column present, checks
+:mod:`.ipm` on a working set ``R`` of masks with every interaction column present, checks
 the solution against all ``2**n`` masks with subset sums (``O(n 2**n)``), adds the most
 violated masks (and those close to their bound), drops masks that are well inside their
 bound with a zero dual (each mask at most once, so the rounds cannot cycle) and solves

@@ -1,6 +1,6 @@
 """The report of a run folder: ``report.md`` with PNG figures in ``figures/``.
 
-:func:`write_report` reads a run folder (see :mod:`captum_interactions.pipeline`) and writes:
+:func:`write_report` reads a run folder (see :mod:`.folder`) and writes:
 
 - the run's models, prompts and options;
 - across models (two or more): overlap of the salient interactions per model pair, with

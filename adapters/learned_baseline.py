@@ -37,9 +37,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from captum_interactions._npz import load_npz, save_npz
+from captum_interactions._npz import MAPPING, TEXT, load_npz, save_npz
 from captum_interactions._version import __version__
-from captum_interactions.exceptions import InteractionError
+from captum_interactions.exceptions import InteractionError, ResultFormatError
 
 from .base import LanguageModelAdapter, Prompt
 from .baselines import BaselineSpec, describe_baseline
@@ -117,17 +117,13 @@ class LearnedBaseline:
     def load(cls, path: str | os.PathLike[str]) -> LearnedBaseline:
         """Read a file written by :meth:`save`."""
         header, arrays = load_npz(
-            path, ("vector", "losses"), fmt=FORMAT, versions=(FORMAT_VERSION,), what=_WHAT
+            path, ("vector", "losses"), fmt=FORMAT, versions=(FORMAT_VERSION,), what=_WHAT,
+            fields={"model": TEXT, "init": TEXT, "options": MAPPING, "version": TEXT},
         )
-        vector, losses = arrays["vector"], arrays["losses"]
-        return cls(
-            vector,
-            model=header["model"],
-            init=header["init"],
-            losses=losses,
-            options=header["options"],
-            version=header["version"],
-        )
+        try:
+            return cls(arrays["vector"], losses=arrays["losses"], **header)
+        except InteractionError as error:
+            raise ResultFormatError(f"{path} holds an inconsistent {_WHAT}: {error}") from error
 
 
 def resolve_baseline(

@@ -18,7 +18,13 @@ from ._transforms import (
     reconstruct,
 )
 from ._version import __version__
-from .exceptions import CostWarning, InteractionError, MissingDependencyError, ResultFormatError
+from .exceptions import (
+    ConvergenceWarning,
+    CostWarning,
+    InteractionError,
+    MissingDependencyError,
+    ResultFormatError,
+)
 from .extraction import extract, extract_shared
 from .first_order import banzhaf_values, shapley_values
 from .result import ExtractionInfo, Interaction, InteractionResult, SharedExtraction
@@ -26,6 +32,7 @@ from .salience import merge_singletons, salient_masks
 
 __all__ = [
     "AndOrInteractions",
+    "ConvergenceWarning",
     "CostWarning",
     "ExtractionInfo",
     "HarsanyiInteractions",

@@ -4,7 +4,7 @@ Each transform is a butterfly: one pass of differences (or sums) along every pla
 of the ``[2] * n`` view of a vector over all ``2**n`` masks, so it costs ``O(n * 2**n)``
 time and ``O(2**n)`` memory and never builds a ``2**n x 2**n`` matrix. All functions work
 on the last dimension, keep every leading (batch) dimension, and run on the input's
-device and dtype.
+device and dtype (integers and booleans are promoted to float64).
 
 >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])   # v(∅), v({0}), v({1}), v({0, 1})
 >>> and_transform(v).tolist()                  # I_and({0, 1}) = 5 - 1 - 2 + 0
@@ -32,7 +32,11 @@ __all__ = [
 
 
 def _checked(values: torch.Tensor, name: str) -> tuple[torch.Tensor, int]:
-    """Validate a vector (or batch of vectors) over all masks; return it and ``n``."""
+    """Validate a vector (or batch of vectors) over all masks; return it and ``n``.
+
+    Integer and boolean inputs come back as float64 (exact up to ``2**53``), so the
+    differences of the transforms cannot wrap around.
+    """
     if not isinstance(values, torch.Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor with last dimension 2**n, got "
@@ -41,6 +45,8 @@ def _checked(values: torch.Tensor, name: str) -> tuple[torch.Tensor, int]:
     if values.dim() == 0:
         raise InteractionError(f"{name} must have a last dimension of length 2**n, got a scalar")
     n = n_players_of(values.shape[-1])
+    if not (values.is_floating_point() or values.is_complex()):
+        values = values.to(torch.float64)
     # One cheap reduction: a sum is finite whenever every entry is (the full check runs
     # only when it is not, e.g. on overflow, to count and report the bad entries).
     if (values.is_floating_point() or values.is_complex()) and not bool(

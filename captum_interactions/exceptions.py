@@ -6,6 +6,7 @@ Every error says what was given, what was expected and how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "ConvergenceWarning",
     "CostWarning",
     "InteractionError",
     "MissingDependencyError",
@@ -27,3 +28,9 @@ class MissingDependencyError(ImportError):
 
 class CostWarning(UserWarning):
     """The requested computation is expensive (many forward passes or a large solve)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped before its tolerance (an iteration cap): the result is feasible and
+    carries the certified gap it reached (``result.extraction.gap``), but may be above the
+    optimum by that much."""

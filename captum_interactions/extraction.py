@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -68,7 +69,7 @@ import torch
 from ._solvers import Problem, Solution, check_solver, choose, clip, run_solver
 from ._solvers._lp import loss
 from ._transforms import _checked, and_transform, or_transform
-from .exceptions import InteractionError
+from .exceptions import ConvergenceWarning, InteractionError
 from .result import ExtractionInfo, InteractionResult, SharedExtraction
 from .subsets import check_labels
 
@@ -193,15 +194,41 @@ def _solve(solver: str, problem: Problem, *, needed: bool, options: dict[str, An
     return name, run_solver(name, problem, options=options, show_progress=show_progress)
 
 
-def _records(objectives: list[float], dual: torch.Tensor | None, **fields: Any
-             ) -> list[ExtractionInfo]:
-    """One extraction record per sample, with the certificate where there is one."""
-    bounds = [None] * len(objectives) if dual is None else dual.tolist()
+def _records(
+    objectives: torch.Tensor, solution: Solution, problem: Problem, *, solver: str,
+    **fields: Any,
+) -> list[ExtractionInfo]:
+    """One extraction record per sample, with the certificate where there is one; warns
+    (:class:`ConvergenceWarning`) where the solver stopped before its tolerance.
+
+    The gap is relative to the objective or, where that is smaller, to the sample's largest
+    ``|v(T) - v(∅)|`` (an optimum of zero would make a purely relative gap explode).
+    """
+    values = problem.values
+    floor = (values - values[..., :1]).abs().amax((-1, -2)).clamp(min=1e-300)
+    if solution.dual is None:
+        gaps = duals = [None] * len(objectives)
+    else:
+        duals = solution.dual.tolist()
+        gaps = ((objectives - solution.dual) / torch.maximum(objectives.abs(), floor)).tolist()
+    converged = ([None] * len(objectives) if solution.converged is None
+                 else solution.converged.tolist())
+    stopped = [gap for gap, done in zip(gaps, converged, strict=True) if done is False]
+    if stopped:
+        reached = "" if stopped[0] is None else (
+            f"; the certified relative gap it reached is up to {max(stopped):.2g} "
+            "(result.extraction.gap)")
+        warnings.warn(
+            f"solver {solver!r} stopped before its tolerance on {len(stopped)} of "
+            f"{len(objectives)} sample(s) (it ran out of iterations){reached}. The result "
+            "is feasible but may be above the optimum: raise max_iter or use an exact solver",
+            ConvergenceWarning, stacklevel=3,
+        )
     return [
-        ExtractionInfo(objective=value, dual=lower,
-                       gap=None if lower is None else (value - lower) / max(abs(value), 1e-300),
+        ExtractionInfo(objective=value, dual=lower, gap=gap, converged=done, solver=solver,
                        **fields)
-        for value, lower in zip(objectives, bounds, strict=True)
+        for value, lower, gap, done in zip(objectives.tolist(), duals, gaps, converged,
+                                           strict=True)
     ]
 
 
@@ -279,10 +306,9 @@ def extract(
     if mode == "none":
         bound = torch.zeros_like(bound)
     start = time.perf_counter()
-    name, solution = _solve(
-        solver, Problem(values[:, None], bound[:, None], with_or=mode == "and_or"),
-        needed=_needs_solver(mode, n, qcoef), options=solver_options,
-        show_progress=show_progress)
+    problem = Problem(values[:, None], bound[:, None], with_or=mode == "and_or")
+    name, solution = _solve(solver, problem, needed=_needs_solver(mode, n, qcoef),
+                            options=solver_options, show_progress=show_progress)
     q = clip(solution.q[:, 0], bound[:, None])
     if mode == "and":
         p = (values + q) / 2  # v_or = 0 exactly
@@ -290,9 +316,9 @@ def extract(
         p = solution.p[:, 0] - solution.p[:, :1, 0]  # p(∅) only moves the empty-set terms
     seconds = (time.perf_counter() - start) / values.shape[0]
     and_i, or_i = _interactions(values, p, q)
-    records = _records(loss(and_i[:, None], or_i[:, None], 0.0).tolist(), solution.dual,
-                       mode=mode, solver=name, qcoef=qcoef, scale=scale,
-                       subtract_v0=subtract_v0, iterations=solution.iterations, seconds=seconds)
+    records = _records(loss(and_i[:, None], or_i[:, None], 0.0), solution, problem, solver=name,
+                       mode=mode, qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
+                       iterations=solution.iterations, seconds=seconds)
     return _results(values, and_i, or_i, p, q, bound, labels, records, single, metadata)
 
 
@@ -401,15 +427,19 @@ def extract_shared(
     seconds = (time.perf_counter() - start) / batch
     and_i, or_i = _interactions(values, p, q)
     # The transforms are linear: the normalised problem's interactions are and_i / unit.
-    joint = loss(and_i / unit[..., None], or_i / unit[..., None], alpha).tolist()
-    dual = solution.dual if n > 0 else torch.zeros(batch, dtype=values.dtype)  # no players
+    joint = loss(and_i / unit[..., None], or_i / unit[..., None], alpha)
+    if n == 0:  # no players, nothing to explain: the loss is 0, certainly
+        solution = Solution(p, q, torch.zeros(batch, dtype=values.dtype), 0)
     per_model = []
     for k in range(models):
         shared = SharedExtraction(model=k, n_models=models, alpha=float(alpha), pcoef=pcoef,
                                   normalize=normalize, p_bound=float(p_bound[0, k]))
-        records = _records(joint, dual, mode="shared", solver=name, qcoef=qcoef, scale=scale,
-                           subtract_v0=subtract_v0, iterations=solution.iterations,
-                           seconds=seconds, shared=shared)
+        with warnings.catch_warnings():  # warn once, for the first model
+            if k:
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            records = _records(joint, solution, problem, solver=name, mode="shared",
+                               qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
+                               iterations=solution.iterations, seconds=seconds, shared=shared)
         per_model.append(_results(values[:, k], and_i[:, k], or_i[:, k], p[:, k], q[:, k],
                                   noise_bound[:, k], labels, records, single, metadata))
     return per_model

@@ -23,10 +23,26 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
-from ._npz import load_npz, save_npz
+from ._npz import (
+    BOOLEAN,
+    INTEGER,
+    MAPPING,
+    NUMBER,
+    OPTIONAL_BOOLEAN,
+    OPTIONAL_INTEGER,
+    OPTIONAL_MAPPING,
+    OPTIONAL_NUMBER,
+    OPTIONAL_TEXT,
+    TEXT,
+    TEXT_LIST,
+    Field,
+    check_fields,
+    load_npz,
+    save_npz,
+)
 from ._transforms import _checked, reconstruct
 from ._version import __version__
-from .exceptions import InteractionError
+from .exceptions import InteractionError, ResultFormatError
 from .first_order import banzhaf_values, shapley_values
 from .salience import merge_singletons as _merge_singletons
 from .salience import salient_masks
@@ -41,6 +57,18 @@ FORMAT_VERSION = 2
 _READS = (1, 2)
 _ARRAYS = ("values", "and_interactions", "or_interactions", "p", "q")
 _WHAT = "captum-interactions result"
+_SCALE = Field(lambda x: isinstance(x, str) or NUMBER.check(x), "a string or a finite number")
+#: The fields of a saved result's header, and of its extraction record.
+_HEADER = {"players": TEXT_LIST, "bound": NUMBER, "target": OPTIONAL_INTEGER,
+           "target_text": OPTIONAL_TEXT, "baseline": OPTIONAL_TEXT, "value_kind": OPTIONAL_TEXT,
+           "extraction": OPTIONAL_MAPPING, "metadata": MAPPING, "version": TEXT,
+           "mask_convention": TEXT}
+_EXTRACTION = {"mode": TEXT, "solver": TEXT, "qcoef": NUMBER, "scale": _SCALE,
+               "subtract_v0": BOOLEAN, "objective": NUMBER, "dual": OPTIONAL_NUMBER,
+               "gap": OPTIONAL_NUMBER, "converged": OPTIONAL_BOOLEAN, "iterations": INTEGER,
+               "seconds": NUMBER, "shared": OPTIONAL_MAPPING}
+_SHARED = {"model": INTEGER, "n_models": INTEGER, "alpha": NUMBER, "pcoef": NUMBER,
+           "normalize": BOOLEAN, "p_bound": NUMBER}
 
 
 class Interaction(NamedTuple):
@@ -109,7 +137,12 @@ class ExtractionInfo:
         objective (float): the loss of the returned point.
         dual (float | None): a certified lower bound on the optimal loss (``None``: the
             solver gives none).
-        gap (float | None): ``(objective - dual) / |objective|``.
+        gap (float | None): ``(objective - dual) / max(|objective|, s)``, with ``s`` the
+            largest ``|v(T) - v(∅)|`` of the sample (in the solved units), so that an optimum
+            of (nearly) zero does not make the relative gap explode.
+        converged (bool | None): whether the solver reached its tolerance; ``False`` after
+            an iteration cap (a :class:`~captum_interactions.ConvergenceWarning` said so),
+            ``None`` when no solver ran or it has no tolerance (the lab's SGD).
         iterations (int): solver iterations (of the slowest sample of the batch).
         seconds (float): solve time per sample.
         shared (SharedExtraction | None): the joint fields of shared extraction.
@@ -123,6 +156,7 @@ class ExtractionInfo:
     objective: float
     dual: float | None
     gap: float | None
+    converged: bool | None
     iterations: int
     seconds: float
     shared: SharedExtraction | None = None
@@ -132,17 +166,24 @@ class ExtractionInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExtractionInfo:
-        """Read :meth:`to_dict`'s form, or the free dict of version-1 result files."""
-        data = dict(data)
-        shared = data.pop("shared", None)
-        if "joint_objective" in data:  # version 1: the joint certificate under joint_*
-            shared = {key: data.pop(key) for key in
-                      ("model", "n_models", "alpha", "pcoef", "normalize", "p_bound")}
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "extraction") -> ExtractionInfo:
+        """Read :meth:`to_dict`'s form, or the free dict of version-1 result files; a
+        :class:`~captum_interactions.ResultFormatError` names ``where`` and the field that is
+        missing or of the wrong kind."""
+        data = dict(data) if isinstance(data, Mapping) else data
+        if isinstance(data, dict) and "joint_objective" in data:  # version 1 (0.1)
+            data["shared"] = {key: data.pop(key, None) for key in _SHARED}
             for key in ("objective", "dual", "gap"):
                 data[key] = data.pop(f"joint_{key}")
-        data.pop("bound", None)  # version 1 kept a copy of the result's bound
-        return cls(**data, shared=None if shared is None else SharedExtraction(**shared))
+        if isinstance(data, dict):
+            data.pop("bound", None)  # version 1 kept a copy of the result's bound
+            data.setdefault("shared", None)
+            data.setdefault("converged", None)  # version 1 did not say
+        check_fields(data, _EXTRACTION, where=where)
+        shared = data["shared"]
+        if shared is not None:
+            shared = SharedExtraction(**check_fields(shared, _SHARED, where=f"{where}.shared"))
+        return cls(**{**data, "shared": shared})
 
 
 @dataclass(eq=False)
@@ -371,10 +412,17 @@ class InteractionResult:
 
     @classmethod
     def load(cls, path: str | Path) -> InteractionResult:
-        """Read a result written by :meth:`save`; tensors come back on the CPU."""
-        header, arrays = load_npz(path, _ARRAYS, fmt=FORMAT, versions=_READS, what=_WHAT)
-        extraction = header.pop("extraction", None)
+        """Read a result written by :meth:`save`; tensors come back on the CPU. Any damage
+        (truncated, tampered or inconsistent) raises
+        :class:`~captum_interactions.ResultFormatError` naming the file."""
+        header, arrays = load_npz(path, _ARRAYS, fmt=FORMAT, versions=_READS, what=_WHAT,
+                                  fields=_HEADER)
+        extraction = header.pop("extraction")
         if extraction:  # version 1 saved {} for a result built by hand
-            header["extraction"] = ExtractionInfo.from_dict(extraction)
-        return cls(**header, **arrays)
+            header["extraction"] = ExtractionInfo.from_dict(extraction,
+                                                            where=f"{path}: extraction")
+        try:
+            return cls(**header, **arrays)
+        except (InteractionError, TypeError) as error:
+            raise ResultFormatError(f"{path} holds an inconsistent {_WHAT}: {error}") from error
 

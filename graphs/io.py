@@ -5,6 +5,11 @@ d3). Both keep node ids, every attribute and its type, so ``read_graph(write_gra
 equals ``g``. Only graphs with string node ids and scalar attributes (str, int, float, bool)
 are written; anything else is named in the error, because it would not come back unchanged.
 
+Any Python string survives GraphML: XML 1.0 cannot hold control characters, lone surrogates
+or a bare carriage return (readers turn ``\r\n`` into ``\n``), so a string with any of them
+(or one that starts with the marker) is stored as ``ci-escaped:`` followed by its JSON form,
+and :func:`read_graph` restores it.
+
 >>> import tempfile, pathlib, networkx as nx
 >>> graph = nx.DiGraph(kind="demo")
 >>> graph.add_edge("p0", "and:3", kind="member")
@@ -17,11 +22,13 @@ are written; anything else is named in the error, because it would not come back
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
 
+from captum_interactions._files import atomic_path
 from captum_interactions.exceptions import InteractionError
 
 __all__ = ["read_graph", "write_graph"]
@@ -34,6 +41,35 @@ _RESERVED: dict[Format, dict[str, tuple[str, ...]]] = {
     "graphml": {},
     "node_link": {"node": ("id",), "edge": ("source", "target")},
 }
+
+
+#: Prefix of a string stored in its JSON form (GraphML cannot hold it as it is).
+ESCAPED = "ci-escaped:"
+_XML_UNSAFE = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape(value: Any) -> Any:
+    if isinstance(value, str) and (value.startswith(ESCAPED) or _XML_UNSAFE.search(value)):
+        return ESCAPED + json.dumps(value)  # ASCII: every unsafe character as \uXXXX
+    return value
+
+
+def _unescape(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(ESCAPED):
+        return json.loads(value[len(ESCAPED):])
+    return value
+
+
+def _mapped(graph: nx.Graph, convert) -> nx.Graph:
+    """A copy of ``graph`` with ``convert`` applied to node ids and attribute values."""
+    out = graph.__class__()
+    out.graph.update({key: convert(value) for key, value in graph.graph.items()})
+    out.add_nodes_from((convert(node), {key: convert(value) for key, value in data.items()})
+                       for node, data in graph.nodes(data=True))
+    out.add_edges_from((convert(u), convert(v), {key: convert(value) for key, value in
+                                                 data.items()})
+                       for u, v, data in graph.edges(data=True))
+    return out
 
 
 def _format(path: Path, format: Format | None) -> Format:
@@ -99,11 +135,12 @@ def write_graph(graph: nx.Graph, path: str | Path, *, format: Format | None = No
             "convert with nx.Graph(graph) or nx.DiGraph(graph)"
         )
     _check_scalars(graph, format)
-    if format == "graphml":
-        nx.write_graphml(graph, path)
-    else:
-        data = nx.node_link_data(graph, edges="edges")
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    with atomic_path(path) as tmp:
+        if format == "graphml":
+            nx.write_graphml(_mapped(graph, _escape), tmp)
+        else:
+            data = nx.node_link_data(graph, edges="edges")
+            tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path
 
 
@@ -119,6 +156,6 @@ def read_graph(path: str | Path, *, format: Format | None = None) -> nx.Graph:
         for name in ("node_default", "edge_default"):  # empty entries the reader adds
             if not graph.graph.get(name, True):
                 del graph.graph[name]
-        return graph
+        return _mapped(graph, _unescape)
     data = json.loads(path.read_text(encoding="utf-8"))
     return nx.node_link_graph(data, edges="edges")

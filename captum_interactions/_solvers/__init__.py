@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import torch
+
 from captum_interactions.exceptions import InteractionError
 
 from . import highs, ipm, pdhg, sgd, working_set
@@ -156,10 +158,15 @@ def run_solver(
     Solvers with ``unit_scale`` get every model's values centred on ``v(∅)`` and every sample
     divided by its largest ``|v(T) - v(∅)|`` (the loss ignores a shift of each model's values
     and is homogeneous in their scale), so default tolerances and starting points mean the
-    same for every input.
+    same for every input. A noise bound above half a model's range of values is lowered to
+    it, which changes nothing: that much noise already makes every value equal, and the
+    optimum is zero either way (a bound of ``1e300`` would only break the arithmetic).
     """
     solves = check_solver(solver, models=problem.models, n=problem.n,
                           mode="and_or" if problem.with_or else "and", options=options)
+    values = problem.values
+    half_range = (values.amax(-1) - values.amin(-1)) / 2
+    problem = replace(problem, noise_bound=torch.minimum(problem.noise_bound, half_range))
     if not SOLVERS[solver].unit_scale:
         return solves.solve(problem, show_progress=show_progress, **options)
     centred = replace(problem, values=problem.values - problem.values[..., :1])

@@ -103,12 +103,15 @@ class Solution:
         dual (Tensor | None): ``[batch]`` a certified lower bound on the optimal loss (weak
             duality); ``None`` for solvers without a certificate.
         iterations (int): iterations of the slowest sample.
+        converged (Tensor | None): ``[batch]`` whether the solver reached its tolerance
+            (not an iteration cap); ``None`` for solvers without one (the lab's SGD).
     """
 
     p: torch.Tensor
     q: torch.Tensor
     dual: torch.Tensor | None
     iterations: int
+    converged: torch.Tensor | None = None
 
     def rescaled(self, factor: torch.Tensor) -> Solution:
         """The solution of the problem whose values were divided by ``factor`` (``[batch]``),
@@ -132,6 +135,7 @@ def from_interactions(
     *,
     w: torch.Tensor | None = None,
     iterations: int,
+    converged: torch.Tensor,
 ) -> Solution:
     """The solution of a solver that found interactions ``and_i``, ``or_i`` and noise ``q``
     (``[batch, M, 2**n]``) with the LP duals ``y`` (and ``w``) of :func:`._lp.dual_bound`:
@@ -144,7 +148,7 @@ def from_interactions(
         p = (values + q) / 2
     dual = dual_bound(values, problem.noise_bound, y, with_or=problem.with_or,
                       alpha=problem.alpha, w=w, p_bound=problem.p_bound)
-    return Solution(p, q, dual, iterations)
+    return Solution(p, q, dual, iterations, converged)
 
 
 # ---------------------------------------------------------------------------------- options

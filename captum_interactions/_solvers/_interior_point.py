@@ -21,14 +21,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
 from captum_interactions.exceptions import InteractionError
 
-__all__ = ["LinearProgram", "code_masks", "mehrotra", "pad_empty", "pair_codes", "row_plan"]
+__all__ = [
+    "IPMResult",
+    "LinearProgram",
+    "code_masks",
+    "mehrotra",
+    "pad_empty",
+    "pair_codes",
+    "row_plan",
+]
 
 
 class LinearProgram(Protocol):
@@ -201,6 +209,18 @@ class _Newton:
         )
 
 
+class IPMResult(NamedTuple):
+    """The best iterate ``(x, y, ξ)`` of every LP, the iterations run and, per LP, whether
+    it converged: its error fell below ``tol``, or it stalled at the numerical limit near the
+    optimum (error below ``sqrt(tol)``); not after running out of iterations further away."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    xi: torch.Tensor
+    iterations: int
+    converged: torch.Tensor
+
+
 def mehrotra(
     problem: LinearProgram,
     *,
@@ -208,9 +228,8 @@ def mehrotra(
     max_iter: int,
     patience: int = 5,
     progress: tqdm | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Predictor-corrector iterations; returns the best iterate ``(x, y, ξ)`` of every LP
-    and the iteration count.
+) -> IPMResult:
+    """Predictor-corrector iterations on every LP of the batch.
 
     Every LP stops when its relative gap and infeasibilities fall below ``tol``, or after
     ``patience`` iterations without progress near the optimum; ``progress`` (a tqdm bar) is
@@ -293,6 +312,7 @@ def mehrotra(
         ad = (0.995 * alpha_d * live)[:, None]
         x, s, xi = x + ap * dx, torch.where(bounded, s + ap * ds, s), xi + ap * dxi
         y, z, w = y + ad * dy, z + ad * dz, torch.where(bounded, w + ad * dw, w)
-    return best_x, best_y, best_xi, iteration
+    converged = (best_err < tol) | ((stale >= patience) & (best_err < tol**0.5))
+    return IPMResult(best_x, best_y, best_xi, iteration, converged)
 
 

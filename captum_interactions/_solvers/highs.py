@@ -217,11 +217,12 @@ def solve(
             q, p, y, w = (torch.stack(part) for part in zip(*parts, strict=True))
             dual = dual_bound(values, problem.noise_bound, y, with_or=True, alpha=problem.alpha,
                               w=w, p_bound=problem.p_bound)
-            return Solution(p, q, dual, iterations=0)
+            return Solution(p, q, dual, iterations=0,
+                            converged=torch.ones(len(values), dtype=torch.bool))
         a, o, q, y = _solve_single(values[:, 0], problem.noise_bound[:, 0],
                                    with_or=problem.with_or, progress=bar, **settings)
     return from_interactions(problem, a[:, None], o[:, None], q[:, None], y[:, None],
-                             iterations=0)
+                             iterations=0, converged=torch.ones(len(a), dtype=torch.bool))
 
 
 _OPTIONS = {"method": choice("highs-ipm", "highs-ds", "highs"), "options": MAPPING}

@@ -143,12 +143,13 @@ class SingleLP:
 
 
 def _solve_batch(values, bound, *, with_or, tol, max_iter, progress):
-    """Interactions ``a, o``, noise ``q`` and matching duals ``y`` of one batch of samples."""
+    """Interactions ``a, o``, noise ``q`` and matching duals ``y`` of one batch of samples,
+    the iterations and whether each sample converged."""
     lp = SingleLP(values, bound, with_or=with_or)
-    x, y, _, iterations = mehrotra(lp, tol=tol, max_iter=max_iter, progress=progress)
-    a, o, s = lp.split(x)
+    fit = mehrotra(lp, tol=tol, max_iter=max_iter, progress=progress)
+    a, o, s = lp.split(fit.x)
     q = s - bound[:, None] if s is not None else torch.zeros_like(a)
-    return a, o, q, y, iterations
+    return a, o, q, fit.y, fit.iterations, fit.converged
 
 
 def solve(
@@ -178,7 +179,8 @@ def solve(
                                       with_or=problem.with_or, tol=tol, max_iter=max_iter,
                                       progress=progress))
     a, o, q, y = (torch.cat([part[k] for part in parts])[:, None] for k in range(4))
-    return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts))
+    return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts),
+                             converged=torch.cat([part[5] for part in parts]))
 
 
 #: The structured interior point: exact, one model up to ``n = 12``; jointly 2 to 4 models

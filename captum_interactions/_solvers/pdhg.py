@@ -216,7 +216,7 @@ def solve(
                 count = torch.where(restart, 0, count)
                 restart_gap = torch.where(restart, best_gap, restart_gap)
     p, q, _, dual, _ = ops.certify(*best_state)
-    return Solution(p, q, dual, iteration)
+    return Solution(p, q, dual, iteration, converged=best_gap <= tol)
 
 
 #: Restarted PDHG: first-order with a certified gap, one model or any number jointly, any

@@ -275,8 +275,9 @@ def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, pr
     while True:
         problem = _SharedProblem(values, noise_bound, p_bound, alpha=alpha,
                                  decomposition=decomposition)
-        x, y, xi, steps = mehrotra(problem, tol=tol, max_iter=max_iter)
-        iterations += steps
+        fit = mehrotra(problem, tol=tol, max_iter=max_iter)
+        x, y, xi = fit.x, fit.y, fit.xi
+        iterations += fit.iterations
         a, o = problem.interactions(x)
         up, down = _subset_sums(a[0], n), _subset_sums(o[0], n).flip(-1)
         d = up + down
@@ -291,7 +292,7 @@ def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, pr
         progress.update()
         if not bool((separation > tol).any()):
             residual = up - down + xi[0, :models, None] - values[0]
-            return a[0], o[0], residual, y[0], problem, iterations
+            return a[0], o[0], residual, y[0], problem, iterations, fit.converged
         # Masks close to separating come along: the next solution moves.
         near = torch.nonzero(separation > -2 * margin * p_bound[0].min()).flatten()
         decomposition = torch.cat([decomposition, near]).sort().values
@@ -341,18 +342,20 @@ def solve(
             ``2 margin min_m p_bound_m`` join the decomposition rows with the violated ones.
     """
     values = problem.values
-    parts, iterations = [], 0
+    parts, iterations, converged = [], 0, []
     with tqdm(desc="joint ipm", unit="solve", disable=not show_progress) as progress:
         for row in range(values.shape[0]):
-            a, o, residual, y, lp, steps = _solve_one(
+            a, o, residual, y, lp, steps, done = _solve_one(
                 values[row : row + 1], problem.noise_bound[row : row + 1],
                 problem.p_bound[row : row + 1], alpha=problem.alpha, tol=tol,
                 max_iter=max_iter, margin=margin, progress=progress,
             )
             parts.append((a, o, residual, *_duals(y, lp)))
             iterations = max(iterations, steps)
+            converged.append(done)
     a, o, q, y, w = (torch.stack(part) for part in zip(*parts, strict=True))
-    return from_interactions(problem, a, o, q, y, w=w, iterations=iterations)
+    return from_interactions(problem, a, o, q, y, w=w, iterations=iterations,
+                             converged=torch.cat(converged))
 
 
 #: The joint ``"ipm"``: exact, 2 to :data:`MAX_MODELS` models with ``M * 2**n`` up to

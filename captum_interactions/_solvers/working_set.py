@@ -60,15 +60,17 @@ def _initial_rows(n: int, device: torch.device) -> torch.Tensor:
 
 def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress):
     """Row generation for one sample (``values [1, 2**n]`` of unit size): the final
-    interactions, noise and duals over all masks, and the interior-point iterations."""
+    interactions, noise and duals over all masks, the interior-point iterations and whether
+    the last solve converged."""
     n = values.shape[-1].bit_length() - 1
     rows = _initial_rows(n, values.device)
     dropped = torch.zeros(values.shape[-1], dtype=torch.bool, device=values.device)
     iterations = 0
     while True:
         problem = SingleLP(values, bound, with_or=with_or, rows=rows)
-        x, y, _, steps = mehrotra(problem, tol=tol, max_iter=max_iter)
-        iterations += steps
+        fit = mehrotra(problem, tol=tol, max_iter=max_iter)
+        x, y = fit.x, fit.y
+        iterations += fit.iterations
         inner = problem.interaction_rows(x)
         noise = x[:, problem.n_interaction :] - bound[:, None] if problem.with_noise else 0
         # The free constant: every working row satisfies inner + ξ = v + q.
@@ -81,7 +83,7 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
         count = int((violation > tol).sum())
         if count == 0:
             a, o, _ = problem.split(x)
-            return a, o, residual, problem.full_duals(y), iterations
+            return a, o, residual, problem.full_duals(y), iterations, fit.converged
         if len(rows) >= MAX_ROWS:
             raise InteractionError(
                 f"the working set of solver 'working_set' reached {len(rows)} masks and still "
@@ -138,7 +140,8 @@ def solve(
                 max_iter=max_iter, grow=grow, margin=margin, progress=progress,
             ))
     a, o, q, y = (torch.cat([part[k] for part in parts])[:, None] for k in range(4))
-    return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts))
+    return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts),
+                             converged=torch.cat([part[5] for part in parts]))
 
 
 #: Row generation around the structured interior point: exact, one model, ``n = 11 .. 14``

@@ -26,7 +26,7 @@ from captum_interactions.graphs import OverlapMatrix, and_or_graph, overlap_matr
 from captum_interactions.result import InteractionResult
 
 from .options import RunOptions
-from .store import atomic_path, write_json, write_text
+from .store import write_json, write_text
 
 __all__ = ["Comparison", "analyse", "compare_models"]
 
@@ -77,8 +77,8 @@ def analyse(
     salience = options.salience()
     for name, found in by_extraction.items():
         for (model, prompt), result in found.items():
-            with atomic_path(out_dir / "graphs" / name / model / f"{prompt}.graphml") as tmp:
-                write_graph(and_or_graph(result, **salience), tmp)
+            write_graph(and_or_graph(result, **salience),
+                        out_dir / "graphs" / name / model / f"{prompt}.graphml")
     results = by_extraction["independent"]
     comparison: dict[str, Any] = {
         **salience,

@@ -38,7 +38,7 @@ from captum_interactions.result import InteractionResult
 
 from .options import RunOptions
 from .specs import ModelSpec, PromptSpec
-from .store import atomic_path, read_json, write_json
+from .store import read_json, write_json
 
 __all__ = [
     "EXTRACTIONS",
@@ -167,10 +167,9 @@ class RunFolder:
         """Where the learned baseline of ``model`` lives."""
         return self.path / "baselines" / f"{model}.npz"
 
-    def save_result(self, path: Path, result: InteractionResult) -> None:
-        """Write ``result`` to ``path`` atomically."""
-        with atomic_path(path) as tmp:
-            result.save(tmp)
+    def save_result(self, path: Path, result) -> None:
+        """Write ``result`` (anything with an atomic ``save(path)``) to ``path``."""
+        result.save(path)
 
     # ----------------------------------------------------------------------- manifest
     def begin_session(self, device: str, models, prompts) -> int:

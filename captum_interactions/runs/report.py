@@ -27,6 +27,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from captum_interactions._files import atomic_path
 from captum_interactions._optional import require
 from captum_interactions._version import __version__
 from captum_interactions.graphs import (
@@ -42,7 +43,7 @@ from captum_interactions.result import Interaction
 
 from .analysis import compare_models
 from .folder import RunData, load_run
-from .store import atomic_path, write_text
+from .store import write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,8 +1,5 @@
-"""Crash-safe files for resumable runs: atomic writes and a JSON manifest.
-
-Every file is written to a temporary name in its final folder, flushed to disk and then
-renamed over the final name (:func:`os.replace` is atomic), so a run killed at any moment
-leaves either the old file, the new file or no file, never a truncated one.
+"""The text files of a run folder: strict JSON (the manifest, the comparison) and text,
+written atomically (:mod:`captum_interactions._files`).
 
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -10,50 +7,24 @@ leaves either the old file, the new file or no file, never a truncated one.
 PosixPath('...a.json')
 >>> read_json(folder / "a.json")
 {'x': 1}
+>>> write_json(folder / "b.json", {"x": float("nan")})
+Traceback (most recent call last):
+...
+captum_interactions.exceptions.InteractionError: b.json would not be strict JSON ...
 >>> sorted(p.name for p in folder.iterdir())   # no temporary file is left behind
 ['a.json']
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "read_json", "write_json", "write_text"]
+from captum_interactions._files import atomic_path
+from captum_interactions.exceptions import InteractionError
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it over ``path`` atomically.
-
-    The temporary name keeps the suffix of ``path`` (writers that pick a format from the
-    suffix, like ``savefig``, keep working). On an exception the temporary file is removed
-    and ``path`` is untouched.
-
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "out.txt"
-    >>> with atomic_path(target) as tmp:
-    ...     _ = tmp.write_text("done")
-    >>> target.read_text()
-    'done'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with tmp.open("rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+__all__ = ["read_json", "write_json", "write_text"]
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -65,8 +36,17 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically; return ``path``."""
-    return write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+    """Write ``data`` as indented, strict JSON to ``path`` atomically; return ``path``.
+
+    NaN and infinities are refused (strict JSON has none; other readers would choke)."""
+    try:
+        text = json.dumps(data, indent=1, sort_keys=False, allow_nan=False)
+    except ValueError as error:
+        raise InteractionError(
+            f"{Path(path).name} would not be strict JSON ({error}); replace NaN and infinite "
+            "numbers (e.g. in a prompt's 'meta') with null or a string"
+        ) from error
+    return write_text(path, text + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import captum_interactions as ci
-from captum_interactions import InteractionError
+from captum_interactions import ConvergenceWarning, InteractionError
 from captum_interactions.extraction import extract, extract_shared
 
 EXACT = ("ipm", "working_set", "highs")
@@ -39,7 +41,10 @@ def test_universal_matching_and_noise_bound_hold_exactly(solver, mode):
         return
     options = {"sgd": {"iterations": 300, "lr": 1e-3}, "pdhg": {"max_iter": 1000}}
     options = options.get(solver, {}) if mode != "none" else {}
-    for result in extract(values, mode=mode, solver=solver, **options):
+    stops_short = solver == "pdhg" and mode != "none"
+    with pytest.warns(ConvergenceWarning) if stops_short else contextlib.nullcontext():
+        results = extract(values, mode=mode, solver=solver, **options)
+    for result in results:
         assert result.matching_error() < 1e-12
         assert float(result.q.abs().max()) <= result.bound
         torch.testing.assert_close(result.values + result.q, result.reconstruct())
@@ -239,3 +244,28 @@ def test_joint_extraction_with_free_model_parts_is_independent_extraction():
     assert first.extraction.objective == pytest.approx(expected, rel=1e-7)
     assert first.extraction.dual == pytest.approx(expected, rel=1e-7)
     assert first.objective + second.objective == pytest.approx(expected, rel=1e-7)
+
+
+def test_a_solver_that_stops_short_warns_with_the_gap_it_reached():
+    values = lm_like(6, 2, seed=3)
+    with pytest.warns(ConvergenceWarning, match=r"'ipm' stopped before its tolerance on 2 of 2 "
+                      r"sample\(s\).*certified relative gap it reached is up to"):
+        stopped = extract(values, solver="ipm", max_iter=3)
+    best = extract(values, solver="ipm")
+    for short, full in zip(stopped, best, strict=True):
+        assert short.extraction.converged is False
+        assert full.extraction.converged is True
+        assert short.extraction.gap > 1e-3  # the certificate says how far it may be
+        assert short.objective >= full.objective * (1 - 1e-9)
+        assert short.matching_error() < 1e-12  # still a valid decomposition
+    assert extract(values, solver="sgd", iterations=10).pop().extraction.converged is None
+
+
+def test_a_bound_that_absorbs_everything_gives_a_zero_optimum_and_a_small_gap():
+    values = lm_like(5, 2, seed=4)
+    for qcoef in (10.0, 1e300):  # half the range of v already makes every value equal
+        for result in extract(values, qcoef=qcoef):
+            assert result.objective < 1e-6
+            assert result.extraction.gap < 1e-6
+            assert float(result.q.abs().max()) <= result.bound
+            torch.testing.assert_close(result.reconstruct(), result.values + result.q)

@@ -43,7 +43,7 @@ def _planted(n: int = 4) -> InteractionResult:
         value_kind="log_odds",
         extraction=ExtractionInfo(mode="none", solver="none", qcoef=0.0, scale="vN-v0",
                                   subtract_v0=False, objective=7.3, dual=None, gap=None,
-                                  iterations=0, seconds=0.0),
+                                  converged=None, iterations=0, seconds=0.0),
         metadata={"model": "toy", "prompt": "w x y z"},
     )
 

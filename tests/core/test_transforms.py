@@ -54,7 +54,16 @@ def test_transforms_keep_dtype_and_do_not_modify_input():
     for transform in (ci.and_transform, ci.or_transform, ci.inverse_or_transform):
         assert transform(values).dtype == torch.float32
     torch.testing.assert_close(values, before)
-    assert ci.and_transform(torch.arange(8)).dtype == torch.int64
+
+
+def test_integer_inputs_are_promoted_instead_of_wrapping_around():
+    values = torch.tensor([0, -128, -128, 127], dtype=torch.int8)
+    out = ci.and_transform(values)  # I({0, 1}) = 127 + 128 + 128 = 383, beyond int8
+    assert out.dtype == torch.float64
+    assert out.tolist() == [0.0, -128.0, -128.0, 383.0]
+    assert ci.or_transform(torch.tensor([True, False, True, True])).dtype == torch.float64
+    assert ci.inverse_and_transform(torch.arange(8)).tolist() == ci.inverse_and_transform(
+        torch.arange(8.0)).tolist()
 
 
 def test_agrees_with_shapiq_moebius():

@@ -14,8 +14,8 @@ import torch
 from helpers.run_models import PROMPTS, save_tiny_models, write_factory, write_prompts
 
 from captum_interactions import InteractionError, InteractionResult
+from captum_interactions._files import atomic_path
 from captum_interactions.runs import InteractionRun, RunFolderError, RunOptions, cli, load_run
-from captum_interactions.runs.store import atomic_path
 
 OPTIONS = RunOptions(n_players=4)
 

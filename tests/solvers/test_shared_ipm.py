@@ -113,8 +113,9 @@ def test_free_constant_shift_keeps_the_normal_equations_regular():
     matrix = explicit_matrix(problem)
     assert torch.linalg.matrix_rank(matrix) < matrix.shape[0]
     assert torch.linalg.matrix_rank(torch.cat([matrix, problem.free], 1)) == matrix.shape[0]
-    x, _, xi, _ = mehrotra(problem, tol=1e-9, max_iter=100)
-    residual = problem.rhs - problem.matvec(x) - xi @ problem.free.T
+    fit = mehrotra(problem, tol=1e-9, max_iter=100)
+    residual = problem.rhs - problem.matvec(fit.x) - fit.xi @ problem.free.T
+    assert bool(fit.converged.all())
     assert float(residual.abs().max()) < 1e-8
 
 

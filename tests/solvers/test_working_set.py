@@ -59,7 +59,7 @@ def test_noise_keeps_the_working_set_small():
     values = lm_like(9, 1, seed=5)
     bound = 0.05 * (values[:, -1] - values[:, 0]).abs()
     progress = tqdm(disable=True)
-    a, o, _, y, _ = working_set._solve_one(values, bound, with_or=True, tol=1e-8, max_iter=100,
+    a, o, _, y, _, _ = working_set._solve_one(values, bound, with_or=True, tol=1e-8, max_iter=100,
                                            grow=1.0, margin=0.2, progress=progress)
     active = int((y.abs() > 1e-9).sum())
     assert active < 1 << 9  # duals live on the working set only

@@ -28,13 +28,14 @@ from typing import Any
 
 import torch
 
+from captum_interactions.adapters import select_players
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction, extract_shared
 from captum_interactions.result import InteractionResult
 
 from .folder import RunFolder
 from .options import RunOptions, check_device
-from .specs import ModelSpec, PromptSpec, read_prompts
+from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
 
 __all__ = ["InteractionRun", "RunSummary", "run"]
 
@@ -108,6 +109,12 @@ class InteractionRun:
         self.prompts = list(prompts)
         if not self.prompts:
             raise InteractionError("a run needs at least one prompt")
+        for prompt in self.prompts:  # automatic players come from the text: check them now
+            if prompt.players is None:
+                try:
+                    select_players(prompt.text, n_players=self.options.n_players)
+                except InteractionError as error:
+                    raise PromptFileError(f"{prompt.where or prompt.id}: {error}") from error
         if self.options.shared and len(self.models) > 1:
             check_extraction(self.options.n_players, models=len(self.models),
                              qcoef=self.options.shared_qcoef, solver=self.options.solver)
@@ -142,10 +149,18 @@ class InteractionRun:
             show_progress (bool): a progress bar for the run and one for each prompt.
             report (bool): write ``report.md`` and its figures.
         """
-        from tqdm.auto import tqdm
-
         start = time.perf_counter()
         device = check_device(device)
+        with self.folder.lock():
+            summary = self._execute(device, show_progress=show_progress, report=report)
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _execute(self, device: torch.device, *, show_progress: bool, report: bool
+                 ) -> RunSummary:
+        """:meth:`execute` with the folder held."""
+        from tqdm.auto import tqdm
+
         session = self.folder.begin_session(str(device), self.models, self.prompts)
         results = self.existing()
         summary = RunSummary(self.out_dir, reused=len(results))
@@ -183,7 +198,6 @@ class InteractionRun:
             from .report import write_report
 
             summary.report = write_report(self.out_dir)
-        summary.seconds = time.perf_counter() - start
         return summary
 
     def _baseline(self, adapter, model: ModelSpec, show_progress: bool):

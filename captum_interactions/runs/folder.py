@@ -11,9 +11,14 @@ A run folder holds::
     comparison.json, overlap.csv     pairwise overlap per prompt, means and intervals
     report.md, figures/*.png         the report (see :mod:`.report`)
 
-Every file is written atomically (:mod:`.store`), so a run may be killed at any moment. A
-result on disk is *valid* for a run when it loads and its ``metadata["run_key"]`` (what it
-depends on: options, model, prompt, players, target) equals the run's.
+Every file is written atomically (:mod:`captum_interactions._files`), so a run may be
+killed at any moment. A result on disk is *valid* for a run when it loads and its
+``metadata["run_key"]`` (what it depends on: options, model, prompt, players, target) equals
+the run's. While a run computes, it holds an OS lock on ``run.lock`` (:meth:`RunFolder.lock`):
+a second writer is refused with the holder's process id and start time, and the lock of a
+process that died is released by the OS. Under the lock, unfinished temporary files of a
+killed process are removed, a damaged result is moved to ``quarantine/`` (and computed
+again), and a missing or damaged manifest is rebuilt from the valid results.
 
 >>> load_run("no/such/folder")
 Traceback (most recent call last):
@@ -23,15 +28,19 @@ captum_interactions.runs.folder.RunFolderError: no/such/folder holds no manifest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from captum_interactions._files import partial_files
 from captum_interactions._version import __version__
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.result import InteractionResult
@@ -42,17 +51,24 @@ from .store import read_json, write_json
 
 __all__ = [
     "EXTRACTIONS",
+    "LOCK",
     "MANIFEST",
+    "QUARANTINE",
     "RunData",
     "RunFolder",
     "RunFolderError",
     "load_run",
+    "quarantine",
 ]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+LOCK = "run.lock"
+QUARANTINE = "quarantine"
 FORMAT = "captum-interactions/run"
+#: Files and folders a run folder may hold besides the manifest before it counts as a run.
+_HOUSEKEEPING = {"run.log", LOCK}
 #: Extraction kinds of a run: per model, and joint over agreeing models (folder names
 #: ``results/`` and ``shared/``).
 EXTRACTIONS = ("independent", "shared")
@@ -67,6 +83,19 @@ def _result_path(out_dir: Path, extraction: str, model: str, prompt: str) -> Pat
     return out_dir / _FOLDERS[extraction] / model / f"{prompt}.npz"
 
 
+def _manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with a manifest's structure, or ``None``."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return "it is not a captum-interactions run manifest"
+    kinds = {"options": dict, "sessions": list, "items": dict, "models": dict,
+             "prompts": list, "analysis": dict}
+    for key, kind in kinds.items():
+        if (key in manifest or key in ("options", "sessions", "items")) and not isinstance(
+                manifest.get(key), kind):
+            return f"its {key!r} is missing or not a {kind.__name__}"
+    return None
+
+
 def _read_manifest(out_dir: Path) -> dict[str, Any]:
     path = out_dir / MANIFEST
     try:
@@ -77,12 +106,27 @@ def _read_manifest(out_dir: Path) -> dict[str, Any]:
         ) from error
     except (OSError, ValueError) as error:
         raise RunFolderError(
-            f"{path} is unreadable ({error}); move it away to start the run afresh (valid "
-            "results in the folder are reused)"
+            f"{path} is unreadable ({error}); run the run's command again: it rebuilds the "
+            "manifest from the valid results in the folder"
         ) from error
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RunFolderError(f"{path} is not a captum-interactions run manifest")
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        raise RunFolderError(
+            f"{path} is damaged ({problem}); run the run's command again: it rebuilds the "
+            "manifest from the valid results in the folder"
+        )
     return manifest
+
+
+def quarantine(out_dir: Path, path: Path, why: str) -> Path:
+    """Move a damaged file of the run folder to ``quarantine/`` (stamped with the time), with
+    a warning that names it; return where it went."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = out_dir / QUARANTINE / f"{path.relative_to(out_dir)}.{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    logger.warning("moved the damaged %s to %s (%s)", path, target, why)
+    return target
 
 
 class RunFolder:
@@ -97,9 +141,10 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike, options: RunOptions) -> None:
         self.path = Path(path)
         self.options = options
-        self.manifest = self._open()
+        self._check_writable()
+        self.manifest = self._open(rebuild=False)
 
-    def _open(self) -> dict[str, Any]:
+    def _check_writable(self) -> None:
         out = self.path
         if out.exists() and not out.is_dir():
             raise RunFolderError(f"output folder {out} is a file; choose a folder path")
@@ -112,15 +157,34 @@ class RunFolder:
                 f"output folder {out} is not writable ({error.strerror}); choose a folder you "
                 "can write to"
             ) from error
-        if not (out / MANIFEST).exists():
-            if any(entry.name != "run.log" for entry in out.iterdir()):
-                raise RunFolderError(
-                    f"output folder {out} is not empty and holds no {MANIFEST}; it is not a "
-                    "captum-interactions run. Choose a new or empty folder"
-                )
-            return {"format": FORMAT, "options": self.options.results_options(),
-                    "sessions": [], "items": {}}
-        manifest = _read_manifest(out)
+
+    def _fresh(self) -> dict[str, Any]:
+        return {"format": FORMAT, "options": self.options.results_options(), "sessions": [],
+                "items": {}}
+
+    def _open(self, *, rebuild: bool) -> dict[str, Any]:
+        """The manifest: read and checked against the options, new for a new folder, or (with
+        ``rebuild``, under the lock) rebuilt from the valid results when missing or damaged."""
+        out = self.path
+        path = out / MANIFEST
+        if not path.exists():
+            if not (out / "results").is_dir():
+                foreign = sorted(entry.name for entry in out.iterdir()
+                                 if entry.name not in _HOUSEKEEPING)
+                if foreign:
+                    raise RunFolderError(
+                        f"output folder {out} is not empty ({', '.join(foreign[:5])}) and holds "
+                        f"no {MANIFEST}; it is not a captum-interactions run. Choose a new or "
+                        "empty folder"
+                    )
+                return self._fresh()
+            return self._rebuilt(None) if rebuild else self._fresh()
+        try:
+            manifest = _read_manifest(out)
+        except RunFolderError as error:
+            if not rebuild:  # checked again, and rebuilt, under the lock
+                return self._fresh()
+            return self._rebuilt(str(error))
         wanted = self.options.results_options()
         differ = {key: (manifest["options"].get(key), value) for key, value in wanted.items()
                   if manifest["options"].get(key) != value}
@@ -131,6 +195,65 @@ class RunFolder:
                 "with the same options or choose a new output folder"
             )
         return manifest
+
+    def _rebuilt(self, damage: str | None) -> dict[str, Any]:
+        """A manifest rebuilt from the results in the folder (sessions are lost, items come
+        back from the results' metadata); refused if a result was made with other options."""
+        wanted = json.loads(json.dumps(self.options.results_options()))
+        manifest = self._fresh()
+        for path in sorted((self.path / "results").glob("*/*.npz")):
+            try:
+                result = InteractionResult.load(path)
+            except ResultFormatError:
+                continue  # quarantined when the run reaches it
+            key = result.metadata.get("run_key") or {}
+            if key.get("options", wanted) != wanted:
+                raise RunFolderError(
+                    f"output folder {self.path} has no readable {MANIFEST} and holds results "
+                    f"made with other options ({path.relative_to(self.path)}: "
+                    f"{key.get('options')}); resume it with those options or choose a new "
+                    "output folder"
+                )
+            manifest["items"][f"{path.parent.name}/{path.stem}"] = {
+                "session": result.metadata.get("session"),
+                "seconds": round(float(result.metadata.get("seconds", 0.0)), 3),
+                "target": result.target_text,
+            }
+        if damage is not None:
+            quarantine(self.path, self.path / MANIFEST, damage)
+        logger.warning("rebuilt %s from %d result(s) in %s", MANIFEST, len(manifest["items"]),
+                       self.path)
+        return manifest
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for writing during the block (an OS lock on ``run.lock``).
+
+        A second writer gets a :class:`RunFolderError` naming the holder; the lock of a
+        process that died is released by the OS, so it is simply taken. Under the lock the
+        manifest is read again (another process may have run meanwhile), and unfinished
+        temporary files of a killed process are removed.
+        """
+        handle = (self.path / LOCK).open("a+", encoding="utf-8")
+        try:
+            if not _try_lock(handle):
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise RunFolderError(
+                    f"run folder {self.path} is in use by {holder}; wait for that run to "
+                    "finish, or stop it (a lock whose process has died is taken over)"
+                )
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()} on {socket.gethostname()} since "
+                         f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+            handle.flush()
+            for leftover in partial_files(self.path):
+                leftover.unlink(missing_ok=True)
+            self.manifest = self._open(rebuild=True)
+            yield
+        finally:
+            handle.close()  # closing releases the lock
 
     # ------------------------------------------------------------------------ results
     def result_path(self, extraction: str, model: str, prompt: str) -> Path:
@@ -150,13 +273,14 @@ class RunFolder:
         }))
 
     def load_valid(self, path: Path, key: dict[str, Any]) -> InteractionResult | None:
-        """The result at ``path`` if it loads and was made for ``key``, else ``None``."""
+        """The result at ``path`` if it loads and was made for ``key``, else ``None``; a
+        damaged file is moved to ``quarantine/`` (and the result computed again)."""
         if not path.exists():
             return None
         try:
             result = InteractionResult.load(path)
         except ResultFormatError as error:
-            logger.warning("recomputing %s: %s", path, error)
+            quarantine(self.path, path, str(error))
             return None
         if result.metadata.get("run_key") != key:
             logger.warning("recomputing %s: it was made with other options or inputs", path)
@@ -194,6 +318,27 @@ class RunFolder:
         """Note a finished (model, prompt) item in the manifest (saved with the next
         :meth:`save_manifest`)."""
         self.manifest["items"][f"{model}/{prompt}"] = entry
+
+
+def _try_lock(handle) -> bool:
+    """Take an exclusive, non-blocking OS lock on an open file; ``False`` if another open
+    file (of any process) holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------- reading

@@ -158,6 +158,11 @@ def _prompt_from_json(data: Any, where: str) -> dict[str, Any]:
     return {"id": name, "text": text, "players": players, "target": target, "meta": meta}
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not strict JSON (runs write strict JSON); use null or a "
+                     "string instead")
+
+
 def parse_prompts(
     lines: Iterable[str], *, jsonl: bool = False, source: str = "<prompts>"
 ) -> list[PromptSpec]:
@@ -180,12 +185,14 @@ def parse_prompts(
             continue
         if jsonl:
             try:
-                data = json.loads(stripped)
+                data = json.loads(stripped, parse_constant=_refuse_constant)
             except json.JSONDecodeError as error:
                 raise PromptFileError(
                     f"{where}: not valid JSON ({error.msg} at column {error.colno}); each line "
                     'of a .jsonl prompt file is one object like {"prompt": "..."}'
                 ) from error
+            except ValueError as error:
+                raise PromptFileError(f"{where}: {error}") from error
             entry = _prompt_from_json(data, where)
         else:
             entry = {"id": None, "text": stripped, "players": None, "target": None, "meta": {}}

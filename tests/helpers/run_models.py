@@ -5,7 +5,8 @@ word tokenizer, Llama with the same words plus BOS) as ``save_pretrained`` folde
 a researcher would point ``captum-interactions run --model`` at. :data:`FACTORY` is a factory
 file for ``--model factory.py:gpt2`` that SIGKILLs its own process once a run folder holds a
 given number of results (environment ``CRASH_AFTER_RESULTS`` and ``CRASH_RUN_DIR``), so a test
-can kill a run in the middle of a computation, exactly where it wants.
+can kill a run in the middle of a computation, exactly where it wants, and that sleeps
+``SLOW_FORWARD`` seconds in every forward call (a run that is still busy when a test looks).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PROMPTS = [
 FACTORY = '''
 import os
 import signal
+import time
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -50,6 +52,9 @@ def _load(name):
                 os.kill(os.getpid(), signal.SIGKILL)
 
         model.register_forward_hook(crash)
+    pause = float(os.environ.get("SLOW_FORWARD", 0))
+    if pause:
+        model.register_forward_hook(lambda module, args, output: time.sleep(pause))
     return model, tokenizer
 
 

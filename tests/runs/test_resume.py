@@ -96,6 +96,9 @@ def test_corrupt_and_stale_results_are_recomputed_and_nothing_else(tmp_path, mod
     data = load_run(out)
     assert data.results["llama", "weather"].metadata["prompt"] == changed[2]["prompt"]
     assert InteractionResult.load(truncated).n_players == 4
+    # the damaged file was moved aside, not deleted: it may hold something worth a look
+    (moved,) = (out / "quarantine" / "results" / "llama").glob("fox.npz.*")
+    assert moved.read_bytes()[:4] == b"PK\x03\x04"
 
     third = InteractionRun(models, prompts, out, options=OPTIONS).execute(
         show_progress=False, report=False)

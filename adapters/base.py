@@ -82,8 +82,13 @@ class LanguageModelAdapter(abc.ABC):
     name: str
 
     def __init__(self, *, name: str, chunk_size: int | None, prefix_sharing: bool | None):
-        if chunk_size is not None and (isinstance(chunk_size, bool) or chunk_size < 1):
-            raise InteractionError(f"chunk_size must be a positive int or None; got {chunk_size}")
+        if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+        ):
+            raise InteractionError(
+                f"chunk_size must be a positive int (masked sequences per forward call) or "
+                f"None (sized from the free memory); got {chunk_size!r}"
+            )
         if prefix_sharing and not self.supports_prefix_sharing:
             raise InteractionError(self._no_prefix_sharing())
         self.name = name
@@ -156,6 +161,13 @@ class LanguageModelAdapter(abc.ABC):
         ids = torch.tensor(encoding["input_ids"], dtype=torch.long)
         if ids.numel() == 0:
             raise InteractionError("the prompt has no tokens; give a non-empty text")
+        vocab = self.model_shape.vocab_size
+        if int(ids.max()) >= vocab:
+            raise InteractionError(
+                f"the tokenizer gives token id {int(ids.max())} but the model's embedding has "
+                f"{vocab} rows: the tokenizer does not belong to this model. Pass the model's "
+                "own tokenizer"
+            )
         self._check_length(ids.numel())
         offsets = tuple((int(a), int(b)) for a, b in encoding["offset_mapping"])
         return Prompt(text, ids, offsets)

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from captum_interactions._devices import check_device
 from captum_interactions._optional import require
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
 
@@ -141,6 +142,7 @@ def load_pretrained(
         model, tokenizer = load_pretrained("smollm2-135m")
         adapter = HuggingFaceAdapter(model, tokenizer)
     """
+    device = check_device("cpu" if device is None else device)  # before seconds of loading
     source = PRETRAINED_MODELS.get(str(name).lower())
     if source is None:
         raise InteractionError(
@@ -160,7 +162,7 @@ def load_pretrained(
     if not model.config.architectures:
         model.config.architectures = [type(model).__name__]
     model.config.name_or_path = key  # the adapters' default name, recorded in results
-    return model.to(device or "cpu").eval(), tokenizer
+    return model.to(device).eval(), tokenizer
 
 
 def _installed_version(key: str, source: _Source) -> str:

@@ -22,7 +22,7 @@ AND-only sibling (Harsanyi dividends when ``qcoef=0``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -283,7 +283,7 @@ class AndOrInteractions(PerturbationAttribution):
                 "output tensor itself (call .wait() inside your forward function)"
             )
         if not isinstance(output, Tensor):
-            output = torch.as_tensor(output, device=inputs[0].device)
+            output = _as_tensor(output, inputs[0].device)
         if output.dim() == 0:
             output = output.reshape(1)
         if output.shape[0] != rows:
@@ -345,6 +345,33 @@ class AndOrInteractions(PerturbationAttribution):
             values[:, start:stop] = scorer(output, count).reshape(count, n_examples).T
             progress.update()
         return values
+
+
+def _as_tensor(output: Any, device: torch.device) -> Tensor:
+    """A forward output that is not a tensor, as one (numbers, arrays), or a clear error."""
+    if output is None:
+        raise InteractionError(
+            "forward_func returned None; it must return a tensor with one output row per "
+            "input row (is a 'return' missing?)"
+        )
+    if isinstance(output, Mapping) or hasattr(output, "logits"):
+        raise InteractionError(
+            f"forward_func returned a {type(output).__name__} (e.g. a HuggingFace ModelOutput), "
+            "not a tensor; return the tensor to explain, e.g. forward_func=lambda x: "
+            "model(x).logits"
+        )
+    if isinstance(output, (tuple, list)) and any(isinstance(item, Tensor) for item in output):
+        raise InteractionError(
+            f"forward_func returned a {type(output).__name__} of {len(output)} items; return "
+            "the one tensor to explain, e.g. forward_func=lambda x: model(x)[0]"
+        )
+    try:
+        return torch.as_tensor(output, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise InteractionError(
+            f"forward_func returned a {type(output).__name__} that is not a tensor and does "
+            f"not convert to one ({error}); return a tensor with one row per input row"
+        ) from error
 
 
 class HarsanyiInteractions(AndOrInteractions):

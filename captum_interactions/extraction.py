@@ -134,6 +134,12 @@ def _coefficient(value: float, name: str) -> float:
     return float(value)
 
 
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def _needs_solver(mode: str, n: int, qcoef: float) -> bool:
     """Whether extraction in ``mode`` solves an LP (else it has a closed form: ``"none"``,
     no players, or AND only without noise, the plain Harsanyi dividends)."""
@@ -164,8 +170,7 @@ def check_extraction(
         raise InteractionError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     qcoef = _coefficient(qcoef, "qcoef")
     _check_scale(scale)
-    if not isinstance(subtract_v0, bool):
-        raise TypeError(f"subtract_v0 must be True or False, got {subtract_v0!r}")
+    _flag(subtract_v0, "subtract_v0")
     solves = _needs_solver(mode, n, qcoef)
     if solves:
         check_solver(solver, models=models, n=n, mode=mode, options=solver_options)
@@ -296,6 +301,7 @@ def extract(
     """
     values, single = _values_batch(values, "values")
     n = values.shape[-1].bit_length() - 1
+    _flag(show_progress, "show_progress")
     check_extraction(n, mode=mode, qcoef=qcoef, scale=scale, solver=solver,
                      subtract_v0=subtract_v0, **solver_options)
     qcoef, scale = float(qcoef), _check_scale(scale)
@@ -395,9 +401,16 @@ def extract_shared(
             f"all models must give values for the same samples and masks, got shapes {shapes}; "
             "evaluate every model on the same samples and players (same n, same batch)"
         )
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"alpha must be a number in [0, 1], got {type(alpha).__name__}")
     if not 0 <= alpha <= 1:
-        raise InteractionError(f"alpha must be in [0, 1], got {alpha}")
+        raise InteractionError(
+            f"alpha must be in [0, 1] (0: the max over models alone, 1: the sum alone), got "
+            f"{alpha}"
+        )
     pcoef = _coefficient(pcoef, "pcoef")
+    _flag(normalize, "normalize")
+    _flag(show_progress, "show_progress")
     single = batches[0][1]
     values = torch.stack([v for v, _ in batches], dim=1)  # [batch, M, 2**n]
     batch, models, size = values.shape

@@ -57,6 +57,11 @@ def salient_masks(
     ``2 * (2**n - 1)`` non-empty terms, rounded up), else ``tau`` (``|I| >= tau * max |I|``).
     Exact zeros are never salient.
     """
+    for name, value in (("tau", tau), ("absolute", absolute), ("top_fraction", top_fraction)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)):
+        raise TypeError(f"top_k must be an int (how many terms), got {top_k!r}")
     if and_interactions.shape != or_interactions.shape:
         raise InteractionError(
             f"AND and OR interactions must have the same shape, got "
@@ -66,7 +71,7 @@ def salient_masks(
     strength[..., 0] = 0  # the empty set is not an interaction between players
     flat = strength.flatten(-2)
     if absolute is not None:
-        if absolute < 0:
+        if not absolute >= 0:
             raise InteractionError(f"absolute threshold must be >= 0, got {absolute}")
         keep = flat >= absolute
     elif top_k is not None or top_fraction is not None:

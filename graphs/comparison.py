@@ -344,7 +344,7 @@ def overlap(
     }
     if n_chance > 0:
         chance = chance_statistics(stats.signs, stats.top_signs, draws=n_chance,
-                                   rng=np.random.default_rng(seed),
+                                   rng=_generator(seed),
                                    universe=_universe_size(n, merge_singletons=merge_singletons))
         metrics.update({name: float(value[0, 0, 1]) for name, value in chance.items()})
     per_order = {name: value[0, 0, 1] for name, value in stats.orders.items()}
@@ -466,6 +466,16 @@ def _warn_skipped(skipped_players: torch.Tensor, skipped_target: torch.Tensor,
         )
 
 
+def _generator(seed: object) -> np.random.Generator:
+    if seed is not None and not isinstance(seed, np.random.Generator) and (
+            isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(
+            f"seed must be an int, a numpy Generator or None, got {type(seed).__name__} "
+            f"({seed!r})"
+        )
+    return np.random.default_rng(seed)
+
+
 def _check_counts(**counts: int) -> None:
     for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -546,7 +556,7 @@ def overlap_matrix(
     _check_counts(n_bootstrap=n_bootstrap, n_chance=n_chance)
     if not 0 < confidence < 1:
         raise InteractionError(f"confidence must be in (0, 1), got {confidence}")
-    generator = np.random.default_rng(seed)
+    generator = _generator(seed)
     criterion = _criterion(tau, absolute, top_k, top_fraction)
     device = table[0][0].and_interactions.device
     by_sample = [list(row) for row in zip(*table, strict=True)]  # [S][M]

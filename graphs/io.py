@@ -29,7 +29,7 @@ from typing import Any, Literal
 import networkx as nx
 
 from captum_interactions._files import atomic_path
-from captum_interactions.exceptions import InteractionError
+from captum_interactions.exceptions import InteractionError, ResultFormatError
 
 __all__ = ["read_graph", "write_graph"]
 
@@ -151,6 +151,18 @@ def read_graph(path: str | Path, *, format: Format | None = None) -> nx.Graph:
     """
     path = Path(path)
     format = _format(path, format)
+    try:
+        return _read(path, format)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as error:  # any damage: not XML / JSON, or not a graph in it
+        raise ResultFormatError(
+            f"{path} is not a readable {format} graph ({type(error).__name__}: {error}); it "
+            "may be truncated or written by another program"
+        ) from error
+
+
+def _read(path: Path, format: Format) -> nx.Graph:
     if format == "graphml":
         graph = nx.read_graphml(path)
         for name in ("node_default", "edge_default"):  # empty entries the reader adds

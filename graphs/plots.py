@@ -102,6 +102,10 @@ def plot_overlap_heatmap(
             f"plot_overlap_heatmap takes the result of overlap_matrix(results), got "
             f"{type(matrix).__name__}"
         )
+    if metric not in matrix:
+        raise InteractionError(
+            f"{metric!r} is not a metric of this overlap matrix; available: {list(matrix)}"
+        )
     values = matrix[metric].cpu()
     low, high = matrix.ci_low[metric].cpu(), matrix.ci_high[metric].cpu()
     size = len(matrix.names)

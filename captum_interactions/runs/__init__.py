@@ -17,10 +17,12 @@ Example (it needs the pretrained models, so it is not run here)::
 
 from __future__ import annotations
 
+from captum_interactions._devices import check_device
+
 from .analysis import compare_models
 from .execute import InteractionRun, RunSummary, run
 from .folder import RunData, RunFolderError, load_run
-from .options import RunOptions, check_device
+from .options import RunOptions
 from .report import write_report
 from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
 

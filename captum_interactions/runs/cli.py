@@ -25,10 +25,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from captum_interactions._devices import check_device
 from captum_interactions._version import __version__
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
 
-from .options import RunOptions, check_device
+from .options import RunOptions
 
 if TYPE_CHECKING:
     import torch

@@ -28,13 +28,14 @@ from typing import Any
 
 import torch
 
+from captum_interactions._devices import check_device
 from captum_interactions.adapters import select_players
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction, extract_shared
 from captum_interactions.result import InteractionResult
 
 from .folder import RunFolder
-from .options import RunOptions, check_device
+from .options import RunOptions
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
 
 __all__ = ["InteractionRun", "RunSummary", "run"]

@@ -1,4 +1,4 @@
-"""The options of a run, checked on construction, and the device it runs on.
+"""The options of a run, checked on construction (before any model loads).
 
 >>> RunOptions(n_players=8).results_options()["n_players"]
 8
@@ -19,7 +19,7 @@ from captum_interactions.costs import DEFAULT_MAX_PLAYERS
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.extraction import check_extraction
 
-__all__ = ["DTYPES", "RunOptions", "check_device"]
+__all__ = ["DTYPES", "RunOptions"]
 
 #: Model dtypes a run accepts.
 DTYPES = {
@@ -79,6 +79,8 @@ class RunOptions:
                 f"n_players={self.n_players}: a run evaluates 2**n masks per prompt and model; "
                 f"use 1 <= n_players <= {DEFAULT_MAX_PLAYERS} (8-12 is typical)"
             )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TypeError(f"seed must be an int, got {self.seed!r}")
         if self.dtype not in DTYPES:
             raise InteractionError(f"dtype {self.dtype!r} is not one of {sorted(DTYPES)}")
         for name in ("alpha", "tau"):
@@ -109,33 +111,3 @@ class RunOptions:
     def salience(self) -> dict[str, Any]:
         """Keyword arguments that select salient interactions (``salient``, graphs, overlap)."""
         return {"tau": self.tau, "merge_singletons": self.merge_singletons}
-
-
-def check_device(device: torch.device | str | None) -> torch.device:
-    """The device to run on (default: CUDA if available); an error if it cannot be used.
-
-    >>> check_device("cpu")
-    device(type='cpu')
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError as error:
-        raise InteractionError(
-            f"unknown device {device!r} ({error}); use e.g. 'cpu', 'cuda' or 'cuda:1'"
-        ) from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InteractionError(
-            f"device {str(device)!r} was asked for but CUDA is not available on this machine "
-            "(torch.cuda.is_available() is False); use --device cpu or install a CUDA build "
-            "of PyTorch"
-        )
-    if device.type == "cuda" and device.index is not None and (
-        device.index >= torch.cuda.device_count()
-    ):
-        raise InteractionError(
-            f"device {str(device)!r} does not exist: this machine has "
-            f"{torch.cuda.device_count()} CUDA device(s)"
-        )
-    return device

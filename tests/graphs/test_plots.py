@@ -104,6 +104,6 @@ def test_plots_reject_other_inputs(results):
         plot_overlap_heatmap(pair)
     with pytest.raises(TypeError, match="overlap_matrix"):
         plot_cancellation({"jaccard": 1.0})
-    with pytest.raises(KeyError, match="'dice' is not an overlap metric"):
+    with pytest.raises(InteractionError, match="'dice' is not a metric of this overlap"):
         plot_overlap_heatmap(overlap_matrix(results, n_bootstrap=0, n_chance=0), "dice")
     assert math.isfinite(pair["jaccard"])

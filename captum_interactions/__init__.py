@@ -4,19 +4,16 @@
 >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
 >>> ci.and_transform(v).tolist()
 [0.0, 1.0, 2.0, 2.0]
+
+Names load on first use: ``import captum_interactions`` itself imports neither torch nor
+captum, so the command line starts at once.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._transforms import (
-    and_transform,
-    inverse_and_transform,
-    inverse_or_transform,
-    or_transform,
-    reconstruct,
-)
 from ._version import __version__
 from .exceptions import (
     ConvergenceWarning,
@@ -25,10 +22,6 @@ from .exceptions import (
     MissingDependencyError,
     ResultFormatError,
 )
-from .extraction import extract, extract_shared
-from .first_order import banzhaf_values, shapley_values
-from .result import ExtractionInfo, Interaction, InteractionResult, SharedExtraction
-from .salience import merge_singletons, salient_masks
 
 __all__ = [
     "AndOrInteractions",
@@ -57,20 +50,46 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._transforms import (
+        and_transform,
+        inverse_and_transform,
+        inverse_or_transform,
+        or_transform,
+        reconstruct,
+    )
     from .attribution import AndOrInteractions, HarsanyiInteractions
+    from .extraction import extract, extract_shared
+    from .first_order import banzhaf_values, shapley_values
+    from .result import ExtractionInfo, Interaction, InteractionResult, SharedExtraction
+    from .salience import merge_singletons, salient_masks
 
-#: Names imported on first use: ``captum.attr`` (and, through it, matplotlib) is slow to
-#: import and not needed by users who only run the transforms, extraction or graphs.
-_LAZY = {"AndOrInteractions": "attribution", "HarsanyiInteractions": "attribution"}
+#: Public names and the module that defines each, imported on first use.
+_LAZY = {
+    **dict.fromkeys(("and_transform", "inverse_and_transform", "inverse_or_transform",
+                     "or_transform", "reconstruct"), "_transforms"),
+    **dict.fromkeys(("AndOrInteractions", "HarsanyiInteractions"), "attribution"),
+    **dict.fromkeys(("extract", "extract_shared"), "extraction"),
+    **dict.fromkeys(("banzhaf_values", "shapley_values"), "first_order"),
+    **dict.fromkeys(("ExtractionInfo", "Interaction", "InteractionResult", "SharedExtraction"),
+                    "result"),
+    **dict.fromkeys(("merge_singletons", "salient_masks"), "salience"),
+}
+#: Core submodules reachable as attributes (``captum_interactions.subsets``, ...); the
+#: adapters, graphs and runs are imported by name (the core never imports them).
+_SUBMODULES = ("attribution", "costs", "extraction", "first_order", "modes", "result",
+               "salience", "subsets", "values")
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_SUBMODULES})

@@ -101,7 +101,7 @@ class AndOrInteractions(PerturbationAttribution):
         perturbations_per_eval: int = 1,
         show_progress: bool = False,
         *,
-        value: Literal["log_odds", "log_prob", "raw"] | ValueFunction = "log_odds",
+        value: Literal["auto", "log_odds", "log_prob", "raw"] | ValueFunction = "auto",
         output: Literal["logits", "probs"] = "logits",
         eps: float | None = None,
         players: Sequence[str] | None = None,
@@ -143,11 +143,15 @@ class AndOrInteractions(PerturbationAttribution):
                 at most ``perturbations_per_eval * len(examples)`` rows. Captum's default of
                 1 gives ``2**n`` calls; raise it (e.g. 64-1024) when memory allows.
             show_progress (bool): tqdm progress bars over the forward calls and the solver.
-            value ("log_odds", "log_prob", "raw" or callable): how an output becomes
-                ``v(T)``. ``"log_odds"`` (the papers' default for classifiers):
-                ``log p_y / (1 - p_y)``, stable from logits; ``"log_prob"``: ``log p_y``;
-                ``"raw"``: the output selected by ``target``. A callable gets the forward
-                output of a batch of ``R`` rows and the per-row target (a LongTensor ``[R]``
+            value ("auto", "log_odds", "log_prob", "raw" or callable): how an output becomes
+                ``v(T)``. ``"auto"`` (default): ``"log_odds"`` when the model gives class
+                scores (``[N, C]`` with ``C >= 2`` after the target's leading indices, or
+                probabilities), ``"raw"`` when it gives one number per example (a regressor,
+                a single logit); pass ``"raw"`` for a multi-output regressor. The choice is
+                recorded in ``result.value_kind``. ``"log_odds"`` (the papers' default for
+                classifiers): ``log p_y / (1 - p_y)``, stable from logits; ``"log_prob"``:
+                ``log p_y``; ``"raw"``: the output selected by ``target``. A callable gets the
+                forward output of a batch of ``R`` rows and the per-row target (a LongTensor ``[R]``
                 for int targets, ``[R, k]`` for tuples, ``None`` without target) and returns
                 ``R`` scalars, e.g. :func:`captum_interactions.values.log_odds`.
             output ("logits" or "probs"): what the model returns, for "log_odds" and
@@ -166,7 +170,7 @@ class AndOrInteractions(PerturbationAttribution):
                 :func:`~captum_interactions.extraction.extract`, once for the whole batch,
                 and checked before any forward call. ``mode`` defaults to the class's
                 :attr:`default_mode` ("and_or" here); ``mode="none"`` skips the
-                optimisation (``p = q = 0``).
+                optimisation and gives the plain Harsanyi dividends.
 
         Returns:
             list[InteractionResult], one per example (``target``, ``baseline``,
@@ -201,7 +205,6 @@ class AndOrInteractions(PerturbationAttribution):
                 f"perturbations_per_eval must be at least 1, got {perturbations_per_eval}"
             )
         check_max_players(max_players)
-        score, value_kind = value_function(value, output=output, eps=eps)
 
         ids = _player_ids(feature_mask, inputs_tuple)
         n = 1 + max((int(mask.max()) for mask in ids if mask.numel()), default=BACKGROUND)
@@ -228,8 +231,7 @@ class AndOrInteractions(PerturbationAttribution):
         if target_index is not None:
             target_index = target_index.to(inputs_tuple[0].device)
 
-        from_probs = output == "probs" and value_kind in ("log_odds", "log_prob")
-        scorer = _Scorer(score, value_kind, target_index, from_probs, callable(value))
+        scorer = _Scorer(value, output, eps, target_index)
         with torch.no_grad(), tqdm(
             total=calls, desc=f"{self.get_name()} attribution", disable=not show_progress
         ) as progress:
@@ -237,7 +239,8 @@ class AndOrInteractions(PerturbationAttribution):
                 inputs_tuple, baseline_tuple, ids, n, forward_args, scorer,
                 perturbations_per_eval, progress,
             )
-        _check_finite(values, labels, hint_probs=from_probs and eps is None)
+        _check_finite(values, labels, hint_probs=scorer.from_probs and eps is None)
+        value_kind = scorer.kind
 
         results = extract(
             values,
@@ -259,6 +262,7 @@ class AndOrInteractions(PerturbationAttribution):
                 forward_func=name,
                 example=example,
                 output=output if value_kind in ("log_odds", "log_prob") else None,
+                value_choice="auto" if value == "auto" else "given",
                 elements_per_player=counts[example][:n],
                 background_elements=counts[example][n],
                 forward_calls=calls,
@@ -620,23 +624,32 @@ def _per_row(index: Tensor | None, count: int) -> Tensor | None:
 
 # ------------------------------------------------------------------------------- values
 class _Scorer:
-    """A value function with its target: default, range check and per-row expansion."""
+    """A value function with its target: the choice of ``value="auto"``, the default target,
+    range checks and per-row expansion."""
 
-    def __init__(
-        self,
-        function: ValueFunction,
-        kind: str,
-        target: Tensor | None,
-        from_probs: bool,
-        user_defined: bool,
-    ) -> None:
-        self.function, self.kind, self.target = function, kind, target
-        self.from_probs, self.user_defined = from_probs, user_defined
+    def __init__(self, value: str | ValueFunction, output: str, eps: float | None,
+                 target: Tensor | None) -> None:
+        self.output, self.eps, self.target = output, eps, target
+        self.user_defined = callable(value)
+        # Checks value, output and eps now, before any forward call ("auto" as log-odds).
+        function, kind = value_function("log_odds" if value == "auto" else value,
+                                        output=output, eps=eps)
+        self.function, self.kind = (None, "auto") if value == "auto" else (function, kind)
         self.target_source: str | None = None
         self._rows: dict[int, Tensor | None] = {}  # per-row targets by batch size
 
+    @property
+    def from_probs(self) -> bool:
+        """Whether the value reads probabilities (and must check them)."""
+        return self.output == "probs" and self.kind in ("log_odds", "log_prob")
+
     def resolve(self, full_output: Tensor) -> None:
-        """Fix the target from the output on the unmasked inputs and check both."""
+        """Fix the value (for ``"auto"``) and the target from the output on the unmasked
+        inputs, and check both."""
+        if self.kind == "auto":
+            self.function, self.kind = value_function(
+                _auto_value(full_output, self.target, self.output), output=self.output,
+                eps=self.eps)
         self.target, self.target_source = _resolve_target(
             self.target, full_output, self.kind, user_defined=self.user_defined
         )
@@ -650,6 +663,17 @@ class _Scorer:
         if count not in self._rows:
             self._rows[count] = _per_row(self.target, count)
         return self.function(output, self._rows[count])
+
+
+def _auto_value(full_output: Tensor, target: Tensor | None, output: str) -> str:
+    """``value="auto"``: the log-odds of a class when the model gives class scores (after the
+    target's leading indices, one dimension of at least two entries, or probabilities), the
+    raw output otherwise (one number per example: a regressor, a single logit)."""
+    if output == "probs":
+        return "log_odds"
+    lead = 0 if target is None else target.shape[1] - 1
+    scores = full_output.shape[1 + lead:]
+    return "log_odds" if len(scores) == 1 and scores[0] >= 2 else "raw"
 
 
 def _check_probabilities(full_output: Tensor) -> None:

@@ -52,7 +52,9 @@ problem and, where the solver certifies it, a dual lower bound ``dual`` and the 
 >>> result = extract(v, players=["a", "b"], qcoef=0.0)
 >>> [(term.label, term.type, round(term.value, 6)) for term in result.salient()]
 [('a & b', 'and', 1.0)]
->>> extract(v, mode="none").objective
+>>> extract(v, mode="none").objective      # no extraction: the plain Harsanyi dividends
+1.0
+>>> extract(v, mode="half").objective      # no extraction: half to AND, half to OR
 2.0
 """
 
@@ -70,13 +72,14 @@ from ._solvers import Problem, Solution, check_solver, choose, clip, run_solver
 from ._solvers._lp import loss
 from ._transforms import _checked, and_transform, or_transform
 from .exceptions import ConvergenceWarning, InteractionError
+from .modes import MODES
 from .result import ExtractionInfo, InteractionResult, SharedExtraction
 from .subsets import check_labels
 
-__all__ = ["MODES", "check_extraction", "extract", "extract_shared"]
+__all__ = ["check_extraction", "extract", "extract_shared"]
 
-#: Extraction modes of :func:`extract`.
-MODES = ("and_or", "and", "none")
+#: Modes that explain ``v`` in closed form, without an optimisation.
+_CLOSED_FORM = ("none", "half")
 
 
 # ------------------------------------------------------------------------------ checks
@@ -141,9 +144,9 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def _needs_solver(mode: str, n: int, qcoef: float) -> bool:
-    """Whether extraction in ``mode`` solves an LP (else it has a closed form: ``"none"``,
-    no players, or AND only without noise, the plain Harsanyi dividends)."""
-    return not (mode == "none" or n == 0 or (mode == "and" and qcoef == 0))
+    """Whether extraction in ``mode`` solves an LP (else it has a closed form: the modes
+    ``"none"`` and ``"half"``, no players, or AND only without noise)."""
+    return not (mode in _CLOSED_FORM or n == 0 or (mode == "and" and qcoef == 0))
 
 
 def check_extraction(
@@ -167,7 +170,10 @@ def check_extraction(
     captum_interactions.exceptions.InteractionError: option tol=-1 of solver 'ipm' must be ...
     """
     if mode not in MODES:
-        raise InteractionError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        raise InteractionError(
+            f"unknown mode {mode!r}; valid modes: {', '.join(MODES)} ("
+            + "; ".join(f"{name}: {meaning}" for name, meaning in MODES.items()) + ")"
+        )
     qcoef = _coefficient(qcoef, "qcoef")
     _check_scale(scale)
     _flag(subtract_v0, "subtract_v0")
@@ -256,7 +262,7 @@ def _results(
 def extract(
     values: torch.Tensor,
     *,
-    mode: Literal["and_or", "and", "none"] = "and_or",
+    mode: Literal["and_or", "and", "none", "half"] = "and_or",
     qcoef: float = 0.05,
     scale: str | float = "vN-v0",
     solver: str = "auto",
@@ -271,9 +277,11 @@ def extract(
     Args:
         values (Tensor): ``[2**n]`` (one sample) or ``[batch, 2**n]``, ``values[..., T]`` is
             ``v(T)`` for bitmask ``T``.
-        mode (str): ``"and_or"`` (learn ``p`` and ``q``), ``"and"`` (AND only:
-            ``v_and = v + q``, ``I_or = 0``; with ``qcoef=0`` the Harsanyi dividends) or
-            ``"none"`` (``p = q = 0``: ``and_transform(v/2)`` and ``or_transform(v/2)``).
+        mode (str): ``"and_or"`` (learn ``p`` and ``q``), ``"and"`` (sparse AND only:
+            ``v_and = v + q``, ``I_or = 0``), ``"none"`` (no extraction: the plain Harsanyi
+            dividends ``and_transform(v)``, ``I_or = 0``) or ``"half"`` (no extraction,
+            ``p = q = 0``: ``and_transform(v/2)`` and ``or_transform(v/2)``); see
+            :data:`captum_interactions.modes.MODES`.
         qcoef (float): noise bound relative to the scale; 0 means no noise.
         scale (str | float): ``"vN-v0"`` (per sample ``|v(N) - v(∅)|``), ``"mean-vN-v0"``
             (its mean over the batch) or a number. ``bound = qcoef * scale``.
@@ -309,15 +317,17 @@ def extract(
     if subtract_v0:
         values = values - values[:, :1]
     bound = qcoef * _sample_scale(values, scale)
-    if mode == "none":
+    if mode in _CLOSED_FORM:
         bound = torch.zeros_like(bound)
     start = time.perf_counter()
     problem = Problem(values[:, None], bound[:, None], with_or=mode == "and_or")
     name, solution = _solve(solver, problem, needed=_needs_solver(mode, n, qcoef),
                             options=solver_options, show_progress=show_progress)
     q = clip(solution.q[:, 0], bound[:, None])
-    if mode == "and":
+    if mode in ("and", "none"):
         p = (values + q) / 2  # v_or = 0 exactly
+    elif mode == "half":
+        p = torch.zeros_like(values)
     else:
         p = solution.p[:, 0] - solution.p[:, :1, 0]  # p(∅) only moves the empty-set terms
     seconds = (time.perf_counter() - start) / values.shape[0]

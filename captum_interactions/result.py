@@ -40,7 +40,7 @@ from ._npz import (
     load_npz,
     save_npz,
 )
-from ._transforms import _checked, reconstruct
+from ._transforms import _checked, and_transform, reconstruct
 from ._version import __version__
 from .exceptions import InteractionError, ResultFormatError
 from .first_order import banzhaf_values, shapley_values
@@ -129,7 +129,8 @@ class ExtractionInfo:
     :attr:`~InteractionResult.bound`.
 
     Attributes:
-        mode (str): ``"and_or"``, ``"and"``, ``"none"`` or ``"shared"``.
+        mode (str): ``"and_or"``, ``"and"``, ``"none"``, ``"half"`` (see
+            :data:`~captum_interactions.modes.MODES`) or ``"shared"``.
         solver (str): the solver that ran (``"none"`` when none was needed).
         qcoef (float): noise bound relative to the scale.
         scale (str | float): ``"vN-v0"``, ``"mean-vN-v0"`` or the number used.
@@ -302,13 +303,36 @@ class InteractionResult:
             return _merge_singletons(self.and_interactions, self.or_interactions)
         return self.and_interactions.clone(), self.or_interactions.clone()
 
-    def shapley_values(self) -> torch.Tensor:
-        """Shapley value of every player for the game ``v + q`` (``[n]``)."""
-        return shapley_values(self.and_interactions, self.or_interactions)
+    def shapley_values(self, of: Literal["values", "interactions", "noise"] = "values"
+                       ) -> torch.Tensor:
+        """Shapley value of every player (``[n]``), exact.
 
-    def banzhaf_values(self) -> torch.Tensor:
-        """Banzhaf value of every player for the game ``v + q`` (``[n]``)."""
-        return banzhaf_values(self.and_interactions, self.or_interactions)
+        Args:
+            of: ``"values"`` (default): of the model's values ``v``, as Captum's
+                ``ShapleyValues`` computes them; ``"interactions"``: of ``v + q``, the game
+                the extracted interactions explain; ``"noise"``: of ``q`` (Shapley values
+                are linear: the first two differ by the third).
+        """
+        return shapley_values(*self._game(of))
+
+    def banzhaf_values(self, of: Literal["values", "interactions", "noise"] = "values"
+                       ) -> torch.Tensor:
+        """Banzhaf value of every player (``[n]``), exact; ``of`` as in
+        :meth:`shapley_values`."""
+        return banzhaf_values(*self._game(of))
+
+    def _game(self, of: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Interactions whose first-order view is that of the game ``of``."""
+        if of == "values":
+            return and_transform(self.values), None
+        if of == "interactions":
+            return self.and_interactions, self.or_interactions
+        if of == "noise":
+            return and_transform(self.q), None
+        raise InteractionError(
+            f"of={of!r}: give 'values' (the model's values v), 'interactions' (v + q, what "
+            "the interactions explain) or 'noise' (q)"
+        )
 
     # ---------------------------------------------------------------------------- views
     def salient_masks(

@@ -17,14 +17,18 @@ Example (it needs the pretrained models, so it is not run here)::
 
 from __future__ import annotations
 
-from captum_interactions._devices import check_device
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .analysis import compare_models
-from .execute import InteractionRun, RunSummary, run
-from .folder import RunData, RunFolderError, load_run
-from .options import RunOptions
-from .report import write_report
-from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
+if TYPE_CHECKING:
+    from captum_interactions._devices import check_device
+
+    from .analysis import compare_models
+    from .execute import InteractionRun, RunSummary, run
+    from .folder import RunData, RunFolderError, load_run
+    from .options import RunOptions
+    from .report import write_report
+    from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
 
 __all__ = [
     "InteractionRun",
@@ -43,3 +47,28 @@ __all__ = [
     "run",
     "write_report",
 ]
+
+#: Public names and the module that defines each, imported on first use (the command line
+#: starts without loading torch, models or plots).
+_LAZY = {
+    "check_device": "captum_interactions._devices",
+    "compare_models": ".analysis",
+    **dict.fromkeys(("InteractionRun", "RunSummary", "run"), ".execute"),
+    **dict.fromkeys(("RunData", "RunFolderError", "load_run"), ".folder"),
+    "RunOptions": ".options",
+    "write_report": ".report",
+    **dict.fromkeys(("ModelSpec", "ModelSpecError", "PromptFileError", "PromptSpec",
+                     "read_prompts"), ".specs"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

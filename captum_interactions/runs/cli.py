@@ -17,34 +17,38 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from captum_interactions._devices import check_device
 from captum_interactions._version import __version__
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
+from captum_interactions.modes import MODES
 
-from .options import RunOptions
+from .options import DTYPES, RunOptions
 
 if TYPE_CHECKING:
     import torch
 
     from .execute import InteractionRun
 
-__all__ = ["DEMO_MODELS", "DEMO_OPTIONS", "build_parser", "demo_prompts", "main"]
+__all__ = ["DEMO_MODELS", "DEMO_SETTINGS", "build_parser", "demo_prompts", "main"]
 
 #: The models of ``captum-interactions demo`` (both install offline from PyPI).
 DEMO_MODELS = ("smollm2-135m", "gemma-3-270m")
 
 #: Options of the demo: 8 players keep it at a few minutes on a 2-core CPU.
-DEMO_OPTIONS = RunOptions(n_players=8, shared=True)
+DEMO_SETTINGS = {"n_players": 8, "shared": True}
 
-_DEFAULTS = RunOptions()
+#: RunOptions' defaults, read without constructing one (which would load torch): --help
+#: answers at once.
+_DEFAULTS = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(RunOptions)})
 
 
 def demo_prompts() -> Path:
@@ -97,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--baseline", default=_DEFAULTS.baseline,
                         help="replacement of absent words: pad, unk, zero, mean, ... "
                         "(default: %(default)s)")
-    method.add_argument("--mode", default=_DEFAULTS.mode, choices=("and_or", "and", "none"),
-                        help="extraction mode (default: %(default)s)")
+    method.add_argument("--mode", default=_DEFAULTS.mode, choices=list(MODES),
+                        help="extraction mode: " + "; ".join(f"{name}: {meaning}" for
+                                                              name, meaning in MODES.items())
+                        + " (default: %(default)s)")
     method.add_argument("--qcoef", type=float, default=_DEFAULTS.qcoef,
                         help="noise bound coefficient (default: %(default)s)")
     method.add_argument("--solver", default=_DEFAULTS.solver,
@@ -120,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "comparisons and the report (default: merged, as they fire on the "
                         "same masks)")
     method.add_argument("--dtype", default=_DEFAULTS.dtype,
-                        choices=("float32", "float16", "bfloat16", "float64"),
+                        choices=DTYPES,
                         help="model dtype (default: %(default)s)")
     method.add_argument("--seed", type=int, default=_DEFAULTS.seed,
                         help="random seed (default: %(default)s)")
@@ -130,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="the embedded default: SmolLM2-135M and Gemma-3-270M on built-in prompts",
         description=f"Run {' and '.join(DEMO_MODELS)} (installed offline from PyPI) on a small "
-        f"built-in prompt set with {DEMO_OPTIONS.n_players} word players, independent and "
+        f"built-in prompt set with {DEMO_SETTINGS['n_players']} word players, independent and "
         "shared extraction, and print where the report is. A few minutes on a 2-core CPU.",
     )
     demo.add_argument("-o", "--out", type=Path, default=Path("captum-interactions-demo"),
@@ -217,13 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"report: {write_report(args.out).resolve()}")
             return 0
-        device = check_device(args.device)
+        from captum_interactions._devices import check_device
+
         from .execute import InteractionRun
 
+        device = check_device(args.device)
         if args.command == "demo":
-            job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out, options=DEMO_OPTIONS)
+            job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out,
+                                 options=RunOptions(**DEMO_SETTINGS))
             print(f"demo: {' and '.join(DEMO_MODELS)} on {len(job.prompts)} built-in prompts, "
-                  f"{DEMO_OPTIONS.n_players} word players each, independent and shared "
+                  f"{DEMO_SETTINGS['n_players']} word players each, independent and shared "
                   f"extraction, into {args.out} (a few minutes on a 2-core CPU; if interrupted, "
                   "run it again to continue)", flush=True)
         else:

@@ -11,23 +11,18 @@ captum_interactions.exceptions.InteractionError: solver 'working_set' does not s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from captum_interactions.costs import DEFAULT_MAX_PLAYERS
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.extraction import check_extraction
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DTYPES", "RunOptions"]
 
-#: Model dtypes a run accepts.
-DTYPES = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float64": torch.float64,
-}
+#: Model dtypes a run accepts (names of torch dtypes).
+DTYPES = ("float32", "float16", "bfloat16", "float64")
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
 _ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons")
 
@@ -43,7 +38,8 @@ class RunOptions:
         baseline (str): how absent words are replaced: ``"pad"`` (default), ``"unk"``,
             ``"bos"``, ``"eos"``, ``"zero"``, ``"mean"``, a vocabulary entry, or
             ``"learned"`` (a baseline trained per model on the run's prompts, Ren et al.).
-        mode (str): extraction mode, ``"and_or"`` (default), ``"and"`` or ``"none"``.
+        mode (str): extraction mode (:data:`captum_interactions.modes.MODES`):
+            ``"and_or"`` (default), ``"and"``, ``"none"`` or ``"half"``.
         qcoef (float): noise bound coefficient of independent extraction (0.05).
         solver (str): extraction solver (``"auto"``).
         shared (bool): also run shared extraction within each group of models that predict
@@ -87,7 +83,10 @@ class RunOptions:
             if not 0 <= getattr(self, name) <= 1:
                 raise InteractionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         # Before any model runs: the extraction of up to n_players players, and shared
-        # extraction's solver and coefficients (checked again per group of models).
+        # extraction's solver and coefficients (checked again per group of models). Imported
+        # here: the command line reads the defaults without loading torch.
+        from captum_interactions.extraction import check_extraction
+
         check_extraction(self.n_players, mode=self.mode, qcoef=self.qcoef, solver=self.solver)
         if self.shared:
             check_extraction(self.n_players, models=2, qcoef=self.shared_qcoef,
@@ -98,7 +97,9 @@ class RunOptions:
     @property
     def torch_dtype(self) -> torch.dtype:
         """The model dtype as a ``torch.dtype``."""
-        return DTYPES[self.dtype]
+        import torch
+
+        return getattr(torch, self.dtype)
 
     def results_options(self) -> dict[str, Any]:
         """Options that change the per-model results (they must match to resume a run)."""

@@ -164,10 +164,13 @@ def test_known_logic_gives_known_and_or_interactions():
     v = torch.tensor(
         [2.0 * (t & 3 == 3) + (t & 12 != 0) for t in range(16)], dtype=torch.float64
     )
-    [plain] = explainer.attribute(x, value="raw", mode="none")
+    [plain] = explainer.attribute(x, value="raw", mode="none")  # the Harsanyi dividends
     torch.testing.assert_close(plain.values, v)
-    torch.testing.assert_close(plain.and_interactions, brute_and(v / 2))
-    torch.testing.assert_close(plain.or_interactions, brute_or(v / 2))
+    torch.testing.assert_close(plain.and_interactions, brute_and(v))
+    assert not plain.or_interactions.any()
+    [half] = explainer.attribute(x, value="raw", mode="half")
+    torch.testing.assert_close(half.and_interactions, brute_and(v / 2))
+    torch.testing.assert_close(half.or_interactions, brute_or(v / 2))
 
     [sparse] = explainer.attribute(x, value="raw", qcoef=0.0)
     expected_and = torch.zeros(16, dtype=torch.float64)
@@ -230,8 +233,11 @@ def _check_result(result, v_full, v_empty):
     assert float(result.q.abs().max()) <= result.bound + 1e-9
     torch.testing.assert_close(result.values[-1], v_full, rtol=0, atol=1e-5)
     torch.testing.assert_close(result.values[0], v_empty, rtol=0, atol=1e-5)
-    game = result.values + result.q
-    torch.testing.assert_close(result.shapley_values().sum(), game[-1] - game[0])
+    game = result.values + result.q  # the game the interactions explain
+    torch.testing.assert_close(result.shapley_values(of="interactions").sum(),
+                               game[-1] - game[0])
+    torch.testing.assert_close(result.shapley_values().sum(),  # of the model's values
+                               result.values[-1] - result.values[0])
 
 
 def _log_odds64(logits, target):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.games import lm_like, planted_game
-from helpers.oracles import brute_and, dense_lp_optimum
+from helpers.oracles import brute_and, brute_or, dense_lp_optimum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,26 +32,30 @@ def test_exact_solvers_reach_the_dense_lp_optimum(n, qcoef):
 
 
 @pytest.mark.parametrize("solver", ["ipm", "working_set", "highs", "pdhg", "sgd"])
-@pytest.mark.parametrize("mode", ["and_or", "and", "none"])
+@pytest.mark.parametrize("mode", ["and_or", "and", "none", "half"])
 def test_universal_matching_and_noise_bound_hold_exactly(solver, mode):
     values = lm_like(6, 3, seed=1)
     if solver == "sgd" and mode == "and":  # the lab's recipe is AND-OR only
         with pytest.raises(InteractionError, match="does not solve one model in mode 'and'"):
             extract(values, mode=mode, solver=solver)
         return
+    closed_form = mode in ("none", "half")  # no solver runs
     options = {"sgd": {"iterations": 300, "lr": 1e-3}, "pdhg": {"max_iter": 1000}}
-    options = options.get(solver, {}) if mode != "none" else {}
-    stops_short = solver == "pdhg" and mode != "none"
+    options = {} if closed_form else options.get(solver, {})
+    stops_short = solver == "pdhg" and not closed_form
     with pytest.warns(ConvergenceWarning) if stops_short else contextlib.nullcontext():
         results = extract(values, mode=mode, solver=solver, **options)
     for result in results:
         assert result.matching_error() < 1e-12
         assert float(result.q.abs().max()) <= result.bound
         torch.testing.assert_close(result.values + result.q, result.reconstruct())
-        if mode == "and":
+        if mode in ("and", "none"):
             assert not result.or_interactions[1:].any()
-        if mode == "none":
+        if mode == "none":  # the plain Harsanyi dividends
+            torch.testing.assert_close(result.and_interactions, brute_and(result.values))
+        if mode == "half":
             torch.testing.assert_close(result.and_interactions, ci.and_transform(result.values / 2))
+            torch.testing.assert_close(result.or_interactions, brute_or(result.values / 2))
 
 
 def test_first_order_solver_certifies_a_small_gap():

@@ -178,6 +178,21 @@ def test_no_import_cycles_lazy_imports_included(graph):
     assert cycles(graph) == []
 
 
+def test_lazy_names_of_packages_follow_the_layers():
+    """Package ``__init__`` files that load names on first use (``_LAZY``, ``_SUBMODULES``)
+    import through importlib, out of the walker's sight: their targets obey the same rule."""
+    import importlib
+
+    for package in ("captum_interactions", "captum_interactions.runs"):
+        module = importlib.import_module(package)
+        targets = [importlib.util.resolve_name(target, package) if target.startswith(".")
+                   else target for target in getattr(module, "_LAZY", {}).values()]
+        targets += [f"{package}.{name}" for name in getattr(module, "_SUBMODULES", ())]
+        assert targets, package
+        graph = {package: set(targets)}
+        assert violations(graph) == [], package
+
+
 def test_the_run_application_lives_in_runs(graph):
     direct = {name.split(".")[1] for name in graph
               if name.count(".") == 1 and layer(name) == "core"}

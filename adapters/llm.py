@@ -109,8 +109,8 @@ class LLMInteractions:
             show_progress (bool): progress bars over the masked forward passes and the
                 extraction.
             **extract_options: options of :func:`captum_interactions.extraction.extract`
-                (``mode``, ``qcoef``, ``scale``, ``solver``, ...), checked before the model
-                runs.
+                (``mode``, ``qcoef``, ``scale``, ``solver``, ``time_limit``, ...), checked
+                before the model runs.
 
         Returns:
             InteractionResult with word labels as players, the target id and text, the
@@ -123,8 +123,9 @@ class LLMInteractions:
         tokens = adapter.tokenize(prompt)
         chosen = select_players(prompt, players, n_players=n_players)
         n = len(chosen)
-        solves = check_extraction(n, **extract_options)
-        check_cost(n, max_players=self.max_players, samples=1, solves=solves,
+        plan = check_extraction(n, **extract_options)
+        check_cost(n, max_players=self.max_players, samples=1, solves=plan is not None,
+                   solve_seconds=plan and plan.seconds,
                    advice="give fewer players (players=[...] or a smaller n_players)")
         positions = chosen.positions(tokens)
         explained = resolve_target(adapter, tokens, target)

@@ -111,6 +111,7 @@ class AndOrInteractions(PerturbationAttribution):
         qcoef: float = 0.05,
         scale: str | float = "vN-v0",
         solver: str = "auto",
+        time_limit: float | None = None,
         **solver_options: Any,
     ) -> list[InteractionResult] | tuple[list[InteractionResult], Tensor]:
         """AND and OR interactions of every example in ``inputs``.
@@ -166,7 +167,7 @@ class AndOrInteractions(PerturbationAttribution):
                 :mod:`captum_interactions.costs`).
             return_convergence_delta (bool): also return the universal-matching error of each
                 result (see :meth:`compute_convergence_delta`).
-            mode, qcoef, scale, solver, **solver_options: passed to
+            mode, qcoef, scale, solver, time_limit, **solver_options: passed to
                 :func:`~captum_interactions.extraction.extract`, once for the whole batch,
                 and checked before any forward call. ``mode`` defaults to the class's
                 :attr:`default_mode` ("and_or" here); ``mode="none"`` skips the
@@ -210,10 +211,11 @@ class AndOrInteractions(PerturbationAttribution):
         n = 1 + max((int(mask.max()) for mask in ids if mask.numel()), default=BACKGROUND)
         calls = -(-(1 << n) // perturbations_per_eval)
         mode = self.default_mode if mode is None else mode
-        solves = check_extraction(n, mode=mode, qcoef=qcoef, scale=scale, solver=solver,
-                                  **solver_options)
+        plan = check_extraction(n, mode=mode, qcoef=qcoef, scale=scale, solver=solver,
+                                time_limit=time_limit, **solver_options)
         check_cost(
-            n, max_players=max_players, samples=n_examples, calls=calls, solves=solves,
+            n, max_players=max_players, samples=n_examples, calls=calls,
+            solves=plan is not None, solve_seconds=plan and plan.seconds,
             advice="group input elements into fewer players with feature_mask (superpixels, "
             f"words, feature groups) and mark elements you do not explain as background "
             f"({BACKGROUND})",
@@ -250,6 +252,7 @@ class AndOrInteractions(PerturbationAttribution):
             solver=solver,
             players=labels,
             show_progress=show_progress,
+            time_limit=time_limit,
             **solver_options,
         )
         baseline_text = _describe_baselines(baselines, len(inputs_tuple))

@@ -20,10 +20,13 @@ from .exceptions import CostWarning, InteractionError
 __all__ = [
     "DEFAULT_MAX_PLAYERS",
     "MAX_PLAYERS",
+    "SLOW_SOLVE_SECONDS",
     "WARN_EVALUATION_PLAYERS",
     "WARN_EXTRACTION_PLAYERS",
     "check_cost",
     "check_max_players",
+    "duration",
+    "warn_slow_solve",
 ]
 
 #: Vectors over all ``2**n`` masks exist up to this ``n`` (``2**30`` float64 entries are
@@ -38,6 +41,46 @@ WARN_EVALUATION_PLAYERS = 13
 #: ... or from this many when a solver runs: exact extraction at ``n = 11`` already takes
 #: seconds per sample.
 WARN_EXTRACTION_PLAYERS = 11
+
+
+#: A solve expected to take longer than this says so before it starts (CostWarning).
+SLOW_SOLVE_SECONDS = 10.0
+
+
+def duration(seconds: float) -> str:
+    """A rough duration in words.
+
+    >>> duration(42), duration(4000), duration(0.2)
+    ('42 s', '1.1 h', '0.2 s')
+    """
+    if seconds < 10:
+        return f"{seconds:.1g} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def warn_slow_solve(solver: str, seconds: float, *, n: int, samples: int,
+                    time_limit: float | None, stacklevel: int = 3) -> None:
+    """Say how long a solve may take (``seconds`` for all ``samples``) before it starts, when
+    that is more than :data:`SLOW_SOLVE_SECONDS`."""
+    if seconds <= SLOW_SOLVE_SECONDS:
+        return
+    if time_limit is not None and time_limit < seconds:
+        then = (f"it stops at time_limit={time_limit:g} s with the certified gap it reached "
+                "(a ConvergenceWarning says how far)")
+    else:
+        then = ("pass time_limit=<seconds> to stop it early with the certified gap reached, "
+                "and show_progress=True to watch it")
+    warnings.warn(
+        f"solver {solver!r} on {samples} sample(s) of n={n} players may take about "
+        f"{duration(seconds)} (a rough estimate for a 2-core CPU; for iterative solvers, all "
+        f"their iterations); {then}",
+        CostWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def check_max_players(max_players: int) -> int:
@@ -66,6 +109,7 @@ def check_cost(
     max_players: int,
     samples: int,
     solves: bool,
+    solve_seconds: float | None = None,
     calls: int | None = None,
     advice: str = "give fewer players",
     stacklevel: int = 3,
@@ -78,6 +122,7 @@ def check_cost(
         max_players (int): the cap (see :func:`check_max_players`).
         samples (int): samples (examples, prompts) evaluated.
         solves (bool): whether a sparse extraction runs after the evaluations.
+        solve_seconds (float, optional): its rough duration per sample, when known.
         calls (int, optional): forward calls the evaluations take, when known.
         advice (str): how the caller reduces the number of players.
         stacklevel (int): of the warning, as in :func:`warnings.warn` (3: the caller's caller).
@@ -92,8 +137,12 @@ def check_cost(
             f"raise max_players (at most {MAX_PLAYERS}) if you can afford the evaluations"
         )
     if n >= WARN_EVALUATION_PLAYERS or (solves and n >= WARN_EXTRACTION_PLAYERS):
-        extraction = (", then a sparse extraction over all masks per sample, whose cost grows "
-                      "about 8-fold per player" if solves else "")
+        extraction = ""
+        if solves:
+            per_sample = ("" if solve_seconds is None else
+                          f" (about {duration(solve_seconds)} per sample)")
+            extraction = (f", then a sparse extraction over all masks{per_sample}, whose cost "
+                          "grows about 3 to 8-fold per player")
         warnings.warn(
             f"{n} players: evaluating {evaluations} for {samples} sample(s){extraction}. "
             f"Every player removed halves the evaluations: {advice}.",

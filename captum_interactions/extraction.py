@@ -64,19 +64,28 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 
-from ._solvers import Problem, Solution, check_solver, choose, clip, run_solver
+from ._solvers import (
+    Problem,
+    Solution,
+    check_solver,
+    choose,
+    clip,
+    estimate_seconds,
+    run_solver,
+)
 from ._solvers._lp import loss
 from ._transforms import _checked, and_transform, or_transform
+from .costs import warn_slow_solve
 from .exceptions import ConvergenceWarning, InteractionError
 from .modes import MODES
 from .result import ExtractionInfo, InteractionResult, SharedExtraction
 from .subsets import check_labels
 
-__all__ = ["check_extraction", "extract", "extract_shared"]
+__all__ = ["SolvePlan", "check_extraction", "extract", "extract_shared"]
 
 #: Modes that explain ``v`` in closed form, without an optimisation.
 _CLOSED_FORM = ("none", "half")
@@ -149,6 +158,13 @@ def _needs_solver(mode: str, n: int, qcoef: float) -> bool:
     return not (mode in _CLOSED_FORM or n == 0 or (mode == "and" and qcoef == 0))
 
 
+class SolvePlan(NamedTuple):
+    """The solver an extraction will run and its rough duration per sample."""
+
+    solver: str
+    seconds: float
+
+
 def check_extraction(
     n: int,
     *,
@@ -158,11 +174,13 @@ def check_extraction(
     scale: str | float = "vN-v0",
     solver: str = "auto",
     subtract_v0: bool = False,
+    time_limit: float | None = None,
     **solver_options: Any,
-) -> bool:
+) -> SolvePlan | None:
     """Every check of an extraction of ``n`` players that needs no values, with the keyword
-    arguments of :func:`extract` (``models > 1``: of :func:`extract_shared`); returns whether
-    a solver runs. Callers run it before the expensive model evaluations.
+    arguments of :func:`extract` (``models > 1``: of :func:`extract_shared`); returns the
+    solver that will run (``"auto"`` resolved as for noisy values) and its rough duration,
+    or ``None`` where no solver runs. Callers run it before the expensive model evaluations.
 
     >>> check_extraction(4, solver="ipm", tol=-1)
     Traceback (most recent call last):
@@ -177,15 +195,20 @@ def check_extraction(
     qcoef = _coefficient(qcoef, "qcoef")
     _check_scale(scale)
     _flag(subtract_v0, "subtract_v0")
-    solves = _needs_solver(mode, n, qcoef)
-    if solves:
-        check_solver(solver, models=models, n=n, mode=mode, options=solver_options)
-    elif solver_options:
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
+            time_limit, (int, float)) or not time_limit > 0):
         raise InteractionError(
-            f"solver options {sorted(solver_options)} given but this extraction needs no "
-            f"solver (n={n} players, mode={mode!r}, qcoef={qcoef}); leave them out"
-        )
-    return solves
+            f"time_limit must be a number of seconds > 0 (or None: no limit), got {time_limit!r}")
+    if not _needs_solver(mode, n, qcoef):
+        if solver_options:
+            raise InteractionError(
+                f"solver options {sorted(solver_options)} given but this extraction needs no "
+                f"solver (n={n} players, mode={mode!r}, qcoef={qcoef}); leave them out"
+            )
+        return None
+    check_solver(solver, models=models, n=n, mode=mode, options=solver_options)
+    name = choose(solver, n, models=models, noisy=qcoef > 0)
+    return SolvePlan(name, estimate_seconds(name, n, models=models, options=solver_options))
 
 
 # ----------------------------------------------------------------------------- results
@@ -195,18 +218,29 @@ def _interactions(values: torch.Tensor, p: torch.Tensor, q: torch.Tensor):
 
 
 def _solve(solver: str, problem: Problem, *, needed: bool, options: dict[str, Any],
-           show_progress: bool) -> tuple[str, Solution]:
-    """The solver that runs (``"none"`` where nothing needs solving) and its solution."""
+           show_progress: bool, time_limit: float | None) -> tuple[str, Solution, str]:
+    """The solver that runs (``"none"`` where nothing needs solving), its solution and what
+    stops it short if it does. A slow solve says so before it starts."""
     if not needed:
         zeros = torch.zeros_like(problem.values)
-        return "none", Solution(zeros, zeros, None, 0)
+        return "none", Solution(zeros, zeros, None, 0), ""
     name = choose(solver, problem.n, models=problem.models,
                   noisy=bool((problem.noise_bound > 0).all()))
-    return name, run_solver(name, problem, options=options, show_progress=show_progress)
+    samples = len(problem.values)
+    warn_slow_solve(name, samples * estimate_seconds(name, problem.n, models=problem.models,
+                                                     options=options),
+                    n=problem.n, samples=samples, time_limit=time_limit, stacklevel=4)
+    start = time.monotonic()
+    deadline = None if time_limit is None else start + time_limit
+    solution = run_solver(name, problem, options=options, show_progress=show_progress,
+                          deadline=deadline)
+    cause = (f"it reached time_limit={time_limit:g} s" if deadline is not None
+             and time.monotonic() >= deadline else "it ran out of iterations (max_iter)")
+    return name, solution, cause
 
 
 def _records(
-    objectives: torch.Tensor, solution: Solution, problem: Problem, *, solver: str,
+    objectives: torch.Tensor, solution: Solution, problem: Problem, *, solver: str, cause: str,
     **fields: Any,
 ) -> list[ExtractionInfo]:
     """One extraction record per sample, with the certificate where there is one; warns
@@ -229,10 +263,11 @@ def _records(
         reached = "" if stopped[0] is None else (
             f"; the certified relative gap it reached is up to {max(stopped):.2g} "
             "(result.extraction.gap)")
+        goal = "its tolerance" if stopped[0] is not None else "its iterations"
         warnings.warn(
-            f"solver {solver!r} stopped before its tolerance on {len(stopped)} of "
-            f"{len(objectives)} sample(s) (it ran out of iterations){reached}. The result "
-            "is feasible but may be above the optimum: raise max_iter or use an exact solver",
+            f"solver {solver!r} stopped before {goal} on {len(stopped)} of "
+            f"{len(objectives)} sample(s) ({cause}){reached}. The result is feasible but may "
+            "be above the optimum: allow more time or iterations, or use an exact solver",
             ConvergenceWarning, stacklevel=3,
         )
     return [
@@ -270,6 +305,7 @@ def extract(
     subtract_v0: bool = False,
     metadata: dict[str, Any] | None = None,
     show_progress: bool = False,
+    time_limit: float | None = None,
     **solver_options: Any,
 ) -> InteractionResult | list[InteractionResult]:
     """Sparse AND and OR interactions of one model's values.
@@ -292,9 +328,14 @@ def extract(
             empty-set terms.
         metadata (dict, optional): stored with every result.
         show_progress (bool): the solver's progress bar (tqdm).
+        time_limit (float, optional): seconds the solve of the whole batch may take; at
+            the limit the solver's best point comes back with the certified gap it reached (a
+            :class:`~captum_interactions.ConvergenceWarning` says so; ``"highs"`` has no
+            partial point and raises). A solve expected to take more than 10 s says so first
+            (a :class:`~captum_interactions.CostWarning`).
         **solver_options: ``tol``, ``max_iter`` (ipm, working_set, pdhg), ``grow``,
             ``margin`` (working_set), ``check_every`` (pdhg), ``lr``, ``iterations``,
-            ``momentum`` (sgd), ``method``, ``options`` (highs).
+            ``momentum``, ``schedule`` (sgd), ``method``, ``options`` (highs).
 
     Returns:
         One :class:`InteractionResult` for ``[2**n]`` values, a list for a batch.
@@ -311,7 +352,7 @@ def extract(
     n = values.shape[-1].bit_length() - 1
     _flag(show_progress, "show_progress")
     check_extraction(n, mode=mode, qcoef=qcoef, scale=scale, solver=solver,
-                     subtract_v0=subtract_v0, **solver_options)
+                     subtract_v0=subtract_v0, time_limit=time_limit, **solver_options)
     qcoef, scale = float(qcoef), _check_scale(scale)
     labels = check_labels(players, n, source=f"values over 2**{n} masks")
     if subtract_v0:
@@ -321,8 +362,9 @@ def extract(
         bound = torch.zeros_like(bound)
     start = time.perf_counter()
     problem = Problem(values[:, None], bound[:, None], with_or=mode == "and_or")
-    name, solution = _solve(solver, problem, needed=_needs_solver(mode, n, qcoef),
-                            options=solver_options, show_progress=show_progress)
+    name, solution, cause = _solve(solver, problem, needed=_needs_solver(mode, n, qcoef),
+                                   options=solver_options, show_progress=show_progress,
+                                   time_limit=time_limit)
     q = clip(solution.q[:, 0], bound[:, None])
     if mode in ("and", "none"):
         p = (values + q) / 2  # v_or = 0 exactly
@@ -333,7 +375,7 @@ def extract(
     seconds = (time.perf_counter() - start) / values.shape[0]
     and_i, or_i = _interactions(values, p, q)
     records = _records(loss(and_i[:, None], or_i[:, None], 0.0), solution, problem, solver=name,
-                       mode=mode, qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
+                       cause=cause, mode=mode, qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
                        iterations=solution.iterations, seconds=seconds)
     return _results(values, and_i, or_i, p, q, bound, labels, records, single, metadata)
 
@@ -352,6 +394,7 @@ def extract_shared(
     subtract_v0: bool = False,
     metadata: dict[str, Any] | None = None,
     show_progress: bool = False,
+    time_limit: float | None = None,
     **solver_options: Any,
 ) -> list[InteractionResult] | list[list[InteractionResult]]:
     """Joint AND-OR extraction of ``M >= 2`` models on the same samples and players.
@@ -375,7 +418,8 @@ def extract_shared(
             loss on the raw values.
         solver (str): ``"auto"``, ``"ipm"``, ``"highs"`` (exact), ``"pdhg"`` (first-order)
             or ``"sgd"`` (the lab's projected SGD with a shared ``p̄``; no certificate).
-        players, scale, subtract_v0, metadata, show_progress: as in :func:`extract`.
+        players, scale, subtract_v0, metadata, show_progress, time_limit: as in
+            :func:`extract`.
         **solver_options: ``tol``, ``max_iter`` (ipm, pdhg), ``margin`` (ipm),
             ``check_every`` (pdhg), ``method``, ``options`` (highs), ``lr``, ``iterations``,
             ``momentum`` (sgd).
@@ -426,7 +470,7 @@ def extract_shared(
     batch, models, size = values.shape
     n = size.bit_length() - 1
     check_extraction(n, models=models, qcoef=qcoef, scale=scale, solver=solver,
-                     subtract_v0=subtract_v0, **solver_options)
+                     subtract_v0=subtract_v0, time_limit=time_limit, **solver_options)
     qcoef, scale = float(qcoef), _check_scale(scale)
     labels = check_labels(players, n, source=f"values over 2**{n} masks")
     if subtract_v0:
@@ -442,8 +486,8 @@ def extract_shared(
     # Normalised: the solver sees every model in its own unit (no model dominates the max).
     problem = Problem(values / unit[..., None], noise_bound / unit, p_bound / unit,
                       alpha=alpha)
-    name, solution = _solve(solver, problem, needed=n > 0, options=solver_options,
-                            show_progress=show_progress)
+    name, solution, cause = _solve(solver, problem, needed=n > 0, options=solver_options,
+                                   show_progress=show_progress, time_limit=time_limit)
     p = solution.p * unit[..., None]
     p = p - p[..., :1]
     q = clip(solution.q * unit[..., None], noise_bound[..., None])
@@ -460,7 +504,8 @@ def extract_shared(
         with warnings.catch_warnings():  # warn once, for the first model
             if k:
                 warnings.simplefilter("ignore", ConvergenceWarning)
-            records = _records(joint, solution, problem, solver=name, mode="shared",
+            records = _records(joint, solution, problem, solver=name, cause=cause,
+                               mode="shared",
                                qcoef=qcoef, scale=scale, subtract_v0=subtract_v0,
                                iterations=solution.iterations, seconds=seconds, shared=shared)
         per_model.append(_results(values[:, k], and_i[:, k], or_i[:, k], p[:, k], q[:, k],

@@ -19,6 +19,7 @@ scales the solution back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "check_solver",
     "choose",
     "clip",
+    "estimate_seconds",
     "run_solver",
 ]
 
@@ -130,10 +132,11 @@ def check_solver(
                 "solver='pdhg' (first-order)"
             )
         if n > solves.max_players:
+            instead = ("" if solves.max_players >= pdhg.MAX_PLAYERS
+                       else "use solver='pdhg' (first-order, up to n=30) or ")
             raise InteractionError(
                 f"solver {solver!r} holds at most n={solves.max_players} players, got n={n}; "
-                "use solver='pdhg' (first-order, any n) or group the inputs into fewer players "
-                "(feature_mask)"
+                f"{instead}group the inputs into fewer players (feature_mask, players=[...])"
             )
     for name, value in (options or {}).items():
         if name not in solves.options:
@@ -149,8 +152,20 @@ def check_solver(
     return solves
 
 
+def estimate_seconds(solver: str, n: int, *, models: int = 1,
+                     options: Mapping[str, Any] | None = None) -> float:
+    """Rough seconds per sample of a concrete solver (measured on a 2-core CPU; for
+    iterative solvers, all their iterations: an upper bound)."""
+    spec = SOLVERS[solver]
+    solves = spec.joint if models > 1 else spec.single
+    if n > solves.max_players:  # (it cannot run at all; the callers say why)
+        return math.inf
+    return 0.0 if solves.seconds is None else solves.seconds(n, models, options or {})
+
+
 def run_solver(
     solver: str, problem: Problem, *, options: Mapping[str, Any], show_progress: bool = False,
+    deadline: float | None = None,
 ) -> Solution:
     """Run a concrete solver (not ``"auto"``) on ``problem``; the solution is in the units of
     ``problem``.
@@ -158,8 +173,9 @@ def run_solver(
     Solvers with ``unit_scale`` get every model's values centred on ``v(∅)`` and every sample
     divided by its largest ``|v(T) - v(∅)|`` (the loss ignores a shift of each model's values
     and is homogeneous in their scale), so default tolerances and starting points mean the
-    same for every input. A noise bound above half a model's range of values is lowered to
-    it, which changes nothing: that much noise already makes every value equal, and the
+    same for every input. Past ``deadline`` (:func:`time.monotonic`) the solver returns its
+    best point so far, unconverged. A noise bound above half a model's range of values is
+    lowered to it, which changes nothing: that much noise already makes every value equal, and the
     optimum is zero either way (a bound of ``1e300`` would only break the arithmetic).
     """
     solves = check_solver(solver, models=problem.models, n=problem.n,
@@ -167,9 +183,9 @@ def run_solver(
     values = problem.values
     half_range = (values.amax(-1) - values.amin(-1)) / 2
     problem = replace(problem, noise_bound=torch.minimum(problem.noise_bound, half_range))
+    settings = {"show_progress": show_progress, "deadline": deadline, **options}
     if not SOLVERS[solver].unit_scale:
-        return solves.solve(problem, show_progress=show_progress, **options)
+        return solves.solve(problem, **settings)
     centred = replace(problem, values=problem.values - problem.values[..., :1])
     scale = centred.values.abs().amax((-1, -2)).clamp(min=1e-300)
-    solution = solves.solve(centred.rescaled(scale), show_progress=show_progress, **options)
-    return solution.rescaled(scale)
+    return solves.solve(centred.rescaled(scale), **settings).rescaled(scale)

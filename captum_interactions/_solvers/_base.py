@@ -19,6 +19,7 @@ them (interactions, objectives, gaps) is computed once, by :mod:`captum_interact
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
@@ -44,6 +45,9 @@ __all__ = [
     "choice",
     "clip",
     "from_interactions",
+    "growing",
+    "past",
+    "per_iteration",
 ]
 
 
@@ -181,9 +185,29 @@ MAPPING = Option(lambda x: isinstance(x, Mapping), "a dict")
 
 # ---------------------------------------------------------------------------------- solvers
 class SolveFunction(Protocol):
-    """``solve(problem, *, show_progress, **options) -> Solution``."""
+    """``solve(problem, *, show_progress, deadline, **options) -> Solution``: the solver
+    shows a progress bar with ``show_progress`` and, past ``deadline`` (a
+    :func:`time.monotonic` time, or ``None``), returns its best point so far (feasible once
+    the caller clips the noise) with ``converged`` false."""
 
-    def __call__(self, problem: Problem, *, show_progress: bool, **options: Any) -> Solution: ...
+    def __call__(self, problem: Problem, *, show_progress: bool, deadline: float | None,
+                 **options: Any) -> Solution: ...
+
+
+def past(deadline: float | None) -> bool:
+    """Whether ``deadline`` (a :func:`time.monotonic` time) has passed."""
+    return deadline is not None and time.monotonic() > deadline
+
+
+def growing(seconds: float, at: int, factor: float) -> Callable[[int], float]:
+    """An estimate that takes ``seconds`` at ``n = at`` and grows ``factor``-fold per player."""
+    return lambda n: seconds * factor ** (n - at)
+
+
+def per_iteration(fixed: float, per_model: float, per_entry: float) -> Callable[[int, int], float]:
+    """Seconds per iteration of a first-order solver on ``models`` models of ``n`` players:
+    a fixed overhead (Python, small kernels) plus transforms of ``n 2**n`` operations."""
+    return lambda n, models: fixed + models * (per_model + per_entry * n * 2.0**n)
 
 
 def _fits_always(n: int, models: int) -> str | None:
@@ -200,6 +224,8 @@ class Solves:
         max_players (int): the largest ``n`` it holds.
         fits (callable): ``(n, models) -> None``, or why the problem does not fit (for
             limits other than ``n``).
+        seconds (callable): ``(n, models, options) -> seconds`` per sample, measured on a
+            2-core CPU (an upper bound for iterative solvers: all their iterations).
         modes (tuple[str, ...]): the extraction modes it solves (``"and_or"``: AND and OR
             interactions, ``"and"``: AND only).
     """
@@ -209,6 +235,7 @@ class Solves:
     max_players: int
     fits: Callable[[int, int], str | None] = _fits_always
     modes: tuple[str, ...] = ("and_or", "and")
+    seconds: Callable[[int, int, Mapping[str, Any]], float] | None = None
 
 
 @dataclass(frozen=True)

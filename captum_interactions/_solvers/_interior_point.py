@@ -19,6 +19,7 @@ on the values' device.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple, Protocol
@@ -228,12 +229,14 @@ def mehrotra(
     max_iter: int,
     patience: int = 5,
     progress: tqdm | None = None,
+    deadline: float | None = None,
 ) -> IPMResult:
     """Predictor-corrector iterations on every LP of the batch.
 
     Every LP stops when its relative gap and infeasibilities fall below ``tol``, or after
-    ``patience`` iterations without progress near the optimum; ``progress`` (a tqdm bar) is
-    advanced once per iteration with the worst error so far.
+    ``patience`` iterations without progress near the optimum; all stop at ``deadline``
+    (:func:`time.monotonic`), unconverged. ``progress`` (a tqdm bar) is advanced once per
+    iteration with the worst error so far.
 
     The free columns ``ξ`` (``problem.free``: ``F``, rows x free columns, all ones for one
     constant) enter the normal equations as bordering rows:
@@ -283,7 +286,7 @@ def mehrotra(
             progress.update()
             progress.set_postfix(error=f"{float(best_err.max()):.1e}", refresh=False)
         live = (best_err >= tol) & (stale < patience)
-        if not bool(live.any()):
+        if not bool(live.any()) or (deadline is not None and time.monotonic() > deadline):
             break
         mu = ((x * z).sum(-1) + (s * w * on).sum(-1)) / n_pairs
         theta = 1 / (z / x + w * on / s)

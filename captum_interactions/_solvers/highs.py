@@ -14,6 +14,7 @@ sample at a time, on the CPU; any number of models.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -25,13 +26,27 @@ from tqdm.auto import tqdm
 
 from captum_interactions.exceptions import InteractionError
 
-from ._base import MAPPING, Problem, Solution, Solver, Solves, choice, from_interactions
+from ._base import (
+    MAPPING,
+    Problem,
+    Solution,
+    Solver,
+    Solves,
+    choice,
+    from_interactions,
+    growing,
+    past,
+)
 from ._lp import dual_bound
 
 __all__ = ["SOLVER", "solve"]
 
 #: Largest ``n``: the constraint matrix has ``3**n`` non-zeros per block.
 MAX_PLAYERS = 12
+#: Seconds per sample: about 1 s at n = 10 for one model, 10 s for two models (35 s for
+#: three), 82 s for two at n = 11.
+_SECONDS = growing(1.0, 10, 6.0)
+_JOINT_SECONDS = growing(10.0, 10, 8.0)
 
 
 @lru_cache(maxsize=4)
@@ -50,11 +65,23 @@ def _exclusion(n: int) -> sp.csr_matrix:
     return _inclusion(n)[::-1].tocsr()
 
 
-def _linprog(cost, a_eq, b_eq, bounds, a_ub=None, b_ub=None, *, method: str, options: dict):
+def _linprog(cost, a_eq, b_eq, bounds, a_ub=None, b_ub=None, *, method: str, options: dict,
+             deadline: float | None):
+    out_of_time = InteractionError(
+        "HiGHS reached the time limit before the optimum and gives no partial point; raise "
+        "time_limit, or use solver='ipm' or 'pdhg' (they return their best point with its "
+        "certified gap)"
+    )
+    if deadline is not None:
+        if past(deadline):
+            raise out_of_time
+        options = {**options, "time_limit": deadline - time.monotonic()}
     result = scipy.optimize.linprog(
         cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method=method,
         options=options,
     )
+    if result.status == 1 and past(deadline):
+        raise out_of_time
     if result.status != 0:
         raise InteractionError(
             f"HiGHS did not solve the extraction LP (status {result.status}: {result.message}); "
@@ -70,6 +97,7 @@ def _solve_single(
     with_or: bool,
     method: str,
     options: dict,
+    deadline: float | None,
     progress: tqdm,
 ) -> tuple[torch.Tensor, ...]:
     """AND and OR interactions, noise ``q`` and duals ``y`` of every row of ``values``
@@ -89,7 +117,8 @@ def _solve_single(
     out = torch.zeros(4, *values.shape, dtype=torch.float64)
     for row, (v, b) in enumerate(zip(values.cpu().numpy(), bound.cpu().tolist(), strict=True)):
         bounds = [(0, None)] * n_interaction + [(-b, b)] * size + [(None, None)]
-        result = _linprog(cost, a_eq, v, bounds, method=method, options=options)
+        result = _linprog(cost, a_eq, v, bounds, method=method, options=options,
+                          deadline=deadline)
         progress.update()
         x = result.x
         out[3, row] = torch.from_numpy(result.eqlin.marginals)
@@ -127,6 +156,7 @@ def _solve_joint(
     alpha: float,
     method: str,
     options: dict,
+    deadline: float | None,
 ) -> tuple[torch.Tensor, ...]:
     """Joint extraction of ``M`` models on one sample (``values``: ``[M, 2**n]``).
 
@@ -173,7 +203,7 @@ def _solve_joint(
     result = _linprog(
         cost, _assemble(equalities, total), np.repeat(v, 2, axis=0).ravel(),
         np.stack([lower, upper], -1), _assemble(inequalities, total),
-        np.zeros(2 * n_models * m), method=method, options=options,
+        np.zeros(2 * n_models * m), method=method, options=options, deadline=deadline,
     )
     x = result.x
     # Duals of the rows 2 v_and and 2 v_or, mapped to the matching rows (y) and the
@@ -192,6 +222,7 @@ def solve(
     problem: Problem,
     *,
     show_progress: bool = False,
+    deadline: float | None = None,
     method: str = "highs-ipm",
     options: dict[str, Any] | None = None,
 ) -> Solution:
@@ -200,11 +231,15 @@ def solve(
     Args:
         problem (Problem): one model or several (joint, with ``p_bound``).
         show_progress (bool): tqdm progress bar over the samples.
+        deadline (float, optional): :func:`time.monotonic` time by which every sample's
+            solve must end; HiGHS gives no partial point, so reaching it is an error. Its
+            simplex methods stop at the deadline; its interior point method (the default)
+            ignores the time limit within one LP, so the deadline is checked between samples.
         method (str): ``scipy.optimize.linprog`` method, ``"highs-ipm"`` (default),
             ``"highs-ds"`` or ``"highs"``.
         options (dict, optional): passed to ``linprog``.
     """
-    settings = {"method": method, "options": dict(options or {})}
+    settings = {"method": method, "options": dict(options or {}), "deadline": deadline}
     values = problem.values
     with tqdm(total=len(values), desc="highs", unit="sample", disable=not show_progress) as bar:
         if problem.joint:
@@ -231,6 +266,8 @@ _OPTIONS = {"method": choice("highs-ipm", "highs-ds", "highs"), "options": MAPPI
 SOLVER = Solver(
     name="highs",
     summary="HiGHS through scipy (exact, sparse LP, one sample at a time, CPU)",
-    single=Solves(solve, _OPTIONS, MAX_PLAYERS),
-    joint=Solves(solve, _OPTIONS, MAX_PLAYERS),
+    single=Solves(solve, _OPTIONS, MAX_PLAYERS,
+                  seconds=lambda n, models, options: _SECONDS(n)),
+    joint=Solves(solve, _OPTIONS, MAX_PLAYERS,
+                 seconds=lambda n, models, options: _JOINT_SECONDS(n) * 3.5 ** (models - 2)),
 )

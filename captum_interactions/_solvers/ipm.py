@@ -28,13 +28,24 @@ from tqdm.auto import tqdm
 from captum_interactions._transforms import _subset_sums, _superset_sums
 
 from . import shared_ipm
-from ._base import POSITIVE, POSITIVE_INT, Problem, Solution, Solver, Solves, from_interactions
+from ._base import (
+    POSITIVE,
+    POSITIVE_INT,
+    Problem,
+    Solution,
+    Solver,
+    Solves,
+    from_interactions,
+    growing,
+)
 from ._interior_point import code_masks, mehrotra, pad_empty, pair_codes, row_plan
 
 __all__ = ["SOLVER", "SingleLP", "solve"]
 
 #: Largest ``n``: the dense normal matrix takes ``8 * 4**n`` bytes (128 MiB at ``n = 12``).
 MAX_PLAYERS = 12
+#: Seconds per sample: 0.35 s at n = 10 (SmolLM2 values), 11 s at n = 12.
+_SECONDS = growing(0.35, 10, 5.6)
 
 
 class SingleLP:
@@ -142,11 +153,11 @@ class SingleLP:
         return matrix
 
 
-def _solve_batch(values, bound, *, with_or, tol, max_iter, progress):
+def _solve_batch(values, bound, *, with_or, tol, max_iter, progress, deadline):
     """Interactions ``a, o``, noise ``q`` and matching duals ``y`` of one batch of samples,
     the iterations and whether each sample converged."""
     lp = SingleLP(values, bound, with_or=with_or)
-    fit = mehrotra(lp, tol=tol, max_iter=max_iter, progress=progress)
+    fit = mehrotra(lp, tol=tol, max_iter=max_iter, progress=progress, deadline=deadline)
     a, o, s = lp.split(fit.x)
     q = s - bound[:, None] if s is not None else torch.zeros_like(a)
     return a, o, q, fit.y, fit.iterations, fit.converged
@@ -156,6 +167,7 @@ def solve(
     problem: Problem,
     *,
     show_progress: bool = False,
+    deadline: float | None = None,
     tol: float = 1e-8,
     max_iter: int = 100,
 ) -> Solution:
@@ -165,6 +177,7 @@ def solve(
         problem (Problem): one model, ``n >= 1``, values of unit size (the registry's
             dispatch centres and scales them).
         show_progress (bool): tqdm progress bar over the interior-point iterations.
+        deadline (float, optional): :func:`time.monotonic` time to stop at (best point).
         tol (float): relative gap and infeasibility at which a sample stops.
         max_iter (int): iteration limit.
     """
@@ -177,7 +190,7 @@ def solve(
         for start in range(0, len(values), step):
             parts.append(_solve_batch(values[start : start + step], bound[start : start + step],
                                       with_or=problem.with_or, tol=tol, max_iter=max_iter,
-                                      progress=progress))
+                                      progress=progress, deadline=deadline))
     a, o, q, y = (torch.cat([part[k] for part in parts])[:, None] for k in range(4))
     return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts),
                              converged=torch.cat([part[5] for part in parts]))
@@ -188,6 +201,7 @@ def solve(
 SOLVER = Solver(
     name="ipm",
     summary="structured interior point (exact, certified gap about 1e-8, any device)",
-    single=Solves(solve, {"tol": POSITIVE, "max_iter": POSITIVE_INT}, MAX_PLAYERS),
+    single=Solves(solve, {"tol": POSITIVE, "max_iter": POSITIVE_INT}, MAX_PLAYERS,
+                  seconds=lambda n, models, options: _SECONDS(n)),
     joint=shared_ipm.SOLVES,
 )

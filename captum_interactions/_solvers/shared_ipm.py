@@ -48,6 +48,8 @@ from ._base import (
     Solution,
     Solves,
     from_interactions,
+    growing,
+    past,
 )
 from ._interior_point import code_masks, mehrotra, pad_empty, pair_codes
 
@@ -60,6 +62,9 @@ MAX_MODELS = 4
 #: matching rows as :mod:`.working_set` does was measured slower for the joint LP at
 #: ``n = 10 .. 12``: about 9 rounds from scratch for a final set of about half the masks.
 MAX_MATCHING_ROWS = 8192
+#: Seconds per sample: 2.3 s for two models at n = 10 (SmolLM2 and Gemma values), 12 s at
+#: n = 11; 7 s for three models at n = 10.
+_SECONDS = growing(2.3, 10, 6.0)
 
 
 def _generators(models: int, alpha: float, like: torch.Tensor):
@@ -266,7 +271,8 @@ def _separation(d: torch.Tensor, kappa: torch.Tensor, p_bound: torch.Tensor) -> 
     return (centre - p_bound[:, None]).amax(0) - (centre + p_bound[:, None]).amin(0)
 
 
-def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, progress):
+def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, progress,
+               deadline=None):
     """Row generation for one sample (``values [1, M, 2**n]`` centred, of unit size)."""
     size, models = values.shape[-1], values.shape[1]
     n = size.bit_length() - 1
@@ -275,7 +281,7 @@ def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, pr
     while True:
         problem = _SharedProblem(values, noise_bound, p_bound, alpha=alpha,
                                  decomposition=decomposition)
-        fit = mehrotra(problem, tol=tol, max_iter=max_iter)
+        fit = mehrotra(problem, tol=tol, max_iter=max_iter, deadline=deadline)
         x, y, xi = fit.x, fit.y, fit.xi
         iterations += fit.iterations
         a, o = problem.interactions(x)
@@ -290,9 +296,11 @@ def _solve_one(values, noise_bound, p_bound, *, alpha, tol, max_iter, margin, pr
         separation[decomposition] = -torch.inf
         progress.set_postfix(rows=len(problem.row_kind), refresh=False)
         progress.update()
-        if not bool((separation > tol).any()):
+        separated = bool((separation > tol).any())
+        if not separated or past(deadline):  # at the deadline: the best point so far
             residual = up - down + xi[0, :models, None] - values[0]
-            return a[0], o[0], residual, y[0], problem, iterations, fit.converged
+            return a[0], o[0], residual, y[0], problem, iterations, fit.converged & (
+                not separated)
         # Masks close to separating come along: the next solution moves.
         near = torch.nonzero(separation > -2 * margin * p_bound[0].min()).flatten()
         decomposition = torch.cat([decomposition, near]).sort().values
@@ -320,6 +328,7 @@ def solve(
     problem: Problem,
     *,
     show_progress: bool = False,
+    deadline: float | None = None,
     tol: float = 1e-9,
     max_iter: int = 100,
     margin: float = 0.2,
@@ -330,6 +339,7 @@ def solve(
         problem (Problem): joint, values of unit size (the registry's dispatch centres and
             scales them).
         show_progress (bool): tqdm progress bar over the interior-point solves.
+        deadline (float, optional): :func:`time.monotonic` time to stop at (best point).
         tol (float): relative gap and infeasibility of each interior-point solve, and the
             separation (relative to the values' magnitude) below which a mask needs no
             decomposition rows. Tighter than the single-model default: the returned
@@ -348,7 +358,7 @@ def solve(
             a, o, residual, y, lp, steps, done = _solve_one(
                 values[row : row + 1], problem.noise_bound[row : row + 1],
                 problem.p_bound[row : row + 1], alpha=problem.alpha, tol=tol,
-                max_iter=max_iter, margin=margin, progress=progress,
+                max_iter=max_iter, margin=margin, progress=progress, deadline=deadline,
             )
             parts.append((a, o, residual, *_duals(y, lp)))
             iterations = max(iterations, steps)
@@ -361,4 +371,5 @@ def solve(
 #: The joint ``"ipm"``: exact, 2 to :data:`MAX_MODELS` models with ``M * 2**n`` up to
 #: :data:`MAX_MATCHING_ROWS`.
 SOLVES = Solves(solve, {"tol": POSITIVE, "max_iter": POSITIVE_INT, "margin": HALF_FRACTION},
-                max_players=12, fits=_fits)
+                max_players=12, fits=_fits,
+                seconds=lambda n, models, options: _SECONDS(n) * (models / 2) ** 2.7)

@@ -37,6 +37,8 @@ from ._base import (
     Solver,
     Solves,
     from_interactions,
+    growing,
+    past,
 )
 from ._interior_point import mehrotra
 from .ipm import SingleLP
@@ -46,6 +48,8 @@ __all__ = ["MAX_ROWS", "SOLVER", "solve"]
 #: Largest ``n``: the subset-sum checks of all ``2**n`` masks stay cheap; the working set
 #: (at most :data:`MAX_ROWS`) limits the rest.
 MAX_PLAYERS = 20
+#: Seconds per sample with noise: 2.6 s at n = 12, 25 s at n = 14 (SmolLM2 values).
+_SECONDS = growing(4.5, 12, 3.1)
 
 #: Largest working set (masks) before the solver gives up: its normal matrix takes
 #: ``8 * MAX_ROWS**2`` bytes (512 MiB) and one factorisation about a second on a CPU core.
@@ -58,7 +62,8 @@ def _initial_rows(n: int, device: torch.device) -> torch.Tensor:
     return torch.nonzero((order <= 1) | (order >= n - 1)).flatten()
 
 
-def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress):
+def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress,
+               deadline=None):
     """Row generation for one sample (``values [1, 2**n]`` of unit size): the final
     interactions, noise and duals over all masks, the interior-point iterations and whether
     the last solve converged."""
@@ -68,7 +73,7 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
     iterations = 0
     while True:
         problem = SingleLP(values, bound, with_or=with_or, rows=rows)
-        fit = mehrotra(problem, tol=tol, max_iter=max_iter)
+        fit = mehrotra(problem, tol=tol, max_iter=max_iter, deadline=deadline)
         x, y = fit.x, fit.y
         iterations += fit.iterations
         inner = problem.interaction_rows(x)
@@ -81,9 +86,10 @@ def _solve_one(values, bound, *, with_or, tol, max_iter, grow, margin, progress)
         progress.set_postfix(rows=len(rows), refresh=False)
         progress.update()
         count = int((violation > tol).sum())
-        if count == 0:
+        if count == 0 or past(deadline):  # at the deadline: the best point so far
             a, o, _ = problem.split(x)
-            return a, o, residual, problem.full_duals(y), iterations, fit.converged
+            return (a, o, residual, problem.full_duals(y), iterations,
+                    fit.converged & (count == 0))
         if len(rows) >= MAX_ROWS:
             raise InteractionError(
                 f"the working set of solver 'working_set' reached {len(rows)} masks and still "
@@ -107,6 +113,7 @@ def solve(
     problem: Problem,
     *,
     show_progress: bool = False,
+    deadline: float | None = None,
     tol: float = 1e-8,
     max_iter: int = 100,
     grow: float = 1.0,
@@ -118,6 +125,7 @@ def solve(
         problem (Problem): one model, values of unit size (the registry's dispatch centres
             and scales them); with a noise bound of ``0`` every mask is a working row.
         show_progress (bool): tqdm progress bar over the rounds.
+        deadline (float, optional): :func:`time.monotonic` time to stop at (best point).
         tol (float): relative gap and infeasibility of each interior-point solve, and the
             violation (relative to the values' magnitude) below which a mask stays out.
         max_iter (int): interior-point iteration limit per solve.
@@ -138,6 +146,7 @@ def solve(
             parts.append(_solve_one(
                 values[row : row + 1], bound[row : row + 1], with_or=problem.with_or, tol=tol,
                 max_iter=max_iter, grow=grow, margin=margin, progress=progress,
+                deadline=deadline,
             ))
     a, o, q, y = (torch.cat([part[k] for part in parts])[:, None] for k in range(4))
     return from_interactions(problem, a, o, q, y, iterations=max(part[4] for part in parts),
@@ -150,6 +159,7 @@ SOLVER = Solver(
     name="working_set",
     summary="row generation around the interior point (exact, one model, needs noise)",
     single=Solves(solve, {"tol": POSITIVE, "max_iter": POSITIVE_INT, "grow": POSITIVE,
-                          "margin": HALF_FRACTION}, MAX_PLAYERS),
+                          "margin": HALF_FRACTION}, MAX_PLAYERS,
+                  seconds=lambda n, models, options: _SECONDS(n)),
     joint=None,
 )

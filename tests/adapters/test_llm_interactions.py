@@ -153,6 +153,11 @@ def test_value_kinds_and_extraction_options_are_passed_on(gpt2):
                                                      abs=1e-5)
     assert custom.extraction.mode == "and"
     assert not custom.or_interactions.any()
+    timed = explainer.attribute(PROMPT, players=WORDS, solver="pdhg", time_limit=30)
+    assert timed.extraction.solver == "pdhg"
+    assert timed.extraction.converged
+    with pytest.raises(InteractionError, match="time_limit must be"):  # before the model
+        explainer.attribute(PROMPT, players=WORDS, time_limit=0)
 
 
 # -------------------------------------------------------------------------------- targets

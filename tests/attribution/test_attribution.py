@@ -8,6 +8,8 @@ in float64 from the logits.
 from __future__ import annotations
 
 import math
+import re
+import time
 import warnings
 
 import pytest
@@ -16,7 +18,7 @@ from captum.attr import PerturbationAttribution, ShapleyValues
 from helpers.oracles import brute_and, brute_or
 
 import captum_interactions as ci
-from captum_interactions import CostWarning, InteractionError
+from captum_interactions import ConvergenceWarning, CostWarning, InteractionError
 from captum_interactions.attribution import AndOrInteractions, HarsanyiInteractions
 from captum_interactions.costs import WARN_EVALUATION_PLAYERS, WARN_EXTRACTION_PLAYERS
 from captum_interactions.values import log_odds
@@ -499,6 +501,31 @@ def test_cost_warning_points_at_the_caller():
         x = torch.ones(1, WARN_EXTRACTION_PLAYERS)
         with pytest.raises(CostWarning, match="sparse extraction"):
             AndOrInteractions(lambda x: 1 / 0).attribute(x, value="raw")
+
+
+def test_a_long_solve_is_announced_shown_and_stopped_at_time_limit(capsys):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(13, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    x = torch.randn(1, 13)
+    start = time.monotonic()
+    with pytest.warns(CostWarning) as costs, pytest.warns(ConvergenceWarning) as stops:
+        (result,) = AndOrInteractions(net).attribute(
+            x, target=1, perturbations_per_eval=1024, show_progress=True, time_limit=1.0
+        )
+    elapsed = time.monotonic() - start
+    messages = [str(w.message) for w in costs if w.category is CostWarning]
+    # before any work: the evaluations with the solve's estimate, then the solve itself
+    assert re.search(r"13 players: .*sparse extraction .*\(about \d+ (s|min) per sample\)",
+                     messages[0])
+    assert re.search(r"'working_set' on 1 sample\(s\) of n=13 .*it stops at time_limit=1 s",
+                     messages[1])
+    (stop,) = [str(w.message) for w in stops if w.category is ConvergenceWarning]
+    assert "it reached time_limit=1 s" in stop
+    assert elapsed < 15  # the estimate says a minute and more
+    assert result.extraction.converged is False
+    assert 0 < result.extraction.gap < 1
+    assert result.matching_error() < 1e-9
+    assert "working set" in capsys.readouterr().err  # the solver's own progress bar
 
 
 # ----------------------------------------------------------------------- Captum API

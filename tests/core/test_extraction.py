@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 import pytest
@@ -273,3 +274,64 @@ def test_a_bound_that_absorbs_everything_gives_a_zero_optimum_and_a_small_gap():
             assert result.extraction.gap < 1e-6
             assert float(result.q.abs().max()) <= result.bound
             torch.testing.assert_close(result.reconstruct(), result.values + result.q)
+
+
+# ---------------------------------------------------------------------------- time limits
+@pytest.mark.filterwarnings("ignore::captum_interactions.CostWarning")
+@pytest.mark.parametrize("solver", ["ipm", "working_set", "pdhg", "sgd"])
+def test_time_limit_returns_the_point_reached_with_its_certificate(solver):
+    values = lm_like(11, 1, seed=4)[0]
+    start = time.monotonic()
+    with pytest.warns(ConvergenceWarning, match=r"it reached time_limit=0\.3 s"):
+        result = extract(values, solver=solver, time_limit=0.3)
+    assert time.monotonic() - start < 3  # the estimate of a full solve is much longer
+    info = result.extraction
+    assert info.converged is False
+    assert info.solver == solver
+    assert result.matching_error() < 1e-9  # a feasible point: it still explains v
+    assert float(result.q.abs().max()) <= result.bound * (1 + 1e-12)
+    if solver != "sgd":  # a certificate that brackets the exact optimum
+        exact = extract(values, solver="ipm").objective
+        assert info.dual <= exact * (1 + 1e-9) <= result.objective * (1 + 2e-9)
+        assert info.gap > 1e-6
+
+
+@pytest.mark.parametrize("method", ["highs-ds", "highs-ipm"])
+def test_time_limit_of_highs_is_an_error_not_a_silent_point(method):
+    # rough values: a simplex solve takes seconds; the interior point method ignores the
+    # limit within one LP and is stopped between samples
+    values = torch.randn(3, 1 << 9, generator=torch.Generator().manual_seed(0),
+                         dtype=torch.float64).cumsum(-1)
+    start = time.monotonic()
+    with pytest.raises(InteractionError, match="HiGHS reached the time limit"):
+        extract(values, solver="highs", method=method, time_limit=0.01)
+    assert time.monotonic() - start < 2
+
+
+def test_joint_time_limit_stops_every_model():
+    values = [lm_like(10, 1, seed=5)[0], lm_like(10, 1, seed=6)[0]]
+    with pytest.warns(ConvergenceWarning, match="time_limit"):
+        first, second = extract_shared(values, solver="ipm", time_limit=0.05)
+    assert first.extraction.converged is False
+    assert second.extraction.converged is False
+
+
+def test_a_generous_time_limit_changes_nothing():
+    values = lm_like(6, 2, seed=7)
+    for a, b in zip(extract(values), extract(values, time_limit=600), strict=True):
+        torch.testing.assert_close(a.and_interactions, b.and_interactions, rtol=0, atol=0)
+        assert b.extraction.converged
+
+
+def test_a_slow_solve_says_how_long_before_it_starts():
+    values = lm_like(8, 1, seed=8)
+    with pytest.warns(ci.CostWarning, match=r"'pdhg' on 1 sample\(s\) of n=8 .* about \d+ s"
+                      r".*it stops at time_limit=0\.2 s"), \
+            pytest.warns(ConvergenceWarning):
+        extract(values, solver="pdhg", time_limit=0.2)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "10", True])
+def test_time_limit_must_be_positive_seconds(bad):
+    with pytest.raises(InteractionError, match="time_limit must be a number of seconds > 0"):
+        extract(lm_like(3, 1, seed=0), time_limit=bad)

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-__all__ = ["brute_and", "brute_or", "dense_lp_optimum"]
+__all__ = ["brute_and", "brute_or", "dense_lp_optimum", "lab_sgd"]
 
 
 def brute_and(values: torch.Tensor) -> torch.Tensor:
@@ -72,3 +72,49 @@ def dense_lp_optimum(values: torch.Tensor, bound: float) -> float:
     )
     assert result.status == 0
     return result.fun
+
+
+def lab_sgd(values: torch.Tensor, bound: torch.Tensor, *, lr: float, iterations: int,
+            schedule: str, p_bound: torch.Tensor | None = None, alpha: float = 0.0,
+            momentum: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lab's projected SGD recipe with autograd and ``torch.optim.SGD`` over dense
+    transform matrices: ``values [M, 2**n]``; returns ``(p, q)``, each ``[M, 2**n]``.
+
+    Every iteration but the last clips the bounded variables and takes one step; the loss is
+    ``(1-α) max_m |I^m(S)| + α Σ_m |I^m(S)|`` over ``S ≠ ∅`` for AND and OR (one model: the
+    L1 loss). With ``p_bound`` the models share a free ``p̄`` plus bounded parts ``p_m``.
+    """
+    size = values.shape[-1]
+    eye = torch.eye(size, dtype=torch.float64)
+    and_matrix, or_matrix = brute_and(eye).T, brute_or(eye).T
+    joint = p_bound is not None
+    part = torch.zeros_like(values, requires_grad=True)
+    shared = torch.zeros(1, size, dtype=torch.float64, requires_grad=True)
+    q = torch.zeros_like(values, requires_grad=True)
+    optimiser = torch.optim.SGD([part, q, *([shared] if joint else [])], lr=lr,
+                                momentum=momentum)
+    rates = (torch.full((iterations,), lr, dtype=torch.float64) if schedule == "constant"
+             else lr * torch.logspace(0, -1, iterations, dtype=torch.float64))
+    for rate in rates[:-1].tolist():
+        with torch.no_grad():
+            q.copy_(torch.maximum(torch.minimum(q, bound[:, None]), -bound[:, None]))
+            if joint:
+                part.copy_(torch.maximum(torch.minimum(part, p_bound[:, None]),
+                                         -p_bound[:, None]))
+        for group in optimiser.param_groups:
+            group["lr"] = rate
+        p = part + shared if joint else part
+        half = (values + q) / 2
+        loss = 0
+        for interactions in ((half + p) @ and_matrix.T, (half - p) @ or_matrix.T):
+            magnitude = interactions[:, 1:].abs()
+            loss = loss + ((1 - alpha) * magnitude.amax(0) + alpha * magnitude.sum(0)).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        q = torch.maximum(torch.minimum(q, bound[:, None]), -bound[:, None])
+        if joint:
+            part = torch.maximum(torch.minimum(part, p_bound[:, None]), -p_bound[:, None])
+        p = part + shared if joint else part
+    return p.detach(), q.detach()

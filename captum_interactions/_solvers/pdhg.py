@@ -47,8 +47,8 @@ __all__ = ["SOLVER", "solve"]
 #: Largest ``n``: memory is ``O(M 2**n)`` per sample, so the vectors over all masks set it.
 MAX_PLAYERS = 30
 _OPTIONS = {"tol": POSITIVE, "max_iter": POSITIVE_INT, "check_every": POSITIVE_INT}
-#: Seconds per iteration (2-core CPU): 0.26 ms at n = 6, 0.38 ms at n = 10, 0.78 ms at n = 14.
-_ITERATION = per_iteration(1.7e-4, 8e-5, 3.5e-9)
+#: Seconds per iteration (2-core CPU): 0.26 ms at n = 6, 0.38 ms at n = 10, 1.6 ms at n = 16.
+_ITERATION = per_iteration(1.7e-4, 8e-5, 2e-9)
 
 
 def _seconds(n: int, models: int, options) -> float:

@@ -15,7 +15,8 @@ from .huggingface import HuggingFaceAdapter
 from .learned_baseline import LearnedBaseline, interaction_loss, train_baseline
 from .llm import LLMInteractions
 from .pretrained import PRETRAINED_MODELS, load_pretrained
-from .text import PlayerError, TargetError, TargetWarning, select_players
+from .targets import TargetError
+from .text import PlayerError, PlayerWarning, select_players
 from .transformer_lens import TransformerLensAdapter
 
 __all__ = [
@@ -25,9 +26,9 @@ __all__ = [
     "LanguageModelAdapter",
     "LearnedBaseline",
     "PlayerError",
+    "PlayerWarning",
     "Prompt",
     "TargetError",
-    "TargetWarning",
     "TransformerLensAdapter",
     "interaction_loss",
     "load_pretrained",

@@ -1,18 +1,21 @@
 """The evaluation engine shared by the language-model back ends (private).
 
-A back end supplies one primitive, ``forward(ids, absent, past, last)``: run the prompt
+A back end supplies one primitive, ``forward(ids, absent, past, keep)``: run the prompt
 segment ``ids`` ``[S]`` for ``R`` rows at once, the embeddings at ``absent`` ``[R, S]`` replaced
 by the baseline, continuing from the key/value cache ``past`` (``R`` rows, or ``None`` at the
-start of the prompt); return the last position's logits ``[R, V]`` if ``last``, else the
-extended cache. Everything else is here, once: the evaluation plan, the prefix tree, chunking
-with back-off on out-of-memory, values, progress, and input checks.
+start of the prompt); return the logits ``[R, keep, V]`` of the last ``keep`` positions if
+``keep > 0``, else the extended cache. Everything else is here, once: the evaluation plan, the
+prefix tree, chunking with back-off on out-of-memory, reading values (:class:`Readout`: the
+tokens of a target word are appended after the prompt, never masked), progress, and input
+checks.
 
 **Prefix tree.** In a causal model a token's keys and values depend only on the tokens up to
 it, so masks that agree on the players that start before a position share everything up to
 that position. Players are sorted by their first position ``f_0 < f_1 < ...``; segment ``k`` is
 ``[f_{k-1}, f_k)`` (with ``f_{-1} = 0`` and ``f_n = L``) and depends only on the states of the
 first ``k`` players, so it is computed once per distinct prefix of player states among the
-requested masks, extending that prefix's cached past. Only the last segment yields logits. A
+requested masks, extending that prefix's cached past. Only the last segment yields logits,
+once per suffix of the readout (the suffix's tokens appended to the segment). A
 mask's *tree key* puts the state of the first player in the most significant bit, so the
 masks below a prefix are contiguous in sorted key order. Where a forward call costs more than
 the tokens it saves, consecutive segments are merged (a small dynamic program over the segment
@@ -40,13 +43,13 @@ import torch
 from tqdm.auto import tqdm
 
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.values import ValueFunction
 
 from ._tree_attention import SharedPast
 
 __all__ = [
     "ModelShape",
     "Plan",
+    "Readout",
     "RowLimit",
     "auto_rows",
     "call_cost",
@@ -59,8 +62,23 @@ __all__ = [
     "token_computations",
 ]
 
-#: ``forward(ids [S], absent [R, S], past, last) -> logits [R, V] if last else cache``.
-Forward = Callable[[torch.Tensor, torch.Tensor, Any, bool], Any]
+#: ``forward(ids [S], absent [R, S], past, keep) -> logits [R, keep, V] if keep else cache``.
+Forward = Callable[[torch.Tensor, torch.Tensor, Any, int], Any]
+
+
+@dataclass(frozen=True)
+class Readout:
+    """How a masked sequence's value is read from the model's logits.
+
+    Attributes:
+        suffixes: token ids appended after the prompt (never masked), one forward pass of the
+            last segment each; ``((),)`` reads the next token after the prompt alone.
+        value: ``value(logits) -> [R]``, where ``logits[c]`` ``[R, len(suffixes[c]) + 1, V]``
+            are the logits of the last prompt position and of every token of suffix ``c``.
+    """
+
+    suffixes: tuple[tuple[int, ...], ...]
+    value: Callable[[Sequence[torch.Tensor]], torch.Tensor]
 
 _MIN_BUDGET, _DEFAULT_BUDGET, _MAX_BUDGET = 1 << 29, 1 << 30, 1 << 33  # bytes, off-GPU
 _MAX_ROWS = 1024  # more rows per call stop paying off; keeps every call's latency bounded
@@ -290,17 +308,23 @@ def _tree_keys(plan: Plan, masks: torch.Tensor) -> torch.Tensor:
     return (bits << torch.arange(n - 1, -1, -1)).sum(-1)
 
 
-def token_computations(plan: Plan, masks: torch.Tensor) -> int:
-    """Number of (masked sequence, token) computations ``plan`` needs for ``masks``."""
-    return _count(plan, torch.unique(_tree_keys(plan, masks)))
+def token_computations(
+    plan: Plan, masks: torch.Tensor, suffixes: Sequence[Sequence[int]] = ((),)
+) -> int:
+    """Number of (masked sequence, token) computations ``plan`` needs for ``masks``, with the
+    last segment run once per suffix of a :class:`Readout`."""
+    return _count(plan, torch.unique(_tree_keys(plan, masks)), suffixes)
 
 
-def _count(plan: Plan, keys: torch.Tensor) -> int:
+def _count(plan: Plan, keys: torch.Tensor, suffixes: Sequence[Sequence[int]]) -> int:
     n = len(plan.order)
-    return sum(
-        torch.unique(keys >> (n - decided)).numel() * (end - start)
-        for start, end, decided in plan.levels
-    )
+    total = 0
+    for level, (start, end, decided) in enumerate(plan.levels):
+        tokens = end - start
+        if level == len(plan.levels) - 1:
+            tokens = sum(tokens + len(suffix) for suffix in suffixes)
+        total += torch.unique(keys >> (n - decided)).numel() * tokens
+    return total
 
 
 def _select_rows(cache: Any, index: torch.Tensor, device: torch.device) -> Any:
@@ -342,8 +366,7 @@ def run_plan(
     forward: Forward,
     *,
     ids: torch.Tensor,
-    target: int,
-    value: ValueFunction,
+    readout: Readout,
     rows: RowLimit,
     show_progress: bool = False,
 ) -> torch.Tensor:
@@ -352,6 +375,9 @@ def run_plan(
     The tree is walked depth first; a node whose children exceed ``rows(new, total)`` is
     split, and an out-of-memory error halves every later chunk and retries the node.
     """
+    suffixes = [torch.tensor(suffix, dtype=torch.long, device=ids.device)
+                for suffix in readout.suffixes]
+    longest = max(len(suffix) for suffix in suffixes)
     n = len(plan.order)
     device = ids.device
     if masks.numel() == 0:
@@ -362,7 +388,7 @@ def run_plan(
     halvings = 0
     stack = [_Node(0, None, torch.zeros(1, dtype=torch.long), 0, keys.numel())]
     with tqdm(
-        total=_count(plan, keys) if show_progress else None,
+        total=_count(plan, keys, readout.suffixes) if show_progress else None,
         disable=not show_progress,
         unit="tok",
         desc="masked evaluation",
@@ -373,7 +399,8 @@ def run_plan(
             last = node.level == len(plan.levels) - 1
             prefixes = keys[node.lo : node.hi] >> (n - decided)
             children = torch.unique_consecutive(prefixes)
-            limit = max(1, rows(end - start, end) >> halvings)
+            extra = longest if last else 0
+            limit = max(1, rows(end - start + extra, end + extra) >> halvings)
             if children.numel() > limit:
                 cut = node.lo + int(torch.searchsorted(prefixes, children[limit]))
                 stack.append(_Node(node.level, node.cache, node.parents, cut, node.hi))
@@ -384,28 +411,49 @@ def run_plan(
             own = owner[start:end]
             shift = (decided - 1 - own).clamp(min=0)
             absent = (own >= 0) & (((states.unsqueeze(-1) >> shift) & 1) == 0)
-            past = node.cache
-            if past is not None:
+            parent = None
+            if node.cache is not None:
                 parent = torch.searchsorted(node.parents, children >> (decided - previous))
-                past = _select_rows(past, parent, device)
             try:
-                out = forward(ids[start:end], absent, past, last)
+                if last:
+                    logits = [forward(*_appended(ids[start:end], absent, suffix),
+                                      _past(node.cache, parent, device), len(suffix) + 1)
+                              for suffix in suffixes]
+                    pieces.append(readout.value(logits).double())
+                else:
+                    cache = forward(ids[start:end], absent, _past(node.cache, parent, device), 0)
             except RuntimeError as error:  # torch.OutOfMemoryError is one
                 if limit == 1 or not _is_out_of_memory(error):
                     raise
                 halvings += 1
-                del past, error
+                del error
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                 stack.append(node)
                 continue
-            progress.update(children.numel() * (end - start))
             if last:
-                target_rows = torch.full((children.numel(),), target, device=device)
-                pieces.append(value(out, target_rows).double())
+                progress.update(sum(children.numel() * (end - start + len(suffix))
+                                    for suffix in suffixes))
             else:
-                stack.append(_Node(node.level + 1, out, children, node.lo, node.hi))
+                progress.update(children.numel() * (end - start))
+                stack.append(_Node(node.level + 1, cache, children, node.lo, node.hi))
     return torch.cat(pieces)[inverse.to(device)]
+
+
+def _past(cache: Any, parent: torch.Tensor | None, device: torch.device) -> Any:
+    """The rows ``parent`` of a node's cache, fresh for every forward call (a HuggingFace
+    cache grows in place when a forward call continues it)."""
+    return None if cache is None else _select_rows(cache, parent, device)
+
+
+def _appended(
+    ids: torch.Tensor, absent: torch.Tensor, suffix: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A segment with ``suffix`` appended to its ids, the suffix never absent."""
+    if not len(suffix):
+        return ids, absent
+    present = absent.new_zeros(absent.shape[0], len(suffix))
+    return torch.cat([ids, suffix]), torch.cat([absent, present], 1)
 
 
 @contextlib.contextmanager

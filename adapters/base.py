@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.values import ValueFunction, value_function
+from captum_interactions.values import ValueFunction
 
 from ._evaluation import (
     ModelShape,
@@ -39,6 +39,7 @@ from ._evaluation import (
     run_plan,
 )
 from .baselines import BaselineSpec, baseline_vector
+from .targets import readout
 
 __all__ = ["LanguageModelAdapter", "ModelShape", "Prompt"]
 
@@ -137,14 +138,15 @@ class LanguageModelAdapter(abc.ABC):
         absent: torch.Tensor,
         baseline: torch.Tensor,
         past: Any,
-        last: bool,
+        keep: int,
     ) -> Any:
         """One masked forward step over the prompt segment ``ids`` ``[S]`` for ``R`` rows.
 
         The embeddings at ``absent`` ``[R, S]`` (bool) are replaced by ``baseline``
         ``[d_model]``. ``past`` is ``None`` at the start of the prompt, else a HuggingFace
-        cache of ``R`` rows covering the tokens before ``ids``. Returns the logits ``[R, V]`` of
-        the segment's last position if ``last``, else the cache extended by the segment.
+        cache of ``R`` rows covering the tokens before ``ids``. Returns the logits
+        ``[R, keep, V]`` of the segment's last ``keep`` positions if ``keep > 0``, else the
+        cache extended by the segment.
         """
 
     # ------------------------------------------------------------------ shared behaviour
@@ -195,7 +197,7 @@ class LanguageModelAdapter(abc.ABC):
         absent = torch.zeros(1, ids.numel(), dtype=torch.bool, device=self.device)
         baseline = torch.zeros(self.model_shape.d_model, device=self.device)
         with torch.no_grad(), eval_mode(self._module):
-            return self._forward(ids, absent, baseline, None, True)[0].float()
+            return self._forward(ids, absent, baseline, None, 1)[0, -1].float()
 
     def evaluate(
         self,
@@ -203,9 +205,10 @@ class LanguageModelAdapter(abc.ABC):
         positions: Sequence[Sequence[int]],
         masks: torch.Tensor,
         *,
-        target: int,
+        target: int | Sequence[int],
         baseline: BaselineSpec,
-        value: str | ValueFunction = "log_odds",
+        value: str | ValueFunction = "auto",
+        foil: int | Sequence[int] | None = None,
         prefix_sharing: bool | None = None,
         show_progress: bool = False,
     ) -> torch.Tensor:
@@ -216,12 +219,16 @@ class LanguageModelAdapter(abc.ABC):
             positions (sequence of sequences of int): the token positions of each player
                 (disjoint).
             masks (Tensor): ``[M]`` int64 bitmasks (bit ``i`` = player ``i`` present).
-            target (int): token id whose value is explained.
+            target (int or sequence of int): the token id, or the token ids of a word, whose
+                value is explained (a word's tokens are appended after the prompt).
             baseline: ``[d_model]`` vector that replaces absent players' embeddings (e.g. from
                 :meth:`baseline_vector`, or a learned one), or a baseline spec such as ``"pad"``.
-            value (str or callable): ``"log_odds"`` (default), ``"log_prob"``, ``"raw"`` (the
-                target's logit) or ``f(logits [R, vocab], target [R]) -> [R]`` (see
-                :func:`captum_interactions.values.value_function`).
+            value (str or callable): ``"auto"`` (default: ``"log_odds"``, with a foil
+                ``"log_prob"``), ``"log_odds"``, ``"log_prob"``, ``"raw"`` (the target's
+                logit) or ``f(logits [R, vocab], target [R]) -> [R]`` (see
+                :mod:`captum_interactions.adapters.targets`).
+            foil (int or sequence of int, optional): token id(s) of a word to contrast with:
+                ``v`` becomes ``value(target) - value(foil)``.
             prefix_sharing (bool, optional): override the adapter's setting for this call.
             show_progress (bool): tqdm progress bar over token computations.
 
@@ -229,16 +236,15 @@ class LanguageModelAdapter(abc.ABC):
             Tensor ``[M]`` float64 on the model's device. Differentiable with respect to a
             baseline vector that requires grad (when grad mode is on).
         """
-        vocab = self.model_shape.vocab_size
-        if isinstance(target, bool) or not 0 <= int(target) < vocab:
-            raise InteractionError(f"target must be a token id in [0, {vocab}); got {target!r}")
-        value_fn, _ = value_function(value)
-        plan, masks, rows = self._plan(prompt, positions, masks, prefix_sharing)
+        target, foil = self._token_ids(target, "target"), self._token_ids(foil, "foil")
+        reader, _ = readout(target, foil, value)
+        plan, masks, rows = self._plan(prompt, positions, masks, prefix_sharing,
+                                       appended=max(map(len, reader.suffixes)))
         vector = self.baseline_vector(baseline)
         grad = torch.is_grad_enabled() and vector.requires_grad
 
-        def forward(ids: torch.Tensor, absent: torch.Tensor, past: Any, last: bool) -> Any:
-            return self._forward(ids, absent, vector, past, last)
+        def forward(ids: torch.Tensor, absent: torch.Tensor, past: Any, keep: int) -> Any:
+            return self._forward(ids, absent, vector, past, keep)
 
         with torch.set_grad_enabled(grad), eval_mode(self._module):
             return run_plan(
@@ -246,8 +252,7 @@ class LanguageModelAdapter(abc.ABC):
                 masks,
                 forward,
                 ids=prompt.input_ids.to(self.device),
-                target=int(target),
-                value=value_fn,
+                readout=reader,
                 rows=rows,
                 show_progress=show_progress,
             )
@@ -272,9 +277,10 @@ class LanguageModelAdapter(abc.ABC):
         positions: Sequence[Sequence[int]],
         masks: torch.Tensor,
         prefix_sharing: bool | None,
+        appended: int = 0,
     ) -> tuple[Plan, torch.Tensor, RowLimit]:
         length = len(prompt)
-        self._check_length(length)
+        self._check_length(length + appended)
         positions = check_positions(positions, length)
         masks = check_masks(masks, len(positions))
         share = self.prefix_sharing if prefix_sharing is None else prefix_sharing
@@ -298,6 +304,21 @@ class LanguageModelAdapter(abc.ABC):
     @abc.abstractmethod
     def _module(self) -> torch.nn.Module:
         """The wrapped model (switched to eval mode during evaluation)."""
+
+    def _token_ids(self, given: int | Sequence[int] | None, role: str) -> tuple[int, ...] | None:
+        """Token ids of a target or foil, checked against the vocabulary."""
+        if given is None and role == "foil":
+            return None
+        vocab = self.model_shape.vocab_size
+        ids = (given,) if isinstance(given, int) and not isinstance(given, bool) else given
+        if not isinstance(ids, (tuple, list, torch.Tensor)) or not len(ids) or any(
+                isinstance(t, bool) or not isinstance(t, (int, torch.Tensor))
+                or not 0 <= int(t) < vocab for t in ids):
+            raise InteractionError(
+                f"{role} must be a token id in [0, {vocab}) or a non-empty sequence of them; "
+                f"got {given!r}"
+            )
+        return tuple(int(t) for t in ids)
 
     def _check_length(self, length: int) -> None:
         limit = self.context_length

@@ -146,38 +146,38 @@ class HuggingFaceAdapter(LanguageModelAdapter):
         absent: torch.Tensor,
         baseline: torch.Tensor,
         past: Any,
-        last: bool,
+        keep: int,
     ) -> Any:
         with torch.no_grad():
             tokens = self.embed(ids)
         embeds = torch.where(absent.unsqueeze(-1), baseline.to(tokens.dtype), tokens)
-        if past is None and last:  # the whole prompt at once
-            return self.model(inputs_embeds=embeds, use_cache=False, logits_to_keep=1).logits[:, -1]
+        if past is None and keep:  # the whole prompt at once
+            return self.model(inputs_embeds=embeds, use_cache=False, logits_to_keep=keep).logits
         if self._tree_attention:
             try:
-                return self._tree_forward(embeds, past, last)
+                return self._tree_forward(embeds, past, keep)
             except AttentionBypassedError:
                 if past is not None:
                     raise
                 # Wrapped since (a TransformerBridge replaces the attention modules): from now
                 # on this adapter extends a key/value cache instead.
                 self._tree_attention = False
-        if last:
+        if keep:
             out = self.model(
-                inputs_embeds=embeds, past_key_values=past, use_cache=True, logits_to_keep=1
+                inputs_embeds=embeds, past_key_values=past, use_cache=True, logits_to_keep=keep
             )
-            return out.logits[:, -1]
+            return out.logits
         out = self.model.base_model(inputs_embeds=embeds, past_key_values=past, use_cache=True)
         return out.past_key_values
 
-    def _tree_forward(self, embeds: torch.Tensor, past: SharedPast | None, last: bool) -> Any:
+    def _tree_forward(self, embeds: torch.Tensor, past: SharedPast | None, keep: int) -> Any:
         """One segment with attention over the stored segments of ``past``."""
         new = embeds.shape[1]
         start = past.length if past is not None else 0
         positions = torch.arange(start, start + new, device=embeds.device)[None]
         inputs = {"inputs_embeds": embeds, "position_ids": positions, "use_cache": False}
-        with tree_attention(self.model, past, new, store=not last) as call:
-            if last:
-                return self.model(**inputs, logits_to_keep=1).logits[:, -1]
+        with tree_attention(self.model, past, new, store=not keep) as call:
+            if keep:
+                return self.model(**inputs, logits_to_keep=keep).logits
             self.model.base_model(**inputs)
         return call.extended()

@@ -43,7 +43,8 @@ from captum_interactions.exceptions import InteractionError, ResultFormatError
 
 from .base import LanguageModelAdapter, Prompt
 from .baselines import BaselineSpec, describe_baseline
-from .text import PlayerSpec, resolve_target, select_players
+from .targets import resolve_target
+from .text import PlayerSpec, select_players
 
 __all__ = [
     "LearnedBaseline",
@@ -155,7 +156,7 @@ class _Game:
 
     prompt: Prompt
     positions: tuple[tuple[int, ...], ...]
-    target: int
+    target: tuple[int, ...]  # the token ids of the target word
 
 
 def train_baseline(
@@ -283,7 +284,8 @@ def _games(
                 "pairwise interactions need at least 2 players per prompt"
             )
         games.append(
-            _Game(prompt, selected.positions(prompt), resolve_target(adapter, prompt, target).id)
+            _Game(prompt, selected.positions(prompt),
+                  resolve_target(adapter, prompt, target).tokens)
         )
     return games
 

@@ -5,13 +5,15 @@ then maps the same spans to its own token positions (a word may span several tok
 of models with different tokenizers therefore share player labels and can be compared.
 
 **Words.** A word is a run of letters, digits or underscores, optionally joined by an inner
-apostrophe or hyphen (``"It's"``, ``"state-of-the-art"``); punctuation marks are separate units.
+apostrophe or hyphen (``"It's"``, ``"state-of-the-art"``) or, between digits, a point or comma
+(``"1,000"``, ``"3.14"``); punctuation marks are separate units (``"$"``, ``"%"``).
 
 **Giving players** (``players=[...]``, in the order wanted; each entry one of):
 
 - ``"France"``: a whole word (or words, ``"New York"``) of the prompt, matched case-sensitively
-  at word boundaries. A word listed again names its next occurrence: ``["the", "the"]`` are the
-  first and the second ``"the"``.
+  on whole words only (``"state"`` does not match inside ``"state-of-the-art"``). A word
+  listed again names its next occurrence: ``["the", "the"]`` are the first and the second
+  ``"the"``.
 - ``"the#2"``: the second occurrence of ``"the"`` (unless ``"the#2"`` itself is in the text).
 - ``"ing@14"``: the text ``"ing"`` starting at character 14, for spans inside words.
 - ``(start, end)``: the characters ``text[start:end]``.
@@ -23,7 +25,8 @@ are unique, and a result's labels given back as players name the same spans.
 **Automatic players** (``players=None``): the last ``n_players`` content words of the prompt
 (those nearest the predicted token), in reading order. A content word is a word that is not in
 :data:`STOP_WORDS` (compared in lower case); punctuation is never chosen. The choice depends on
-the text only, so every model gets the same players.
+the text only, so every model gets the same players. A prompt with fewer content words gets
+fewer players (:attr:`TextPlayers.requested` keeps the number asked for).
 
 **Tokens.** A token belongs to the player whose characters it covers, ignoring its leading and
 trailing whitespace (``"Ġcapital"`` and ``"▁capital"`` both cover ``"capital"``). Tokens that
@@ -31,14 +34,7 @@ cover no player (special tokens such as BOS, whitespace, unchosen words) are **b
 and are never masked. A token that covers characters of two players is an error: the models
 cannot mask one without the other.
 
-**Targets** (:func:`resolve_target`): ``None`` is the model's top-1 next token on the full
-prompt; an ``int`` is a token id; a ``str`` is the text that follows the prompt. A target that
-starts with a letter or digit is read as a new word: unless the prompt ends with whitespace, a
-space is put in front of it (``"Paris"`` after ``"... is"`` becomes ``" Paris"``, one token for
-BPE and SentencePiece models alike). The continuation is tokenised together with the prompt;
-if it takes several tokens, the **first** is explained, a :class:`TargetWarning` says so and all
-of them are recorded. To explain a word piece that continues the prompt without a space, give
-its token id.
+Targets (what the model's value explains) are in :mod:`captum_interactions.adapters.targets`.
 
 >>> chosen = select_players("The cat sat on the mat.", ["the", "cat", "mat"])
 >>> chosen.labels, chosen.spans
@@ -47,33 +43,27 @@ its token id.
 ('sat', 'mat')
 >>> select_players("the dog saw the cat", ["the", "the"]).labels
 ('the', 'the#2')
+>>> select_players("It costs $1,000 in state-of-the-art labs", n_players=3).labels
+('1,000', 'state-of-the-art', 'labs')
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from captum_interactions.exceptions import InteractionError
 
 from .base import Prompt
 
-if TYPE_CHECKING:
-    from .base import LanguageModelAdapter
-
 __all__ = [
     "STOP_WORDS",
     "PlayerError",
-    "Target",
-    "TargetError",
-    "TargetWarning",
+    "PlayerWarning",
     "TextPlayers",
     "content_words",
-    "resolve_target",
     "select_players",
     "token_positions",
     "words",
@@ -97,8 +87,8 @@ STOP_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
-_WORD = re.compile(r"\w+(?:['’-]\w+)*")
-_UNIT = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
+_WORD = re.compile(r"\w+(?:(?:['’-]|(?<=\d)[.,](?=\d))\w+)*")
+_UNIT = re.compile(_WORD.pattern + r"|[^\w\s]")
 _OCCURRENCE = re.compile(r"(.+)#([1-9][0-9]*)")
 _AT = re.compile(r"(.+)@([0-9]+)")
 
@@ -110,29 +100,8 @@ class PlayerError(InteractionError):
     """Players that cannot be found in, or mapped onto the tokens of, a prompt."""
 
 
-class TargetError(InteractionError):
-    """A target that is not a token of the model or cannot be tokenised after the prompt."""
-
-
-class TargetWarning(UserWarning):
-    """A target string takes several tokens; only the first is explained."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """The explained next token.
-
-    Attributes:
-        id (int): its token id.
-        text (str): its text (decoded alone, e.g. ``" Paris"``).
-        given (str | int | None): the target as given (``None``: the model's top-1).
-        tokens (tuple[int, ...]): every token of a target string (``(id,)`` otherwise).
-    """
-
-    id: int
-    text: str
-    given: str | int | None
-    tokens: tuple[int, ...]
+class PlayerWarning(UserWarning):
+    """Fewer automatic players than requested (the prompt has fewer content words)."""
 
 
 @dataclass(frozen=True)
@@ -144,12 +113,32 @@ class TextPlayers:
         labels (tuple[str, ...]): unique player labels (see the module docstring).
         spans (tuple[tuple[int, int], ...]): character spans, disjoint.
         automatic (bool): whether the players were chosen automatically.
+        requested (int | None): how many were asked for when chosen automatically (more than
+            ``len(labels)`` when the prompt has fewer content words).
     """
 
     text: str
     labels: tuple[str, ...]
     spans: tuple[Span, ...]
     automatic: bool = False
+    requested: int | None = None
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why there are fewer automatic players than requested, or ``None``.
+
+        >>> print(select_players("The cat sat.", n_players=4).shortfall)
+        the prompt has 2 content words, so 2 players were chosen instead of 4 (stop words such
+        as 'The' and punctuation are never chosen)
+        """
+        if not self.automatic or self.requested is None or len(self) >= self.requested:
+            return None
+        skipped = [self.text[a:b] for a, b in words(self.text)
+                   if self.text[a:b].lower() in STOP_WORDS][:3]
+        such = f" such as {', '.join(map(repr, skipped))}" if skipped else ""
+        return (f"the prompt has {len(self)} content words, so {len(self)} players were chosen "
+                f"instead of {self.requested} (stop words{such} and punctuation are never "
+                "chosen)")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -287,63 +276,6 @@ def token_positions(
     return tuple(tuple(positions) for positions in found)
 
 
-def resolve_target(
-    adapter: LanguageModelAdapter, prompt: Prompt, target: str | int | None = None
-) -> Target:
-    """The token explained after ``prompt`` (see "Targets" in the module docstring).
-
-    Args:
-        adapter (LanguageModelAdapter): the model.
-        prompt (Prompt): the prompt, tokenised by ``adapter``.
-        target (str, int or None): a continuation text, a token id, or ``None`` for the
-            model's top-1 next token.
-
-    Raises:
-        TargetError: a token id outside the vocabulary, an empty target, or a target that
-            changes the prompt's own tokens when appended.
-    """
-    tokenizer = adapter.tokenizer
-    vocab = adapter.model_shape.vocab_size
-    if target is None:
-        token = int(adapter.next_token_logits(prompt.input_ids).argmax())
-        return Target(token, tokenizer.decode([token]), None, (token,))
-    if isinstance(target, bool) or not isinstance(target, (int, str)):
-        raise TypeError(
-            f"target must be None (the model's top-1), a token id (int) or a string; got "
-            f"{type(target).__name__}"
-        )
-    if isinstance(target, int):
-        if not 0 <= target < vocab:
-            raise TargetError(
-                f"target token id {target} is outside the model's vocabulary [0, {vocab}); "
-                "give a valid id, a string, or None for the model's top-1 token"
-            )
-        return Target(target, tokenizer.decode([target]), target, (target,))
-    if not target.strip():
-        raise TargetError(f"target must contain text; got {target!r}")
-    continuation = target
-    if re.match(r"\w", target) and prompt.text and not prompt.text[-1].isspace():
-        continuation = " " + target
-    ids = tokenizer(prompt.text + continuation)["input_ids"]
-    own = prompt.input_ids.tolist()
-    if ids[: len(own)] != own or len(ids) == len(own):
-        raise TargetError(
-            f"the target {target!r} merges with the end of the prompt when tokenised (the "
-            f"prompt's own tokens change), so it has no token of its own; give its token id "
-            f"instead (tokens of the prompt + target: {tokenizer.convert_ids_to_tokens(ids)})"
-        )
-    tokens = tuple(ids[len(own) :])
-    if len(tokens) > 1:
-        warnings.warn(
-            f"the target {continuation!r} takes {len(tokens)} tokens "
-            f"{tokenizer.convert_ids_to_tokens(list(tokens))}; the first is explained (all are "
-            "recorded in metadata['target_tokens']). Give a token id to choose another.",
-            TargetWarning,
-            stacklevel=3,
-        )
-    return Target(tokens[0], tokenizer.decode([tokens[0]]), target, tokens)
-
-
 # --------------------------------------------------------------------------------- helpers
 def _automatic(text: str, n_players: int) -> TextPlayers:
     if isinstance(n_players, bool) or not isinstance(n_players, int):
@@ -357,7 +289,7 @@ def _automatic(text: str, n_players: int) -> TextPlayers:
             "punctuation); give the players explicitly, e.g. players=['...']"
         )
     labels = tuple(_label(text, span) for span in chosen)
-    return TextPlayers(text, labels, tuple(chosen), automatic=True)
+    return TextPlayers(text, labels, tuple(chosen), automatic=True, requested=n_players)
 
 
 def _is_span(spec: object) -> bool:
@@ -410,13 +342,16 @@ def _fixed_span(text: str, spec: PlayerSpec) -> Span | None:
 
 
 def _occurrences(text: str, word: str) -> list[Span]:
-    """Non-overlapping occurrences of ``word`` that start and end at word boundaries."""
-    pattern = re.escape(word)
-    if re.match(r"\w", word):
-        pattern = r"(?<!\w)" + pattern
-    if re.search(r"\w$", word):
-        pattern += r"(?!\w)"
-    return [match.span() for match in re.finditer(pattern, text)]
+    """Non-overlapping occurrences of ``word`` that start and end on whole words or
+    punctuation marks (:data:`_UNIT` boundaries), in reading order."""
+    units = [match.span() for match in _UNIT.finditer(text)]
+    starts, ends = {a for a, _ in units}, {b for _, b in units}
+    found: list[Span] = []
+    for match in re.finditer(f"(?=({re.escape(word)}))", text):
+        start, end = match.span(1)
+        if start in starts and end in ends and (not found or start >= found[-1][1]):
+            found.append((start, end))
+    return found
 
 
 def _label(text: str, span: Span) -> str:

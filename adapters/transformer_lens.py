@@ -7,8 +7,8 @@ the 4.x ``TransformerBridge`` (``boot_native`` or ``boot_transformers``) and, wh
 TransformerLens is installed, ``HookedTransformer``. A forward hook replaces the output of
 ``hook_embed`` at absent players' positions with the baseline; positions and attention stay
 intact. Hooks are attached with ``model.hooks(...)``, which removes them even after an
-exception. A second hook keeps only the last position at the unembedding's input
-(``unembed.hook_in`` or ``ln_final.hook_normalized``), so logits are computed for one position.
+exception. A second hook keeps, at the unembedding's input (``unembed.hook_in`` or
+``ln_final.hook_normalized``), only the positions whose logits are read.
 
 Prefix sharing needs a key/value cache: a ``TransformerBridge`` around a HuggingFace model
 passes ``past_key_values`` through to it, so it gets the prefix tree; ``boot_native`` bridges
@@ -44,10 +44,6 @@ __all__ = ["TransformerLensAdapter"]
 
 #: Hook points whose output feeds the unembedding, per position (first one found is used).
 _UNEMBED_INPUTS = ("unembed.hook_in", "ln_final.hook_normalized")
-
-
-def _keep_last(activation: torch.Tensor, hook: Any) -> torch.Tensor:
-    return activation[:, -1:]
 
 
 class TransformerLensAdapter(LanguageModelAdapter):
@@ -154,19 +150,22 @@ class TransformerLensAdapter(LanguageModelAdapter):
         absent: torch.Tensor,
         baseline: torch.Tensor,
         past: Any,
-        last: bool,
+        keep: int,
     ) -> Any:
         def replace(activation: torch.Tensor, hook: Any) -> torch.Tensor:
             return torch.where(absent.unsqueeze(-1), baseline.to(activation.dtype), activation)
 
+        def keep_last(activation: torch.Tensor, hook: Any) -> torch.Tensor:
+            return activation[:, -max(keep, 1) :]
+
         hooks = [("hook_embed", replace)]
         if self._unembed_input is not None:
-            hooks.append((self._unembed_input, _keep_last))
+            hooks.append((self._unembed_input, keep_last))
         tokens = ids.expand(absent.shape[0], -1)
         with self.model.hooks(fwd_hooks=hooks):
-            if past is None and last:
-                return self.model(tokens)[:, -1]
+            if past is None and keep:
+                return self.model(tokens)[:, -keep:]
             logits, cache = self.model(
                 tokens, return_type="logits_and_cache", past_key_values=past, use_cache=True
             )
-        return logits[:, -1] if last else cache
+        return logits[:, -keep:] if keep else cache

@@ -21,6 +21,7 @@ import gc
 import logging
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 
 from captum_interactions._devices import check_device
-from captum_interactions.adapters import select_players
+from captum_interactions.adapters import PlayerWarning, select_players
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction, extract_shared
 from captum_interactions.result import InteractionResult
@@ -227,17 +228,26 @@ class InteractionRun:
 
         torch.manual_seed(self.options.seed)
         begun = time.perf_counter()
-        result = LLMInteractions(adapter).attribute(
-            prompt.text,
-            players=None if prompt.players is None else list(prompt.players),
-            target=prompt.target,
-            baseline=baseline,
-            n_players=self.options.n_players,
-            mode=self.options.mode,
-            qcoef=self.options.qcoef,
-            solver=self.options.solver,
-            show_progress=show_progress,
-        )
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", PlayerWarning)  # the report says it per prompt
+            result = LLMInteractions(adapter).attribute(
+                prompt.text,
+                players=None if prompt.players is None else list(prompt.players),
+                target=prompt.target,
+                foil=prompt.foil,
+                baseline=baseline,
+                n_players=self.options.n_players,
+                mode=self.options.mode,
+                qcoef=self.options.qcoef,
+                solver=self.options.solver,
+                show_progress=show_progress,
+            )
+        for warning in said:
+            if issubclass(warning.category, PlayerWarning):
+                logger.info("%s / %s: %s", model.label, prompt.id, warning.message)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
         seconds = time.perf_counter() - begun
         result.metadata.update(
             model=model.label, prompt_id=prompt.id, meta=prompt.meta, session=session,

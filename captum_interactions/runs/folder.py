@@ -389,7 +389,7 @@ def load_run(out_dir: str | os.PathLike) -> RunData:
     prompts = [
         PromptSpec(p["id"], p["prompt"], None if p["players"] is None else tuple(
             tuple(w) if isinstance(w, list) else w for w in p["players"]),
-            p["target"], p.get("meta", {}))
+            p["target"], foil=p.get("foil"), meta=p.get("meta", {}))
         for p in manifest.get("prompts", [])
     ]
     models = dict(manifest.get("models", {}))

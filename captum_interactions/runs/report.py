@@ -205,6 +205,10 @@ def _prompt_section(
         return [*lines, "Not computed yet."]
     players = next(iter(found.values())).players
     how = "given in the prompt file" if prompt.players else "chosen automatically"
+    asked = data.options.n_players
+    if not prompt.players and len(players) < asked:
+        how += (f"; {len(players)} of the {asked} asked: the prompt has only {len(players)} "
+                "content words, and stop words and punctuation are never chosen")
     lines += [
         f"Players ({how}): {', '.join(_code(p) for p in players)}",
         "",

@@ -9,8 +9,10 @@ with the optional keys ``id`` (a file-name-safe name, default ``p01``, ``p02``, 
 ``players`` (the words of the prompt that are players, as in
 :func:`~captum_interactions.adapters.text.select_players`: ``"France"``, ``"the#2"`` for a
 second occurrence, or ``[start, end]`` character spans; default: chosen automatically),
-``target`` (the next word to explain; default: each model's own prediction) and ``meta``
-(any JSON object, copied into the results).
+``target`` (the next word to explain, all its tokens; default: each model's own prediction),
+``foil`` (a word to contrast the target with: the value becomes the log-probability
+difference, see :mod:`~captum_interactions.adapters.targets`) and ``meta`` (any JSON object,
+copied into the results).
 
 A **model specification** is one of
 
@@ -65,7 +67,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_PROMPT_KEYS = ("prompt", "id", "players", "target", "meta")
+_PROMPT_KEYS = ("prompt", "id", "players", "target", "foil", "meta")
 
 
 class PromptFileError(InteractionError):
@@ -86,6 +88,7 @@ class PromptSpec:
         players (tuple | None): player words (``"France"``, ``"the#2"``, ``"ing@14"``) or
             ``(start, end)`` character spans, or ``None`` to choose them automatically.
         target (str | None): the next word to explain, or ``None`` for each model's prediction.
+        foil (str | None): a word to contrast the target with, or ``None``.
         meta (dict): extra JSON data copied into the results.
         where (str): ``file:line`` the prompt came from (for messages).
     """
@@ -94,6 +97,7 @@ class PromptSpec:
     text: str
     players: tuple[str | tuple[int, int], ...] | None = None
     target: str | None = None
+    foil: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     where: str = field(default="", compare=False)
 
@@ -106,6 +110,7 @@ class PromptSpec:
                 list(p) if isinstance(p, tuple) else p for p in self.players
             ],
             "target": self.target,
+            "foil": self.foil,
             "meta": self.meta,
         }
 
@@ -143,9 +148,16 @@ def _prompt_from_json(data: Any, where: str) -> dict[str, Any]:
     players = data.get("players")
     if players is not None:
         players = _players(players, text, where)
-    target = data.get("target")
-    if target is not None and (not isinstance(target, str) or not target.strip()):
-        raise PromptFileError(f"{where}: 'target' must be a non-empty string, got {target!r}")
+    words = {}
+    for key in ("target", "foil"):
+        words[key] = data.get(key)
+        if words[key] is not None and (not isinstance(words[key], str)
+                                       or not words[key].strip()):
+            raise PromptFileError(
+                f"{where}: {key!r} must be a non-empty string, got {words[key]!r}")
+    if words["foil"] is not None and words["foil"] == words["target"]:
+        raise PromptFileError(f"{where}: the foil is the target itself ({words['foil']!r}); "
+                              "give another word to contrast with")
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise PromptFileError(f"{where}: 'meta' must be a JSON object, got {meta!r}")
@@ -155,7 +167,7 @@ def _prompt_from_json(data: Any, where: str) -> dict[str, Any]:
             f"{where}: 'id' must be a name made of letters, digits, '.', '_' and '-' "
             f"(it names files), got {name!r}"
         )
-    return {"id": name, "text": text, "players": players, "target": target, "meta": meta}
+    return {"id": name, "text": text, "players": players, **words, "meta": meta}
 
 
 def _refuse_constant(name: str) -> None:
@@ -195,7 +207,8 @@ def parse_prompts(
                 raise PromptFileError(f"{where}: {error}") from error
             entry = _prompt_from_json(data, where)
         else:
-            entry = {"id": None, "text": stripped, "players": None, "target": None, "meta": {}}
+            entry = {"id": None, "text": stripped, "players": None, "target": None, "foil": None,
+                     "meta": {}}
         entries.append((where, entry))
     if not entries:
         raise PromptFileError(f"{source}: no prompts found (the file has no non-blank lines)")

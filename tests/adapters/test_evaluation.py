@@ -10,6 +10,7 @@ import torch
 
 from captum_interactions.adapters._evaluation import (
     ModelShape,
+    Readout,
     auto_rows,
     call_cost,
     check_masks,
@@ -53,27 +54,34 @@ class FakeModel:
         self.error = error
         self.calls: list[int] = []
 
-    def __call__(self, ids, absent, past, last):
+    def __call__(self, ids, absent, past, keep):
         rows = absent.shape[0]
         if self.fail_above is not None and rows > self.fail_above:
             raise self.error("CUDA out of memory. Tried to allocate 2.00 GiB")
         self.calls.append(rows)
         inputs = torch.where(absent, BASELINE, ids.double())
-        if past is not None:
-            inputs = torch.cat([past.layers[0].keys, inputs], dim=1)
-        return readout(inputs) if last else FakeCache(inputs)
+        if past is None:
+            past = FakeCache(inputs)
+        else:  # a cache grows in place when continued, as HuggingFace's DynamicCache does
+            past.layers[0].keys = torch.cat([past.layers[0].keys, inputs], dim=1)
+        if not keep:
+            return past
+        seen = past.layers[0].keys
+        ends = range(seen.shape[1] - keep + 1, seen.shape[1] + 1)
+        return torch.stack([readout(seen[:, :end]) for end in ends], dim=1)
 
 
-def first_column(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return logits[:, 0]
+#: Reads the last prompt position only.
+FIRST_COLUMN = Readout(((),), lambda logits: logits[0][:, -1, 0])
 
 
-def direct(ids, positions_of, masks):
+def direct(ids, positions_of, masks, suffix=()):
     rows = ids.double().repeat(len(masks), 1)
     for r, mask in enumerate(masks.tolist()):
         for i, positions in enumerate(positions_of):
             if not (mask >> i) & 1:
                 rows[r, list(positions)] = BASELINE
+    rows = torch.cat([rows, torch.tensor(suffix, dtype=torch.float64).expand(len(masks), -1)], 1)
     return readout(rows)[:, 0]
 
 
@@ -105,8 +113,7 @@ def run(ids, positions_of, masks, *, sharing, max_rows, model=None, call_cost=0)
         masks,
         model or FakeModel(),
         ids=ids,
-        target=0,
-        value=first_column,
+        readout=FIRST_COLUMN,
         rows=lambda new, total: max_rows,
     )
 
@@ -120,6 +127,27 @@ def test_tree_and_plain_plans_equal_direct_evaluation(seed):
             values = run(ids, positions_of, masks, sharing=sharing, max_rows=max_rows,
                          call_cost=cost)
             torch.testing.assert_close(values, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_suffixes_are_appended_unmasked_each_from_a_fresh_past(seed):
+    # two words after the prompt, as a contrast: every forward pass of the last segment must
+    # start from the node's own cache (the fake cache grows in place when continued)
+    ids, positions_of, masks = random_case(seed)
+    suffixes = ((7, 8), (9,))
+    reader = Readout(suffixes, lambda logits: logits[0][:, -1, 0] - logits[1][:, -1, 0])
+    expected = (direct(ids, positions_of, masks, suffixes[0])
+                - direct(ids, positions_of, masks, suffixes[1]))
+    for sharing in (False, True):
+        for max_rows in (1, 3, 1024):
+            plan = make_plan(positions_of, len(ids), prefix_sharing=sharing, masks=masks)
+            model = FakeModel()
+            values = run_plan(plan, masks, model, ids=ids, readout=reader,
+                              rows=lambda new, total, m=max_rows: m)
+            torch.testing.assert_close(values, expected, rtol=0, atol=0)
+    start, end, _ = plan.levels[-1]  # the last segment runs twice, with 2 and 1 more tokens
+    extra = len(torch.unique(masks)) * ((end - start) + 2 + 1)
+    assert token_computations(plan, masks, suffixes) == token_computations(plan, masks) + extra
 
 
 def test_merged_levels_trade_tokens_for_calls():
@@ -194,8 +222,7 @@ def test_plan_with_memory_sized_chunks_and_a_player_at_position_zero():
         torch.arange(8),
         FakeModel(),
         ids=ids,
-        target=0,
-        value=first_column,
+        readout=FIRST_COLUMN,
         rows=rows,
     )
     torch.testing.assert_close(values, direct(ids, positions_of, torch.arange(8)), rtol=0, atol=0)

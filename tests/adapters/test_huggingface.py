@@ -225,7 +225,7 @@ def test_missing_special_token_names_alternatives(tokenizer):
         ([[0], [1]], [4], 1, "log_odds", r"masks must lie in \[0, 2\*\*2\)"),
         ([[0], [1]], [0.5], 1, "log_odds", "1-D integer tensor"),
         ([[0], [1]], [0], 330, "log_odds", r"target must be a token id in \[0, 330\)"),
-        ([[0], [1]], [0], 1, "odds", r"value must be one of \('log_odds', 'log_prob', 'raw'\)"),
+        ([[0], [1]], [0], 1, "odds", r"unknown value 'odds'; valid values: auto, log_odds"),
     ],
     ids=["overlap", "outside", "empty", "mask-range", "mask-dtype", "target", "value"],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,15 @@ from helpers.lm_models import (
     tiny_hf_bridge,
     tiny_llama,
 )
+from helpers.oracles import masked_logits
 
 from captum_interactions import CostWarning, InteractionResult, costs
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.learned_baseline import LearnedBaseline
 from captum_interactions.adapters.llm import LLMInteractions
 from captum_interactions.adapters.pretrained import load_pretrained
-from captum_interactions.adapters.text import PlayerError, TargetError, TargetWarning
+from captum_interactions.adapters.targets import TargetError
+from captum_interactions.adapters.text import PlayerError, PlayerWarning
 from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 from captum_interactions.exceptions import InteractionError
 
@@ -34,32 +37,9 @@ def direct_values(model, input_ids, positions, masks, target, baseline_id):
     Absent players' token embeddings are replaced by the embedding of ``baseline_id``; the
     value is the log-odds ``log p / (1 - p)`` of ``target`` at the last position, in float64.
     """
-    embed = model.get_input_embeddings()
-    ids = torch.as_tensor(input_ids)
-    with torch.no_grad():
-        clean = embed(ids[None])[0]
-        fill = embed(torch.tensor([[baseline_id]]))[0, 0]
-        rows = []
-        for mask in masks:
-            row = clean.clone()
-            for player, found in enumerate(positions):
-                if not mask >> player & 1:
-                    row[list(found)] = fill
-            rows.append(row)
-        logits = model(inputs_embeds=torch.stack(rows)).logits[:, -1].double()
+    logits = masked_logits(model, input_ids, positions, masks, baseline_id)[:, -1]
     p = logits.softmax(-1)[:, target]
     return torch.log(p) - torch.log1p(-p)
-
-
-@pytest.fixture(scope="module")
-def bpe():
-    return make_tokenizer("bpe", add_bos=True)
-
-
-@pytest.fixture(scope="module")
-def gpt2(bpe):
-    model = tiny_gpt2(bpe)
-    return model, HuggingFaceAdapter(model, bpe, name="tiny-gpt2")
 
 
 # ------------------------------------------------------------------------- values & result
@@ -170,16 +150,6 @@ def test_target_string_is_the_next_word():
     assert result.metadata["target_tokens"] == [result.target]
 
 
-def test_multi_token_target_uses_the_first_token_and_warns(gpt2, bpe):
-    continuation = bpe(" zebra", add_special_tokens=False)["input_ids"]
-    assert len(continuation) > 1
-    with pytest.warns(TargetWarning, match=r"takes \d tokens .* the first is explained"):
-        result = LLMInteractions(gpt2[1]).attribute(PROMPT, players=WORDS, target="zebra")
-    assert result.target == continuation[0]
-    assert result.metadata["target_tokens"] == continuation
-    assert result.target_text == bpe.decode(continuation[:1])
-
-
 def test_target_token_id_and_bad_targets(gpt2):
     explainer = LLMInteractions(gpt2[1])
     assert explainer.attribute(PROMPT, players=WORDS, target=7, mode="none").target == 7
@@ -279,3 +249,90 @@ def test_smollm2_universal_matching_against_direct_model_calls(smollm2):
     assert (result.q.abs() <= result.bound + 1e-9).all()
     strongest = result.salient(top_k=1)[0]
     assert any(label in ("Berlin", "capital#2") for label in strongest.players)
+
+
+# ------------------------------------------------------------------------------- batches
+def test_a_batch_gives_one_result_per_prompt_equal_to_single_calls(gpt2):
+    explainer = LLMInteractions(gpt2[1])
+    prompts = [PROMPT, "the capital of italy is rome , and the capital of france is"]
+    players = [WORDS, ["capital", "italy", "rome"]]
+    batch = explainer.attribute(prompts, players=players, target=["rome", 7], foil="zebra")
+    assert [r.players for r in batch] == [WORDS, ["capital", "italy", "rome"]]
+    for result, prompt, chosen, target in zip(batch, prompts, players, ["rome", 7],
+                                              strict=True):
+        alone = explainer.attribute(prompt, players=chosen, target=target, foil="zebra")
+        torch.testing.assert_close(result.values, alone.values, rtol=0, atol=0)
+        torch.testing.assert_close(result.and_interactions, alone.and_interactions)
+        assert result.target_text == alone.target_text
+        assert result.metadata == alone.metadata
+
+
+def test_batch_arguments_are_checked_before_the_model_runs(gpt2, monkeypatch):
+    _, adapter = gpt2
+    explainer = LLMInteractions(adapter)
+    monkeypatch.setattr(adapter, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
+    with pytest.raises(InteractionError, match=r"for a batch of 2 prompts, target must be"):
+        explainer.attribute([PROMPT, PROMPT], target=["rome"])
+    with pytest.raises(InteractionError, match=r"players must be None or one list"):
+        explainer.attribute([PROMPT, PROMPT], players=WORDS)
+    with pytest.raises(InteractionError, match="batch of prompts is empty"):
+        explainer.attribute([])
+    with pytest.raises(PlayerError, match="'paris' does not occur"):  # the second prompt
+        explainer.attribute([PROMPT, "the capital of italy is"], players=[None, ["paris"]])
+
+
+def test_an_unmet_number_of_automatic_players_is_said(gpt2):
+    explainer = LLMInteractions(gpt2[1])
+    with pytest.warns(PlayerWarning, match=r"5 content words, so 5 players .* instead of 8"):
+        result = explainer.attribute(PROMPT, n_players=8, mode="none")
+    assert result.metadata["players_requested"] == 8
+    assert len(result.players) == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explainer.attribute(PROMPT, mode="none")  # "up to 10" by default: nothing to say
+
+
+# ------------------------------------------------------------------- Captum's text inputs
+def test_captum_template_values_are_the_players(gpt2, bpe):
+    from captum.attr import TextTemplateInput
+
+    explainer = LLMInteractions(gpt2[1])
+    template = TextTemplateInput(
+        "the capital of {} is paris , and the capital of {} is", ["france", "italy"])
+    result = explainer.attribute(template, target="rome")
+    plain = explainer.attribute(PROMPT, players=["france", "italy"], target="rome")
+    assert result.players == ["france", "italy"]
+    torch.testing.assert_close(result.values, plain.values, rtol=0, atol=0)
+    assert result.metadata["input"] == "TextTemplateInput"
+    named = TextTemplateInput("the {a} of {b} is", {"a": "capital", "b": "italy"})
+    assert explainer.attribute(named, mode="none").players == ["capital", "italy"]
+    for bad, match in [
+        (TextTemplateInput("{} of {}", ["capital", "france"], baselines=["city", ""]),
+         "baselines replace a value by other text"),
+        (TextTemplateInput("{} of {}", ["capital", "france"], mask=[0, 0]), "groups several"),
+        (TextTemplateInput("{0} of {0}", ["capital"]), "fills two template fields"),
+        (TextTemplateInput("{:>9} of", ["capital"]), "format spec"),
+        (TextTemplateInput(lambda a: a, ["capital"]), "template function"),
+    ]:
+        with pytest.raises(InteractionError, match=match):
+            explainer.attribute(bad)
+
+
+def test_captum_token_input_makes_every_kept_token_a_player(gpt2, bpe):
+    from captum.attr import TextTokenInput
+
+    model, adapter = gpt2
+    text = "the capital of italy is"
+    tokens = TextTokenInput(text, bpe, baselines=bpe.unk_token_id, skip_tokens=["<bos>"])
+    result = LLMInteractions(adapter).attribute(tokens, target=7, mode="none")
+    ids = bpe(text)["input_ids"]
+    assert result.metadata["input_ids"] == ids
+    assert result.players == bpe.convert_ids_to_tokens(ids[1:])  # all but the skipped BOS
+    assert result.metadata["player_positions"] == [[p] for p in range(1, len(ids))]
+    assert result.baseline == f"token:{bpe.unk_token_id}"  # the input's own baseline token
+    full = 2 ** len(result.players) - 1
+    expected = direct_values(model, ids, result.metadata["player_positions"], [0, full], 7,
+                             bpe.unk_token_id)
+    torch.testing.assert_close(result.values[[0, -1]], expected, rtol=0, atol=2e-5)
+    with pytest.raises(InteractionError, match="brings its own baseline token"):
+        LLMInteractions(adapter).attribute(tokens, baseline="pad")

@@ -75,6 +75,36 @@ def test_words_are_matched_at_word_boundaries_only():
     assert select_players("This is it", ["is"]).spans == ((5, 7),)
 
 
+def test_a_word_never_matches_inside_a_larger_word():
+    text = "The state-of-the-art state machine"
+    assert select_players(text, ["state"]).spans == ((21, 26),)  # not inside the compound
+    assert select_players(text, ["state-of-the-art"]).labels == ("state-of-the-art",)
+    with pytest.raises(PlayerError, match="does not occur as a whole word"):
+        select_players("It is state-of-the-art", ["state"])
+    # a span inside a word is named by position, and the label says so
+    assert select_players(text, [(4, 9)]).labels == ("state@4",)
+    assert select_players("it's its", ["its"]).spans == ((5, 8),)  # not inside "it's"
+
+
+def test_numbers_with_separators_are_one_word():
+    text = "It costs $1,000.50 or 3.14 times 2,5 in 2024."
+    assert [text[a:b] for a, b in words(text)] == [
+        "It", "costs", "1,000.50", "or", "3.14", "times", "2,5", "in", "2024"]
+    assert select_players(text, ["1,000.50"]).labels == ("1,000.50",)
+    with pytest.raises(PlayerError):
+        select_players(text, ["000"])  # a piece of a number is not a word
+
+
+def test_fewer_automatic_players_than_requested_say_why():
+    chosen = select_players("The cat sat on the mat.", n_players=5)
+    assert chosen.requested == 5
+    assert len(chosen) == 3
+    assert chosen.shortfall.startswith(
+        "the prompt has 3 content words, so 3 players were chosen instead of 5")
+    assert select_players("The cat sat on the mat.", n_players=3).shortfall is None
+    assert select_players("The cat sat.", ["cat"]).shortfall is None  # given, not automatic
+
+
 def test_automatic_players_are_last_content_words_in_reading_order():
     text = "Paris is the capital and largest city of France, and Berlin is the capital of"
     chosen = select_players(text, n_players=4)

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-__all__ = ["brute_and", "brute_or", "dense_lp_optimum", "lab_sgd"]
+__all__ = ["brute_and", "brute_or", "dense_lp_optimum", "lab_sgd", "masked_logits"]
 
 
 def brute_and(values: torch.Tensor) -> torch.Tensor:
@@ -118,3 +118,23 @@ def lab_sgd(values: torch.Tensor, bound: torch.Tensor, *, lr: float, iterations:
             part = torch.maximum(torch.minimum(part, p_bound[:, None]), -p_bound[:, None])
         p = part + shared if joint else part
     return p.detach(), q.detach()
+
+
+def masked_logits(model, input_ids, positions, masks, baseline_id) -> torch.Tensor:
+    """Logits ``[masks, L, V]`` (float64) of a HuggingFace causal LM run on hand-masked
+    embeddings, no adapter code involved: for every mask (bit ``i`` = player ``i``
+    present), the token embeddings at an absent player's ``positions`` are replaced by the
+    embedding of ``baseline_id``."""
+    embed = model.get_input_embeddings()
+    ids = torch.as_tensor(input_ids)
+    with torch.no_grad():
+        clean = embed(ids[None])[0]
+        fill = embed(torch.tensor([[baseline_id]]))[0, 0]
+        rows = []
+        for mask in masks:
+            row = clean.clone()
+            for player, found in enumerate(positions):
+                if not mask >> player & 1:
+                    row[list(found)] = fill
+            rows.append(row)
+        return model(inputs_embeds=torch.stack(rows)).logits.double()

@@ -427,7 +427,7 @@ CASES = {
             99, embed=lambda i: torch.zeros(len(i), 2), tokenizer=None, vocab_size=5,
             d_model=2), E, "outside the model's vocabulary"),
         ("value unknown", lambda t: LLMInteractions(adapter()).attribute(
-            PROMPT, players=WORDS, value="logit"), E, "value must be one of"),
+            PROMPT, players=WORDS, value="logit"), E, "unknown value 'logit'; valid values: auto"),
         ("extract option", lambda t: LLMInteractions(adapter()).attribute(
             PROMPT, players=WORDS, solver="ipm", tol=0), E, "tol=0"),
         ("positions overlap", lambda t: adapter().evaluate(

@@ -52,6 +52,9 @@ def test_jsonl_prompts_keep_players_target_id_and_meta(tmp_path):
     assert (first.id, first.players, first.target, first.meta) == (
         "france", ("capital", "France"), "Paris", {"topic": "geo"})
     assert (second.id, second.players, second.target) == ("p02", ("is", "is", (9, 13)), None)
+    path.write_text('{"prompt": "The capital of France is", "target": "Paris", "foil": "Rome"}')
+    (third,) = read_prompts(path)
+    assert (third.target, third.foil, third.to_dict()["foil"]) == ("Paris", "Rome", "Rome")
 
 
 @pytest.mark.parametrize(
@@ -67,12 +70,15 @@ def test_jsonl_prompts_keep_players_target_id_and_meta(tmp_path):
         ('{"prompt": "a b", "players": [[0, 9]]}', r"prompts.jsonl:3: player span \(0, 9\)"),
         ('{"prompt": "a b", "players": []}', r"prompts.jsonl:3: 'players' must be a non-empty"),
         ('{"prompt": "a b", "target": 3}', r"prompts.jsonl:3: 'target' must be a non-empty"),
+        ('{"prompt": "a b", "foil": " "}', r"prompts.jsonl:3: 'foil' must be a non-empty"),
+        ('{"prompt": "a b", "target": "c", "foil": "c"}', r"prompts.jsonl:3: the foil is the "
+         r"target itself"),
         ('{"prompt": "a b", "id": "a/b"}', r"prompts.jsonl:3: 'id' must be a name"),
         ('{"prompt": "a b", "id": "first"}', r"prompts.jsonl:3: prompt id 'first' is already "
          r"used at .*prompts.jsonl:1"),
     ],
     ids=["json", "object", "empty", "key", "player", "occurrence", "span", "no-players",
-         "target", "id", "dup-id"],
+         "target", "foil", "foil-is-target", "id", "dup-id"],
 )
 def test_malformed_jsonl_names_the_line(tmp_path, line, message):
     path = tmp_path / "prompts.jsonl"
@@ -285,3 +291,23 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
     for image in images:
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "run.log" in {p.name for p in out.iterdir()}
+
+
+def test_a_contrast_and_fewer_players_than_asked_are_run_and_reported(tmp_path, tiny_models):
+    prompts = write_prompts(tmp_path / "prompts.jsonl", [
+        {"id": "capital", "prompt": "the capital of italy is", "target": "rome",
+         "foil": "paris"}])
+    out = tmp_path / "run"
+    status = cli.main(["run", "-m", f"small={tiny_models['gpt2']}", "-p", str(prompts), "-o",
+                       str(out), "--players", "6", "--quiet"])
+    assert status == 0
+    result = InteractionResult.load(out / "results" / "small" / "capital.npz")
+    assert result.value_kind == "log_prob_diff"
+    assert result.target_text.strip() == "rome vs paris"
+    assert result.metadata["foil_given"] == "paris"
+    assert result.players == ["capital", "italy"]
+    report = (out / "report.md").read_text()
+    assert "2 of the 6 asked: the prompt has only 2 content words" in report
+    assert "rome vs paris" in report
+    log = (out / "run.log").read_text()
+    assert "2 players were chosen instead of 6" in log

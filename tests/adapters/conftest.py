@@ -1,0 +1,20 @@
+"""Fixtures of the language-model tests: a BPE tokenizer with BOS and a tiny GPT-2 on it."""
+
+from __future__ import annotations
+
+import pytest
+from helpers.lm_models import make_tokenizer, tiny_gpt2
+
+from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return make_tokenizer("bpe", add_bos=True)
+
+
+@pytest.fixture(scope="module")
+def gpt2(bpe):
+    """The model and its adapter (a fresh pair per test module: tests may patch the adapter)."""
+    model = tiny_gpt2(bpe)
+    return model, HuggingFaceAdapter(model, bpe, name="tiny-gpt2")

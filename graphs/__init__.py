@@ -4,9 +4,10 @@ Graphs of one result: :func:`and_or_graph` and :func:`player_graph` (plain netwo
 with scalar attributes), :func:`write_graph` / :func:`read_graph` (GraphML, node-link JSON),
 :func:`draw_and_or_graph` and :func:`draw_player_graph`. Overlap of results on the same
 players: :func:`overlap` (two results), :func:`overlap_matrix` (many models or checkpoints
-over many samples), and the plots :func:`plot_overlap_heatmap`, :func:`plot_order_histogram`
-and :func:`plot_cancellation`; :func:`plot_top_interactions` draws the strongest terms of
-results side by side. Drawing and plotting import matplotlib only when called. This package
+over many samples), and the plots :func:`plot_overlap_heatmap`, :func:`plot_overlap_pairs`,
+:func:`plot_order_histogram` and :func:`plot_cancellation`; :func:`plot_top_interactions`
+draws the strongest terms of results side by side. Drawing and plotting import matplotlib
+only when called. This package
 imports the core of captum-interactions only (never the adapters or the run application).
 """
 
@@ -20,6 +21,7 @@ from .plots import (
     plot_cancellation,
     plot_order_histogram,
     plot_overlap_heatmap,
+    plot_overlap_pairs,
     plot_top_interactions,
 )
 
@@ -37,6 +39,7 @@ __all__ = [
     "plot_cancellation",
     "plot_order_histogram",
     "plot_overlap_heatmap",
+    "plot_overlap_pairs",
     "plot_top_interactions",
     "read_graph",
     "write_graph",

@@ -6,6 +6,8 @@ Every function returns ``(fig, ax)`` like Captum's plots and draws into ``ax`` w
   models on one prompt), side by side.
 * :func:`plot_overlap_heatmap`: one metric of an :class:`OverlapMatrix` across models or
   checkpoints, with the mean (and its confidence interval) in every cell.
+* :func:`plot_overlap_pairs`: for a few models, every pair's metrics with their confidence
+  intervals and chance levels (where a heat-map would be mostly its diagonal).
 * :func:`plot_order_histogram`: how the shared and the non-shared salient interactions are
   spread over orders.
 * :func:`plot_cancellation`: positive-negative cancellation of shared vs non-shared sets,
@@ -35,7 +37,7 @@ import torch
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.result import InteractionResult
 
-from ._mpl import NOT_SHARED, SHARED, figure_axes, figure_row, sign_color
+from ._mpl import NOT_SHARED, SHARED, figure_axes, figure_row, sign_color, wrap_label
 from .comparison import OverlapMatrix, PairOverlap
 
 if TYPE_CHECKING:
@@ -46,9 +48,12 @@ __all__ = [
     "plot_cancellation",
     "plot_order_histogram",
     "plot_overlap_heatmap",
+    "plot_overlap_pairs",
     "plot_top_interactions",
 ]
 
+#: Characters per line of an interaction's label in the bar charts.
+_LABEL_WIDTH = 30
 #: Metrics that live in [0, 1], drawn on a fixed colour scale.
 _UNIT = ("weighted_overlap", "jaccard", "cover_ratio", "top_k_overlap", "cancellation")
 
@@ -131,6 +136,85 @@ def plot_overlap_heatmap(
                 ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
                         color="white" if dark else "black")
     ax.set_title(metric.replace("_", " "), fontsize="medium")
+    return fig, ax
+
+
+def plot_overlap_pairs(
+    matrix: OverlapMatrix,
+    metrics: Sequence[str] = ("weighted_overlap", "jaccard"),
+    *,
+    ax: Axes | None = None,
+    figure: Figure | None = None,
+) -> tuple[Figure, Axes]:
+    """Every model pair's metrics as points with confidence intervals, next to chance.
+
+    The view for a few models, where a heat-map would be mostly its diagonal: one row per
+    unordered pair and metric, the mean over samples (dot) with its bootstrap interval
+    (line) and, for set metrics, the chance level of random salient sets of matched size
+    (hollow diamond), on a common 0-1 axis for the unit metrics.
+
+    Parameters
+    ----------
+    matrix : OverlapMatrix
+        From :func:`overlap_matrix`.
+    metrics : sequence of str
+        Keys of ``matrix``; default weighted overlap and Jaccard.
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+    figure : matplotlib Figure, optional
+        An empty figure to draw into (resized to fit), e.g. one made without pyplot.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    if not isinstance(matrix, OverlapMatrix):
+        raise TypeError(f"plot_overlap_pairs takes the result of overlap_matrix(results), got "
+                        f"{type(matrix).__name__}")
+    unknown = [metric for metric in metrics if metric not in matrix]
+    if isinstance(metrics, str) or not metrics or unknown:
+        raise InteractionError(f"metrics must be a list of metrics of this overlap matrix "
+                               f"(available: {list(matrix)}), got {metrics!r}")
+    size = len(matrix.names)
+    pairs = [(i, j) for i in range(size) for j in range(i + 1, size)]
+    if not pairs:
+        raise InteractionError("plot_overlap_pairs needs at least two models in the matrix")
+    rows = [(i, j, metric) for i, j in pairs for metric in metrics]
+    if len(pairs) == 1:  # the pair goes to the title
+        (i, j), = pairs
+        labels = [metric.replace("_", " ") for metric in metrics]
+        title = (f"{matrix.names[i]} vs {matrix.names[j]} "
+                 f"({int(matrix.n_samples[i, j])} samples)")
+    else:
+        labels = [f"{matrix.names[i]} vs {matrix.names[j]}: {metric.replace('_', ' ')} "
+                  f"(n={int(matrix.n_samples[i, j])})" for i, j, metric in rows]
+        title = "overlap of every model pair (n: samples compared)"
+    fig, ax = figure_axes(ax, (4.8 + 0.075 * max(map(len, labels)), 1.6 + 0.38 * len(rows)),
+                          "plot_overlap_pairs", figure=figure)
+    for y, (i, j, metric) in enumerate(rows):
+        mean = float(matrix[metric][i, j])
+        low, high = float(matrix.ci_low[metric][i, j]), float(matrix.ci_high[metric][i, j])
+        if math.isfinite(low) and math.isfinite(high):
+            ax.plot([low, high], [y, y], color=SHARED, lw=2, solid_capstyle="butt")
+        ax.plot([mean], [y], "o", color=SHARED, ms=7)
+        ax.annotate(f"{mean:.2f}", (mean, y), xytext=(0, 7), textcoords="offset points",
+                    ha="center", fontsize="x-small")
+        if f"{metric}_chance" in matrix:
+            chance = float(matrix[f"{metric}_chance"][i, j])
+            ax.plot([chance], [y], "D", mfc="white", mec=NOT_SHARED, ms=6)
+    ax.set_yticks(range(len(rows)), labels, fontsize="small")
+    ax.set_ylim(len(rows) - 0.5, -0.7)
+    if all(metric.startswith(_UNIT) for metric in metrics):
+        ax.set_xlim(-0.02, 1.02)
+    ax.grid(axis="x", alpha=0.3)
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[
+        Line2D([], [], color=SHARED, marker="o", lw=2, label="mean over samples, 95% interval"),
+        Line2D([], [], ls="", marker="D", mfc="white", mec=NOT_SHARED,
+               label="chance: random salient sets of matched size"),
+    ], loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False, fontsize="x-small")
+    ax.set_title(title, fontsize="medium")
     return fig, ax
 
 
@@ -250,10 +334,13 @@ def plot_top_interactions(
     n_top: int = 8,
     merge_singletons: bool = True,
     axes: Sequence[Axes] | None = None,
+    figure: Figure | None = None,
 ) -> tuple[Figure, list[Axes]]:
     """Bar charts of the ``n_top`` strongest salient interactions of each result, side by side.
 
     Bars are red for positive and blue for negative values; OR interactions are hatched.
+    Every panel uses the same value scale and says how many of its salient terms it shows;
+    long labels are wrapped, and a new figure is sized to fit them.
 
     Parameters
     ----------
@@ -265,6 +352,8 @@ def plot_top_interactions(
         How many of the strongest salient interactions each panel shows (default 8).
     axes : sequence of matplotlib Axes, optional
         One axes per result to draw into, instead of a new figure.
+    figure : matplotlib Figure, optional
+        An empty figure to draw into (resized to fit), e.g. one made without pyplot.
 
     Returns
     -------
@@ -276,8 +365,8 @@ def plot_top_interactions(
     >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
     >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
     >>> fig, (ax,) = plot_top_interactions({"toy": result})
-    >>> [label.get_text() for label in ax.get_yticklabels()]
-    ['b', 'a & b', 'a']
+    >>> [label.get_text() for label in ax.get_yticklabels()], ax.get_title()
+    (['b', 'a & b', 'a'], 'toy\\n3 of 3 salient terms')
     """
     if isinstance(results, InteractionResult):
         results = {"result": results}
@@ -288,18 +377,32 @@ def plot_top_interactions(
                         "to InteractionResult")
     if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 1:
         raise InteractionError(f"n_top must be a positive int, got {n_top!r}")
-    terms = {name: result.salient(tau, merge_singletons=merge_singletons)[:n_top]
-             for name, result in results.items()}
-    rows = max((len(found) for found in terms.values()), default=1)
-    fig, axes = figure_row(axes, len(results), (4.2 * len(results), 0.32 * rows + 1.3),
-                           "plot_top_interactions")
-    for ax, (name, found) in zip(axes, terms.items(), strict=True):
-        values = [term.value for term in found]
-        ax.barh(range(len(found)), values, color=[sign_color(v) for v in values],
-                hatch=["//" if term.type == "or" else "" for term in found], edgecolor="white")
-        ax.set_yticks(range(len(found)), [term.label for term in found], fontsize="small")
-        ax.invert_yaxis()
+    salient = {name: result.salient(tau, merge_singletons=merge_singletons)
+               for name, result in results.items()}
+    labels = {name: [wrap_label(term.label, _LABEL_WIDTH) for term in found[:n_top]]
+              for name, found in salient.items()}
+    lines = max((sum(label.count("\n") + 1 for label in found) for found in labels.values()),
+                default=1)
+    widest = max((len(line) for found in labels.values() for label in found
+                  for line in label.split("\n")), default=1)
+    size = (len(results) * (2.6 + 0.075 * widest), 1.6 + 0.2 * max(lines, 1))
+    fig, axes = figure_row(axes, len(results), size, "plot_top_interactions", figure=figure)
+    values = [term.value for found in salient.values() for term in found[:n_top]]
+    reach = max((abs(value) for value in values), default=1.0) or 1.0
+    low = -1.08 * reach if min(values, default=0.0) < 0 else -0.04 * reach
+    high = 1.08 * reach if max(values, default=0.0) > 0 else 0.04 * reach
+    for ax, (name, found) in zip(axes, salient.items(), strict=True):
+        shown = found[:n_top]
+        heights = [term.value for term in shown]
+        ax.barh(range(len(shown)), heights, color=[sign_color(v) for v in heights],
+                hatch=["//" if term.type == "or" else "" for term in shown], edgecolor="white")
+        ax.set_yticks(range(len(shown)), labels[name], fontsize="small")
+        ax.set_ylim(len(shown) - 0.5 if shown else 0.5, -0.5)
+        ax.set_xlim(low, high)  # one scale for every panel
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_title(f"{name}: {results[name].target_text!r}", fontsize="medium")
+        target = results[name].target_text
+        title = name if target is None else f"{name}: {target.strip()!r}"
+        ax.set_title(f"{title}\n{len(shown)} of {len(found)} salient terms",
+                     fontsize="medium")
         ax.set_xlabel("interaction (AND solid, OR hatched)", fontsize="small")
     return fig, axes

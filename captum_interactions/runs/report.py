@@ -37,6 +37,7 @@ from captum_interactions.graphs import (
     plot_cancellation,
     plot_order_histogram,
     plot_overlap_heatmap,
+    plot_overlap_pairs,
     plot_top_interactions,
 )
 from captum_interactions.result import Interaction
@@ -54,6 +55,9 @@ __all__ = ["write_report"]
 TOP = 8
 #: Interactions drawn in an AND-OR graph.
 GRAPH_TERMS = 20
+#: Up to this many models the overlap figure shows every pair with its interval and chance
+#: level; beyond, heat-maps.
+PAIR_VIEW_MODELS = 3
 
 _SHARED_NOTE = (
     "Shared extraction learns the AND-OR split of all agreeing models jointly, which biases "
@@ -62,13 +66,19 @@ _SHARED_NOTE = (
 )
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+def _blank() -> Figure:
+    """An empty figure (no pyplot) that a plotting function sizes to fit."""
     require("matplotlib", purpose="the report's figures")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), layout="constrained")
-    axes = figure.subplots(1, ncols, squeeze=False)[0]
-    return figure, list(axes)
+    return Figure()
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+    figure = _blank()
+    figure.set_size_inches(width, height)
+    figure.set_layout_engine("constrained")
+    return figure, list(figure.subplots(1, ncols, squeeze=False)[0])
 
 
 def _save(figure: Figure, path: Path) -> str:
@@ -95,13 +105,20 @@ def _term(term: Interaction) -> str:
     return f"{term.type.upper()}({joiner.join(term.players)}) {term.value:+.3f}"
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (its pipes escaped)."""
+    return text.replace("|", "\\|")
+
+
 def _code(text: str) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
 def _header(data: RunData) -> list[str]:
     o = data.options
-    sessions = data.manifest.get("sessions", [])
+    items = data.manifest.get("items", {})
+    working = {item.get("session") for item in items.values()}  # sessions that computed
+    sessions = [s for s in data.manifest.get("sessions", []) if s.get("session") in working]
     devices = sorted({s.get("device", "?") for s in sessions})
     lines = [
         "# Interaction report",
@@ -111,13 +128,13 @@ def _header(data: RunData) -> list[str]:
         f"qcoef {o.qcoef} and solver {_code(o.solver)}; salience τ = {o.tau}"
         f"{' with single words merged (OR{i} into AND{i})' if o.merge_singletons else ''}; "
         f"seed {o.seed}; "
-        f"dtype {o.dtype}. Made by captum-interactions {__version__} in {len(sessions)} "
-        f"session(s) on {', '.join(devices) or '?'}.",
+        f"dtype {o.dtype}. Computed by captum-interactions {__version__} in "
+        f"{len(sessions)} session(s) on {', '.join(devices) or '?'} (sessions that computed "
+        "results; the metrics are defined at the end).",
         "",
         "| model | source | results | compute time (s) |",
         "|---|---|---|---|",
     ]
-    items = data.manifest.get("items", {})
     for label, source in data.models.items():
         done = sum((label, p.id) in data.results for p in data.prompts)
         seconds = sum(v.get("seconds", 0.0) for k, v in items.items()
@@ -136,13 +153,20 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
     names = independent.names
     pairs = list(combinations(range(len(names)), 2))
     compared = sum(int(independent.n_samples[i, j]) for i, j in pairs)
-    skipped = sum(int(independent.n_skipped_target[i, j]) for i, j in pairs)
+    counts = []
+    for i, j in pairs:
+        count = (f"{names[i]} vs {names[j]}: compared on {int(independent.n_samples[i, j])} "
+                 f"of {len(data.complete_prompts())} prompts")
+        skipped = int(independent.n_skipped_target[i, j])
+        if skipped:
+            count += f" ({skipped} skipped: the two explain different words)"
+        counts.append(count)
     lines = [
         "",
         "## Across models",
         "",
-        "Two models are compared on a prompt only when both predict the same next word. "
-        f"Compared: {compared} (model pair, prompt) combination(s); skipped: {skipped}.",
+        "Two models are compared on a prompt only when both explain the same word. "
+        + "; ".join(counts) + ".",
     ]
     if not compared:
         return [*lines, "", "No two models predict the same next word on any prompt, so "
@@ -170,14 +194,19 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
                 f"{_num(mean['cancellation_not_shared'], 2)} |"
             )
     lines += ["", "Means over the compared prompts, with 95% bootstrap intervals over prompts "
-              "in brackets; counts and orders are per prompt, from model A's side."]
+              "in brackets; counts and orders are per prompt, from model A's side (see "
+              "[Definitions](#definitions))."]
     if "shared" in matrices:
         lines += ["", f"> {_SHARED_NOTE}"]
     for extraction, matrix in matrices.items():
         size = len(names)
-        figure, axes = _figure(2 * (1.8 + 1.0 * size), 1.0 + 0.9 * size, ncols=2)
-        for ax, metric in zip(axes, ("weighted_overlap", "jaccard"), strict=True):
-            plot_overlap_heatmap(matrix, metric, ax=ax)
+        if size <= PAIR_VIEW_MODELS:  # a heat-map of 2-3 models is mostly its diagonal
+            figure, _ = plot_overlap_pairs(matrix, ("weighted_overlap", "jaccard"),
+                                           figure=_blank())
+        else:
+            figure, axes = _figure(2 * (1.8 + 1.0 * size), 1.0 + 0.9 * size, ncols=2)
+            for ax, metric in zip(axes, ("weighted_overlap", "jaccard"), strict=True):
+                plot_overlap_heatmap(matrix, metric, ax=ax)
         heat = _save(figure, figures / f"overlap-{extraction}.png")
         figure, (left, right) = _figure(2 * (2.0 + 0.55 * independent.order[
             "order_counts_salient"].shape[-1]), 3.6, ncols=2)
@@ -188,7 +217,7 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
             "",
             f"### {extraction.capitalize()} extraction",
             "",
-            f"![overlap heat-maps, {extraction}](figures/{heat})",
+            f"![overlap of the model pairs, {extraction}](figures/{heat})",
             "",
             f"![orders and cancellation, {extraction}](figures/{orders})",
         ]
@@ -230,16 +259,13 @@ def _prompt_section(
     for rank in range(rows):
         cells = [_term(terms[rank]) if rank < len(terms) else "" for terms in top.values()]
         lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
-    figure, axes = _figure(4.2 * len(found), 0.32 * max(rows, 1) + 1.3, ncols=len(found))
-    plot_top_interactions(found, **salience, n_top=TOP, axes=axes)
+    figure, _ = plot_top_interactions(found, **salience, n_top=TOP, figure=_blank())
     bars = _save(figure, figures / f"{prompt.id}-top.png")
     lines += ["", f"![strongest interactions](figures/{bars})", ""]
     for model, result in found.items():
-        graph = and_or_graph(result, **salience)
-        rows = max(result.n_players, min(GRAPH_TERMS, graph.number_of_nodes()))
-        figure, (ax,) = _figure(9.0, max(3.5, 0.3 * rows + 1.2))
-        draw_and_or_graph(graph, max_interactions=GRAPH_TERMS, ax=ax,
-                          title=f"{model}: AND-OR graph for {result.target_text!r}")
+        figure, _ = draw_and_or_graph(
+            and_or_graph(result, **salience), max_interactions=GRAPH_TERMS, figure=_blank(),
+            title=f"{model}: AND-OR graph for {result.target_text.strip()!r}")
         name = _save(figure, figures / f"{prompt.id}-{model}-graph.png")
         lines.append(f"![AND-OR graph of {model}](figures/{name})")
     lines += _prompt_overlap(data, prompt, found, matrices)
@@ -273,6 +299,44 @@ def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
     return lines
 
 
+def _definitions(data: RunData, *, tau: float) -> list[str]:
+    """Each quantity of the report, defined once."""
+    kinds = sorted({result.value_kind or "?" for result in data.results.values()})
+    values = {
+        "log_odds": "the log-odds `log p / (1 - p)` of the explained word's probability (all "
+                    "its tokens)",
+        "log_prob": "the log-probability of the explained word (all its tokens)",
+        "log_prob_diff": "`log p(target) - log p(foil)` (a prompt's `target` vs `foil`)",
+        "log_odds_diff": "log-odds of the target minus log-odds of the foil",
+        "raw": "the target token's logit",
+        "raw_diff": "the target token's logit minus the foil's",
+    }
+    rows = [
+        ("v(T)", "the model's value with only the players in T present (the others' token "
+                 "embeddings replaced by the baseline): "
+                 + "; ".join(f"{_code(k)}: {values.get(k, 'a value function')}" for k in kinds)),
+        ("v(N), v(∅)", "v with every player present, and with none"),
+        ("explains", "the word whose value is explained (a contrast reads `target vs foil`)"),
+        ("AND(S), OR(S)", "the sparse AND and OR interactions of the player set S; they sum "
+                          "to v(N) - v(∅) up to the noise the extraction allows"),
+        ("salient", f"an interaction with |I| ≥ τ·max|I| (τ = {tau}) of its result; salient "
+                    "AND / OR counts them"),
+        ("Σ|I|", "the extraction objective, Σ over S ≠ ∅ of |AND(S)| + |OR(S)|"),
+        ("shared", "a salient term (type and set) of both models with the same sign"),
+        ("weighted overlap", "Σ min(|I_A|, |I_B|) / Σ max(|I_A|, |I_B|) over all terms, "
+                             "signs kept apart (1 = identical interactions)"),
+        ("Jaccard", "shared salient terms / salient terms of either model"),
+        ("Jaccard at chance", "the Jaccard of B's salient set moved to random terms of the "
+                              "same size and signs (the level sharing by chance would give)"),
+        ("top-10 overlap", "terms common to the two models' 10 strongest, over 10"),
+        ("mean order", "the mean number of players of the shared and the non-shared terms"),
+        ("cancellation", "1 - |Σ I| / Σ |I| of a set of terms (0: all one sign, 1: they "
+                         "cancel out)"),
+    ]
+    return ["", "## Definitions", "", "| quantity | meaning |", "|---|---|",
+            *(f"| {_cell(name)} | {_cell(meaning)} |" for name, meaning in rows)]
+
+
 def write_report(out_dir: str | os.PathLike) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for the run in ``out_dir``; return the path."""
     out_dir = Path(out_dir)
@@ -289,6 +353,7 @@ def write_report(out_dir: str | os.PathLike) -> Path:
         lines += _across_models(data, matrices, figures)
     for prompt in data.prompts:
         lines += _prompt_section(data, prompt, matrices, figures)
+    lines += _definitions(data, tau=data.options.tau)
     lines += ["", "---", "", "Files: `results/<model>/<prompt>.npz` (load with "
               "`InteractionResult.load`), `graphs/` (GraphML), `comparison.json` and "
               "`overlap.csv` (overlap per pair and prompt), `manifest.json`, `run.log`."]

@@ -166,7 +166,7 @@ def test_draw_and_or_graph_shows_the_strongest_interactions():
     drawn = [label for label in labels if "   " in label]
     strongest = [f"{t.label}   {t.value:+.3g}" for t in result.salient()[:25]]
     assert drawn == strongest
-    assert f"{count - 25} more not drawn" in ax.get_title()
+    assert f"the strongest 25 of {count} salient terms" in ax.get_title()
     fig.canvas.draw()
     plt.close(fig)
 
@@ -174,13 +174,14 @@ def test_draw_and_or_graph_shows_the_strongest_interactions():
 def test_drawing_into_given_axes_and_wrong_graphs():
     result = planted()
     fig, axes = plt.subplots(1, 2)
-    got_fig, got_ax = draw_player_graph(player_graph(result), ax=axes[1], title="players")
+    got_fig, got_ax = draw_player_graph(player_graph(result), ax=axes[1], title="players",
+                                        max_links=100)
     assert got_fig is fig
     assert got_ax is axes[1]
-    assert got_ax.get_title() == "players"
-    assert len(got_ax.patches) == sum(
-        (data["positive"] > 0) + (data["negative"] > 0)
-        for _, _, data in player_graph(result).edges(data=True))
+    links = sum((data["positive"] > 0) + (data["negative"] > 0)
+                for _, _, data in player_graph(result).edges(data=True))
+    assert got_ax.get_title() == f"players\nall {links} links"
+    assert len(got_ax.patches) == links
     draw_and_or_graph(and_or_graph(result), ax=axes[0])
     fig.canvas.draw()
     plt.close(fig)

@@ -283,6 +283,12 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
 
     report = (out / "report.md").read_text()
     assert "## Across models" in report
+    counted = f"small vs llama: compared on {len(agree)} of {len(ids)} prompts"
+    if len(agree) < len(ids):
+        counted += f" ({len(ids) - len(agree)} skipped: the two explain different words)"
+    assert counted in report
+    assert report.count("## Definitions") == 1
+    assert "| Jaccard at chance |" in report
     assert "### Shared extraction" in report
     assert all(f"## Prompt `{prompt}`" in report for prompt in ids)
     images = [line.split("](")[1].rstrip(")") for line in report.splitlines()
@@ -311,3 +317,9 @@ def test_a_contrast_and_fewer_players_than_asked_are_run_and_reported(tmp_path, 
     assert "rome vs paris" in report
     log = (out / "run.log").read_text()
     assert "2 players were chosen instead of 6" in log
+    assert "`log_prob_diff`: `log p(target) - log p(foil)`" in report
+    # a second session with nothing left to compute is not counted as one that computed
+    assert cli.main(["run", "-m", f"small={tiny_models['gpt2']}", "-p", str(prompts), "-o",
+                     str(out), "--players", "6", "--quiet"]) == 0
+    assert "in 1 session(s) on cpu" in (out / "report.md").read_text()
+    assert len(json.loads((out / "manifest.json").read_text())["sessions"]) == 2

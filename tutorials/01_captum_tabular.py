@@ -16,7 +16,9 @@ so we can check that the interactions recover that structure. Steps:
    features replaced by a baseline ("a typical rejected applicant");
 3. read the salient AND and OR interactions, check universal matching, and relate them to
    Shapley values (which interactions share out among their players);
-4. draw the AND-OR graph and export it as GraphML.
+4. draw the AND-OR graph and export it as GraphML;
+5. explain a *regression* model with Captum's defaults (no target, no value choice): one
+   output per applicant is explained as it is, and its Shapley values are Captum's.
 
 Run it::
 
@@ -31,6 +33,7 @@ import os
 from pathlib import Path
 
 import torch
+from captum.attr import ShapleyValues
 
 import captum_interactions as ci
 from captum_interactions.graphs import and_or_graph, draw_and_or_graph, write_graph
@@ -126,6 +129,24 @@ def main(argv: list[str] | None = None) -> None:
     for pair in ({"income", "employed"}, {"savings", "collateral"}):
         found = any(pair <= term for term in strongest)
         print(f"conjunction {' & '.join(sorted(pair))} among the 8 strongest terms: {found}")
+
+    # 5. A regressor (the loan amount) with the defaults: one output per example is explained
+    # as it is (value "raw", recorded in value_kind), with no target to give. Shapley values
+    # are those of the model's own values v, so they equal Captum's exact ShapleyValues.
+    torch.manual_seed(1)
+    regressor = torch.nn.Sequential(torch.nn.Linear(len(FEATURES), 16), torch.nn.Tanh(),
+                                    torch.nn.Linear(16, 1)).eval()
+    (amount,) = ci.AndOrInteractions(regressor).attribute(
+        applicants[:1], baselines=-1.0, feature_mask=GROUPS, players=PLAYERS,
+        perturbations_per_eval=128)
+    captum = ShapleyValues(regressor).attribute(applicants[:1], baselines=-1.0,
+                                                feature_mask=GROUPS)
+    first = [int((GROUPS[0] == k).nonzero()[0]) for k in range(len(PLAYERS))]
+    per_player = captum.reshape(-1)[first]  # (a group's features share its value)
+    gap = float((amount.shapley_values() - per_player.double()).abs().max())
+    print(f"\nregressor: value_kind {amount.value_kind!r}, v(all) = "
+          f"{float(amount.values[-1]):+.3f}; largest |Shapley - Captum's ShapleyValues| "
+          f"= {gap:.1e}")
 
     graph = and_or_graph(results[0])
     figure, _ = draw_and_or_graph(graph, title="loan approval: AND-OR interactions")

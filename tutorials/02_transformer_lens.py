@@ -10,7 +10,9 @@ hooks keep working around it. This tutorial
    same weights;
 3. zero-ablates the MLP output of a few layers with a TransformerLens hook and measures how
    much of the interaction structure survives each ablation (strength-weighted overlap and
-   Jaccard index of the salient interactions, against the unablated model).
+   Jaccard index of the salient interactions, against the unablated model);
+4. asks two other questions of the same prompt: the value of a whole word that takes several
+   tokens, and a contrast, "why Paris rather than London?" (the log-probability difference).
 
 Run it::
 
@@ -88,6 +90,19 @@ def main(argv: list[str] | None = None) -> None:
               f"{same['weighted_overlap']:16.3f} | {same['jaccard']:7.3f} | "
               f"{ablated.salient()[0].label}")
     assert all(not point._forward_hooks for point in bridge.hook_dict.values())
+
+    # 4. Targets are whole words: a word of several tokens is appended after the prompt and
+    # its full probability is explained. A foil turns the value into a contrast.
+    word = explainer.attribute(PROMPT, players=players, target="Montmartre")
+    pieces = tokenizer.convert_ids_to_tokens(word.metadata["target_tokens"])
+    print(f"\n{word.target_text!r} takes the tokens {pieces}; v(all words) = "
+          f"{float(word.values[-1]):+.2f} ({word.value_kind} of the whole word)")
+    contrast = explainer.attribute(PROMPT, players=players, target="Paris", foil="London")
+    print(f"{contrast.target_text!r}: v = log p(Paris) - log p(London) = "
+          f"{float(contrast.values[-1]):+.2f} with all words, {float(contrast.values[0]):+.2f} "
+          "with none; the words that make the difference:")
+    for term in contrast.salient()[:4]:
+        print(f"  {term.type.upper():3} {term.label:35} {term.value:+.3f}")
 
     figure, _ = draw_player_graph(player_graph(result))
     figure.savefig(args.out / "player_graph.png", dpi=110)

@@ -40,7 +40,7 @@ from captum_interactions.graphs import (
     overlap_matrix,
     plot_cancellation,
     plot_order_histogram,
-    plot_overlap_heatmap,
+    plot_overlap_pairs,
 )
 
 PROMPTS = [
@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in MODELS:
         model, tokenizer = load_pretrained(name, device=args.device)
         explainer = LLMInteractions(HuggingFaceAdapter(model, tokenizer, name=name))
-        results[name] = [explainer.attribute(p, n_players=n_players) for p in prompts]
+        # a batch: one result per prompt, every prompt checked before the model runs, and
+        # prompts with the same number of players extracted together
+        results[name] = explainer.attribute(prompts, n_players=n_players)
         second = results[name][1]  # its words split differently under the two tokenizers
         tokens = [tokenizer.convert_ids_to_tokens([second.metadata["input_ids"][i] for i in at])
                   for at in second.metadata["player_positions"]]
@@ -121,9 +123,11 @@ def main(argv: list[str] | None = None) -> None:
               "rewards shared terms, so it biases toward sharing: the independent numbers are "
               "the evidence.")
 
-    figure = Figure(figsize=(13, 3.8), layout="constrained")
-    axes = figure.subplots(1, 3)
-    plot_overlap_heatmap(matrix, "jaccard", ax=axes[0])
+    # Two models: each metric with its interval next to its chance level (a heat-map of two
+    # models would be mostly its diagonal; plot_overlap_heatmap suits many checkpoints).
+    figure = Figure(figsize=(15, 3.8), layout="constrained")
+    axes = figure.subplots(1, 3, width_ratios=[1.3, 1, 1])
+    plot_overlap_pairs(matrix, ["weighted_overlap", "jaccard", "top_k_overlap"], ax=axes[0])
     plot_order_histogram(matrix, ax=axes[1])
     plot_cancellation(matrix, ax=axes[2])
     figure.savefig(args.out / "comparison.png", dpi=110)

@@ -203,10 +203,13 @@ def _execute(job: InteractionRun, args: argparse.Namespace, device: torch.device
         summary = job.execute(device=device, show_progress=not args.quiet,
                               report=not getattr(args, "no_report", False))
     minutes, seconds = divmod(time.perf_counter() - start, 60)
+    pairs = len(job.models) * (len(job.models) - 1) // 2
+    compared = (f"{pairs} model pair(s) × {len(job.prompts)} prompt(s): {summary.compared} "
+                f"comparison(s) made, {summary.skipped} skipped (the two models explain "
+                "different words); " if pairs else "")
     print(
-        f"{len(summary.computed)} result(s) computed, {summary.reused} reused; "
-        f"{summary.compared} model pair(s) compared on a prompt, {summary.skipped} skipped "
-        f"(different next words); {int(minutes)} min {seconds:.0f} s"
+        f"{len(summary.computed)} result(s) computed, {summary.reused} reused; {compared}"
+        f"{int(minutes)} min {seconds:.0f} s"
     )
     print(f"results: {job.out_dir.resolve()}")
     if summary.report is not None:

@@ -49,3 +49,10 @@ def test_tutorial_runs_in_fast_mode(name, tmp_path):
         assert "conjunction employed & income among the 8 strongest terms: True" in done.stdout
         assert "conjunction collateral & savings among the 8 strongest terms: True" in (
             done.stdout)
+        # a regressor with the defaults: raw output, Shapley values equal to Captum's
+        line = next(line for line in done.stdout.splitlines() if line.startswith("regressor"))
+        assert "value_kind 'raw'" in line
+        assert float(line.rsplit("= ", 1)[1]) < 1e-4
+    if name == "02_transformer_lens":  # a whole word of several tokens and a contrast
+        assert "' Montmartre' takes the tokens" in done.stdout
+        assert "' Paris vs London': v = log p(Paris) - log p(London)" in done.stdout

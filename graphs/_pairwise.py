@@ -37,7 +37,9 @@ SCALARS = (
     "cancellation_shared",
     "cancellation_not_shared",
 )
-#: Metrics that get a chance level (random sets of matched size): ``<name>_chance``.
+#: Metrics that get chance levels: ``<name>_chance_uniform`` (B's salient set moved to
+#: random terms, its size and signs kept) and, but for the top-K overlap,
+#: ``<name>_chance_order`` (moved within each order, its count and signs per order kept).
 CHANCE = (
     "jaccard",
     "jaccard_any_sign",
@@ -46,6 +48,27 @@ CHANCE = (
     "top_k_overlap",
     "n_shared",
     "n_shared_any_sign",
+)
+#: Per-sample statistics of the order-preserving chance level besides the set metrics.
+CHANCE_ORDER_EXTRA = ("mean_order_shared_chance_order",)
+#: Cancellation of size- and strength-matched subsets of A's salient set (the controls of
+#: ``cancellation_shared``).
+CANCELLATION_CONTROLS = ("cancellation_size_matched", "cancellation_strength_matched")
+#: Metrics that get a cross-prompt control, ``<name>_cross_prompt``: A on one prompt
+#: against B on the other prompts.
+CROSS_PROMPT = ("weighted_overlap", *CHANCE, "mean_order_shared", "cancellation_shared")
+#: Paired differences ``<metric>_minus_<control>`` per sample (each with its interval).
+DIFFERENCES = (
+    *(("jaccard" + kind, "jaccard" + kind + control)
+      for kind in ("", "_any_sign")
+      for control in ("_chance_uniform", "_chance_order", "_cross_prompt")),
+    ("weighted_overlap", "weighted_overlap_cross_prompt"),
+    ("mean_order_shared", "mean_order_shared_chance_order"),
+    ("mean_order_shared", "mean_order_shared_cross_prompt"),
+    ("cancellation_shared", "cancellation_not_shared"),
+    ("cancellation_shared", "cancellation_size_matched"),
+    ("cancellation_shared", "cancellation_strength_matched"),
+    ("cancellation_shared", "cancellation_shared_cross_prompt"),
 )
 #: Per-order statistics ``[..., n + 1]``, indexed by order.
 ORDERS = (
@@ -57,19 +80,37 @@ ORDERS = (
 
 
 class PairStatistics(NamedTuple):
-    """Statistics of one block: scalars ``[S, M, M]``, per order ``[S, M, M, n + 1]``, and
-    the sizes of each model's salient and top-K sets by sign, ``[S, M, 2]`` (+, -)."""
+    """Statistics of one block: scalars ``[S, M, M]``, per order ``[S, M, M, n + 1]``; the
+    sizes of each model's salient and top-K sets by sign, ``[S, M, 2]`` (+, -), and of its
+    salient set per order, ``[S, M, n + 1, 2]``; each model's salient values (0 elsewhere),
+    ``[S, M, U]``."""
 
     scalars: dict[str, torch.Tensor]
     orders: dict[str, torch.Tensor]
     signs: torch.Tensor
     top_signs: torch.Tensor
+    order_signs: torch.Tensor
+    salient_values: torch.Tensor
 
 
 def universe_size(n: int, *, merge_singletons: bool) -> int:
     """Number of terms that can be salient: both types, S non-empty (no OR singletons when
     merged)."""
     return 2 * ((1 << n) - 1) - (n if merge_singletons else 0)
+
+
+def order_universe_sizes(n: int, *, merge_singletons: bool) -> list[int]:
+    """Terms that can be salient per order ``k = 0..n``: ``2 C(n, k)`` (none of order 0; no
+    OR singletons when merged).
+
+    >>> order_universe_sizes(3, merge_singletons=True)
+    [0, 3, 6, 2]
+    """
+    sizes = [2 * math.comb(n, k) for k in range(n + 1)]
+    sizes[0] = 0
+    if merge_singletons and n:
+        sizes[1] -= n
+    return sizes
 
 
 def _gram(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -120,6 +161,31 @@ def _by_sign(keep: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
     return torch.stack([keep & (terms > 0), keep & (terms < 0)], dim=-1).to(terms.dtype)
 
 
+class _Side(NamedTuple):
+    """One side of a block, prepared: terms sorted by order, their salience, top-K set."""
+
+    terms: torch.Tensor  # [S, M, U] sorted by order; empty-set terms zeroed
+    keep: torch.Tensor  # [S, M, U] bool
+    top_signed: torch.Tensor  # [S, M, 2U] 0/1, unsorted order
+    scaled: torch.Tensor  # [S, M, 2U'] the vectors of the weighted overlap (unsorted)
+    mass: torch.Tensor  # [S, M] their L1 mass (or 1/0 when normalized)
+
+
+def _side(and_interactions, or_interactions, *, criterion, n_top, l1_normalize, by_order):
+    n = and_interactions.shape[-1].bit_length() - 1
+    keep = torch.cat(salient_masks(and_interactions, or_interactions, **criterion), dim=-1)
+    top = torch.cat(salient_masks(and_interactions, or_interactions, top_k=n_top), dim=-1)
+    terms = torch.cat([and_interactions, or_interactions], dim=-1)
+    terms[..., [0, 1 << n]] = 0  # the empty-set terms carry v(∅), not an interaction
+    mass = terms.abs().sum(-1)
+    scaled = terms
+    if l1_normalize:
+        scaled = terms / torch.where(mass > 0, mass, 1).unsqueeze(-1)
+        mass = (mass > 0).to(terms.dtype)
+    return _Side(terms[..., by_order], keep[..., by_order], _by_sign(top, terms).flatten(-2),
+                 scaled, mass)
+
+
 def pairwise_statistics(
     and_interactions: torch.Tensor,
     or_interactions: torch.Tensor,
@@ -127,41 +193,37 @@ def pairwise_statistics(
     criterion: dict[str, Any],
     n_top: int,
     l1_normalize: bool,
+    against: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> PairStatistics:
     """All statistics of every ordered pair of models in a ``[S, M, 2**n]`` block.
 
     ``criterion`` holds the keyword arguments of :func:`salient_masks`; ``n_top`` is the K of
     the top-K overlap; ``l1_normalize`` divides each vector by its L1 norm before the
-    strength-weighted overlap.
+    strength-weighted overlap. With ``against`` (AND and OR ``[S, M', 2**n]``), model A runs
+    over the block and model B over ``against`` instead: statistics ``[S, M, M']``.
     """
     n = and_interactions.shape[-1].bit_length() - 1
-    keep = torch.cat(salient_masks(and_interactions, or_interactions, **criterion), dim=-1)
-    top = torch.cat(salient_masks(and_interactions, or_interactions, top_k=n_top), dim=-1)
-    terms = torch.cat([and_interactions, or_interactions], dim=-1)
-    terms[..., [0, 1 << n]] = 0  # the empty-set terms carry v(∅), not an interaction
+    # Terms grouped by order, so that each order is one contiguous slice.
+    term_orders = orders(n, device=and_interactions.device).repeat(2)
+    by_order = torch.argsort(term_orders, stable=True)
+    widths = torch.bincount(term_orders, minlength=n + 1).tolist()
+    options = {"criterion": criterion, "n_top": n_top, "l1_normalize": l1_normalize,
+               "by_order": by_order}
+    left = _side(and_interactions, or_interactions, **options)
+    right = left if against is None else _side(*against, **options)
+    terms, keep = left.terms, left.keep
 
     # Strength-weighted overlap. For one term, min(a⁺, b⁺) + min(a⁻, b⁻) = (|a| + |b| -
     # |a - b|) / 2, so with L = |A|₁ + |B|₁ and d = |A - B|₁ the ratio Σ min / Σ max is
     # (L - d) / (L + d): one L1 distance matrix.
-    mass = terms.abs().sum(-1)
-    scaled = terms
-    if l1_normalize:
-        scaled = terms / torch.where(mass > 0, mass, 1).unsqueeze(-1)
-        mass = (mass > 0).to(terms.dtype)
-    distance = torch.cdist(scaled, scaled, p=1)
-    total = mass.unsqueeze(-1) + mass.unsqueeze(-2)
+    distance = torch.cdist(left.scaled, right.scaled, p=1)
+    total = left.mass.unsqueeze(-1) + right.mass.unsqueeze(-2)
     weighted = _ratio((total - distance).clamp(min=0), total + distance)
 
     # Signed sets as 0/1 matrices with a (positive, negative) column pair per term: the
     # product of two of them counts the common terms of the same sign.
-    top_signed = _by_sign(top, terms).flatten(-2)
-    top_shared = _gram(top_signed, top_signed)
+    top_shared = _gram(left.top_signed, right.top_signed)
 
-    # Terms grouped by order, so that each order is one contiguous slice.
-    term_orders = orders(n, device=terms.device).repeat(2)
-    by_order = torch.argsort(term_orders, stable=True)
-    widths = torch.bincount(term_orders, minlength=n + 1).tolist()
-    terms, keep = terms[..., by_order], keep[..., by_order]
     signed = _by_sign(keep, terms)  # [S, M, U, 2]
     strength = signed * terms.abs().unsqueeze(-1)
     value = strength * torch.tensor([1.0, -1.0], dtype=terms.dtype, device=terms.device)
@@ -169,6 +231,8 @@ def pairwise_statistics(
     # One product per order gives the shared count and A's strength and value on it.
     rows = torch.cat([signed, strength, value], dim=-3).flatten(-2)  # [S, 3M, 2U]
     signed, keep = signed.flatten(-2), keep.to(terms.dtype)
+    other = signed if against is None else _by_sign(right.keep, right.terms).flatten(-2)
+    other_keep = keep if against is None else right.keep.to(terms.dtype)
     models = terms.shape[-2]
     parts: dict[str, list[torch.Tensor]] = {
         name: [] for name in ("shared", "strength_shared", "value_shared", "shared_any",
@@ -178,14 +242,14 @@ def pairwise_statistics(
     for width in widths:
         cols, pairs = slice(start, start + width), slice(2 * start, 2 * (start + width))
         start += width
-        products = _gram(rows[..., pairs], signed[..., pairs]).split(models, dim=-2)
+        products = _gram(rows[..., pairs], other[..., pairs]).split(models, dim=-2)
         sums = rows[..., pairs].sum(-1).split(models, dim=-1)
         for name, block in zip(("shared", "strength_shared", "value_shared"), products,
                                strict=True):
             parts[name].append(block)
         for name, block in zip(("salient", "strength", "value"), sums, strict=True):
             parts[name].append(block)
-        parts["shared_any"].append(_gram(keep[..., cols], keep[..., cols]))
+        parts["shared_any"].append(_gram(keep[..., cols], other_keep[..., cols]))
     by = {name: torch.stack(values, dim=-1) for name, values in parts.items()}
     # A's own totals ([S, M, n + 1]) as rows of the pair tables; "rest" = A's terms not shared.
     own = {name: by[name].unsqueeze(-2).expand_as(by["shared"])
@@ -195,12 +259,13 @@ def pairwise_statistics(
             "value": own["value"] - by["value_shared"]}
     totals = {name: values.sum(-1) for name, values in by.items()}
     rest_totals = {name: values.sum(-1) for name, values in rest.items()}
-    size_a, size_b = totals["salient"].unsqueeze(-1), totals["salient"].unsqueeze(-2)
+    right_size = other.sum(-1)
+    size_a, size_b = totals["salient"].unsqueeze(-1), right_size.unsqueeze(-2)
     levels = torch.arange(n + 1, device=terms.device, dtype=terms.dtype)
-    top_size = top_signed.sum(-1)
+    top_a, top_b = left.top_signed.sum(-1), right.top_signed.sum(-1)
 
     scalars = set_metrics(size_a, size_b, totals["shared"], totals["shared_any"],
-                          top_size.unsqueeze(-1), top_size.unsqueeze(-2), top_shared)
+                          top_a.unsqueeze(-1), top_b.unsqueeze(-2), top_shared)
     scalars.update(
         weighted_overlap=weighted,
         n_salient_a=size_a.expand_as(weighted),
@@ -220,9 +285,14 @@ def pairwise_statistics(
         "order_cancellation_not_shared": _cancellation(rest["value"], rest["strength"],
                                                        rest["count"]),
     }
-    signs = signed.unflatten(-1, (-1, 2)).sum(-2)
-    top_signs = top_signed.unflatten(-1, (-1, 2)).sum(-2)
-    return PairStatistics({name: scalars[name] for name in SCALARS}, per_order, signs, top_signs)
+    by_sign = signed.unflatten(-1, (-1, 2))  # [S, M, U, 2]
+    bounds = np.cumsum([0, *widths]).tolist()
+    order_signs = torch.stack([by_sign[..., bounds[k]:bounds[k + 1], :].sum(-2)
+                               for k in range(n + 1)], dim=-2)
+    return PairStatistics(
+        {name: scalars[name] for name in SCALARS}, per_order, by_sign.sum(-2),
+        left.top_signed.unflatten(-1, (-1, 2)).sum(-2), order_signs,
+        torch.where(keep > 0, terms, 0.0))
 
 
 def _relocated(
@@ -245,22 +315,25 @@ def _relocated(
 
 
 def chance_statistics(
-    signs: torch.Tensor,
-    top_signs: torch.Tensor,
+    stats: PairStatistics,
     *,
-    universe: int,
+    n: int,
+    merge_singletons: bool,
     draws: int,
     rng: np.random.Generator,
-) -> dict[str, torch.Tensor]:
-    """Chance levels ``[S, M, M]`` of the set metrics: the mean over ``draws`` random
-    relocations of B's salient (and top-K) set among all ``universe`` terms, with its size
-    and sign make-up kept. By symmetry only the sizes matter, so the common counts are
-    drawn directly (hypergeometric), never by permuting vectors."""
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Chance levels ``[S, M, M]`` of the set metrics, the mean over ``draws`` random
+    relocations of B's salient (and top-K) set: among all terms with its size and sign
+    make-up kept (``*_chance_uniform``), and within each order with its count and signs per
+    order kept (``*_chance_order``, and the mean order of the common terms this chance
+    predicts). By symmetry only the sizes matter, so the common counts are drawn directly
+    (hypergeometric), never by permuting vectors. Also returns the expected common
+    (sign-agreeing) count per order under order-preserving chance, ``[S, M, M, n + 1]``."""
+    signs, top_signs, order_signs = stats.signs, stats.top_signs, stats.order_signs
     samples, models, _ = signs.shape
     rows, cols = np.triu_indices(models)
 
-    def relocated(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        table = table.round().long().cpu().numpy()
+    def relocated(table: np.ndarray, universe: int) -> tuple[torch.Tensor, torch.Tensor]:
         a = np.broadcast_to(table[:, rows], (draws, samples, rows.size, 2))
         b = np.broadcast_to(table[:, cols], (draws, samples, rows.size, 2))
         squares = []
@@ -271,11 +344,75 @@ def chance_statistics(
             squares.append(torch.from_numpy(square).to(signs))
         return squares[0], squares[1]
 
-    shared, shared_any = relocated(signs)
-    top_shared, _ = relocated(top_signs)
-    size = signs.sum(-1)
-    top_size = top_signs.sum(-1)
+    def counts(table: torch.Tensor) -> np.ndarray:
+        return table.round().long().cpu().numpy()
+
+    universe = universe_size(n, merge_singletons=merge_singletons)
+    shared, shared_any = relocated(counts(signs), universe)
+    top_shared, _ = relocated(counts(top_signs), universe)
+    size, top_size = signs.sum(-1), top_signs.sum(-1)
+    out = {}
     metrics = set_metrics(size.unsqueeze(-1), size.unsqueeze(-2), shared, shared_any,
                           top_size.unsqueeze(-1), top_size.unsqueeze(-2), top_shared)
     # NaN (an empty set) depends only on the sizes, so it is NaN in every draw or in none.
-    return {f"{name}_chance": metrics[name].mean(0) for name in CHANCE}
+    out.update({f"{name}_chance_uniform": metrics[name].mean(0) for name in CHANCE})
+
+    # Within each order: only (sample, pair, order) cells where both sets have terms can
+    # share any, so only those are drawn, all orders at once (hypergeometric draws take
+    # array arguments, the universe of each cell included).
+    by_order = counts(order_signs)  # [S, M, K, 2]
+    a, b = by_order[:, rows], by_order[:, cols]  # [S, P, K, 2]
+    cells = np.nonzero((a.sum(-1) > 0) & (b.sum(-1) > 0))
+    sizes = np.array(order_universe_sizes(n, merge_singletons=merge_singletons))
+    drawn = _relocated(np.broadcast_to(a[cells], (draws, len(cells[0]), 2)),
+                       np.broadcast_to(b[cells], (draws, len(cells[0]), 2)),
+                       sizes[cells[2]], rng)
+    order_shared = torch.zeros((2, draws, samples, models, models, n + 1), dtype=signs.dtype)
+    for kind, values in enumerate(drawn):
+        values = torch.from_numpy(values.astype(np.float64))
+        order_shared[kind, :, cells[0], rows[cells[1]], cols[cells[1]], cells[2]] = values
+        order_shared[kind, :, cells[0], cols[cells[1]], rows[cells[1]], cells[2]] = values
+    order_shared = order_shared.to(signs.device)
+    shared, shared_any = order_shared.sum(-1)
+    order_shared = order_shared[0]  # [D, S, M, M, K], sign-agreeing
+    metrics = set_metrics(size.unsqueeze(-1), size.unsqueeze(-2), shared, shared_any,
+                          top_size.unsqueeze(-1), top_size.unsqueeze(-2), top_shared)
+    out.update({f"{name}_chance_order": metrics[name].mean(0) for name in CHANCE
+                if name != "top_k_overlap"})
+    expected = order_shared.mean(0)
+    levels = torch.arange(n + 1, dtype=expected.dtype, device=expected.device)
+    out["mean_order_shared_chance_order"] = _ratio(expected @ levels, expected.sum(-1))
+    return out, expected
+
+
+def cancellation_controls(
+    stats: PairStatistics, *, draws: int, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """Controls of ``cancellation_shared`` ``[S, M, M]``: the cancellation of as many of A's
+    salient terms as A and B share, taken at random (``cancellation_size_matched``, the mean
+    over ``draws``) or the strongest (``cancellation_strength_matched``). NaN where nothing
+    is shared."""
+    values = stats.salient_values  # [S, M, U], 0 off A's salient set
+    # A's salient terms first (the only ones drawn), as few columns as the largest set needs
+    most = max(int((values != 0).sum(-1).max()), 1)
+    first = (values == 0).to(torch.int8).argsort(dim=-1, stable=True)[..., :most]
+    values = values.gather(-1, first)
+    salient = values != 0
+    size = stats.scalars["n_shared"].round().long()  # [S, M, M]: how many to take
+    index = (size - 1).clamp(min=0)
+
+    def taken(ordered: torch.Tensor) -> torch.Tensor:  # CR of the first `size` of each row
+        signed = ordered.cumsum(-1).gather(-1, index)
+        strength = ordered.abs().cumsum(-1).gather(-1, index)
+        ratio = (1 - signed.abs() / strength.clamp(min=1e-300)).clamp(0, 1)
+        return torch.where(size > 0, ratio, math.nan)
+
+    strongest = torch.where(salient, values.abs(), -1.0).argsort(-1, descending=True)
+    out = {"cancellation_strength_matched": taken(values.gather(-1, strongest))}
+    total = torch.zeros_like(out["cancellation_strength_matched"])
+    for _ in range(draws):
+        keys = torch.rand(values.shape, generator=generator, dtype=values.dtype)
+        random = torch.where(salient, keys.to(values.device), 2.0).argsort(-1)
+        total += taken(values.gather(-1, random))
+    out["cancellation_size_matched"] = total / max(draws, 1)
+    return out

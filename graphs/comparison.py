@@ -60,14 +60,28 @@ from captum_interactions.exceptions import InteractionError
 from captum_interactions.result import InteractionResult
 from captum_interactions.salience import merge_singletons as _merge_singletons
 
-from ._pairwise import CHANCE, ORDERS, SCALARS, chance_statistics, pairwise_statistics
-from ._pairwise import universe_size as _universe_size
+from ._pairwise import (
+    CANCELLATION_CONTROLS,
+    CHANCE,
+    CHANCE_ORDER_EXTRA,
+    CROSS_PROMPT,
+    DIFFERENCES,
+    ORDERS,
+    SCALARS,
+    PairStatistics,
+    cancellation_controls,
+    chance_statistics,
+    pairwise_statistics,
+)
 
 __all__ = ["OverlapMatrix", "PairOverlap", "overlap", "overlap_matrix"]
 
 _COUNTS = ("n_salient_a", "n_salient_b", "n_shared", "n_shared_any_sign")
-#: Default number of random relocations averaged for the ``*_chance`` metrics.
+#: Default number of random draws averaged for the chance levels and the size-matched
+#: cancellation control.
 N_CHANCE = 100
+#: Default number of other samples each sample is compared with in the cross-prompt control.
+N_CROSS_PROMPT = 10
 #: Elements per block of samples x models x terms processed at once (64 MiB in float64).
 _BLOCK = 1 << 23
 
@@ -127,13 +141,21 @@ class OverlapMatrix(_MetricTable):
         names (list[str]): model names, in row/column order.
         mean, ci_low, ci_high (dict[str, Tensor]): per metric, the ``[M, M]`` mean over the
             samples where the pair is comparable and the metric defined, and the bootstrap
-            percentile confidence interval of that mean (resampling samples).
+            percentile confidence interval of that mean (resampling samples). Paired
+            differences ``<metric>_minus_<control>`` are metrics too (see :meth:`paired`).
         order (dict[str, Tensor]): per-order statistics ``[M, M, n_max + 1]`` pooled over
             samples: ``order_counts_salient``, ``order_counts_shared``,
-            ``order_counts_not_shared`` (sums), ``order_share``, ``order_sharing_rate``
-            (ratios of the sums) and ``order_cancellation_shared`` /
-            ``order_cancellation_not_shared`` (means over samples).
+            ``order_counts_not_shared``, ``order_counts_shared_chance_order`` (expected),
+            ``order_counts_shared_cross_prompt`` (sums), ``order_share``,
+            ``order_sharing_rate`` and its controls ``order_sharing_rate_chance_order``,
+            ``order_sharing_rate_cross_prompt``, ``order_rate_ratio_chance_order`` (ratios
+            of the sums) and ``order_cancellation_shared`` / ``order_cancellation_not_shared``
+            (means over samples).
+        order_ci_low, order_ci_high (dict[str, Tensor]): bootstrap intervals of the pooled
+            per-order sharing rates (``order_sharing_rate`` and its controls).
         per_sample (dict[str, Tensor]): per metric ``[S, M, M]``, NaN where skipped.
+        per_sample_order (dict[str, Tensor]): per-order counts ``[S, M, M, n_max + 1]`` of
+            every sample (0 where skipped).
         n_samples (Tensor): ``[M, M]`` number of samples compared per pair.
         n_skipped_players (Tensor): ``[M, M]`` samples skipped because the players differ.
         n_skipped_target (Tensor): ``[M, M]`` samples skipped because the targets differ.
@@ -145,7 +167,10 @@ class OverlapMatrix(_MetricTable):
     ci_low: dict[str, torch.Tensor]
     ci_high: dict[str, torch.Tensor]
     order: dict[str, torch.Tensor]
+    order_ci_low: dict[str, torch.Tensor]
+    order_ci_high: dict[str, torch.Tensor]
     per_sample: dict[str, torch.Tensor]
+    per_sample_order: dict[str, torch.Tensor]
     n_samples: torch.Tensor
     n_skipped_players: torch.Tensor
     n_skipped_target: torch.Tensor
@@ -162,9 +187,54 @@ class OverlapMatrix(_MetricTable):
             f"skipped_target={int(self.n_skipped_target.triu(1).sum())})"
         )
 
+    def paired(self, metric: str, control: str) -> dict[str, torch.Tensor]:
+        """``metric`` against ``control`` over the samples, per pair ``[M, M]``: the mean
+        difference with its bootstrap interval (``mean``, ``ci_low``, ``ci_high``), the
+        two-sided Wilcoxon signed-rank p-value of the per-sample differences (``p_value``;
+        NaN with fewer than 2 non-zero differences), and how many samples are above, below
+        and compared (``n_above``, ``n_below``, ``n``).
+
+        >>> from captum_interactions import InteractionResult, and_transform
+        >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+        >>> a = InteractionResult(["x", "y"], v, and_transform(v), torch.zeros(4))
+        >>> matrix = overlap_matrix({"A": [a, a], "B": [a, a]}, n_bootstrap=0)
+        >>> test = matrix.paired("jaccard", "jaccard_cross_prompt")
+        >>> float(test["mean"][0, 1]), int(test["n"][0, 1])
+        (0.0, 2)
+        """
+        import scipy.stats
+
+        name = f"{metric}_minus_{control}"
+        if name not in self.per_sample:
+            pairs = [key.split("_minus_") for key in self.per_sample if "_minus_" in key]
+            raise InteractionError(
+                f"no paired difference {metric!r} - {control!r} in this matrix; available: "
+                f"{pairs} (chance levels need n_chance > 0, cross-prompt controls "
+                "n_cross_prompt > 0)"
+            )
+        values = self.per_sample[name].cpu()
+        size = len(self.names)
+        p_value = torch.full((size, size), math.nan, dtype=torch.float64)
+        for i in range(size):
+            for j in range(size):
+                column = values[:, i, j]
+                column = column[torch.isfinite(column)].numpy()
+                if np.count_nonzero(column) >= 2:
+                    p_value[i, j] = float(scipy.stats.wilcoxon(column).pvalue)
+        finite = torch.isfinite(values)
+        return {
+            "mean": self.mean[name], "ci_low": self.ci_low[name], "ci_high": self.ci_high[name],
+            "p_value": p_value, "n_above": (values > 0).sum(0), "n_below": (values < 0).sum(0),
+            "n": finite.sum(0),
+        }
+
     def to_records(self) -> list[dict[str, Any]]:
         """One row per ordered model pair and metric: model_a, model_b, metric, mean,
-        ci_low, ci_high, n_samples."""
+        ci_low, ci_high, n_samples, and for a paired difference ``<metric>_minus_<control>``
+        the Wilcoxon ``p_value`` and ``n_above`` (samples above the control; ``None``
+        elsewhere)."""
+        tests = {name: self.paired(*name.split("_minus_", 1)) for name in self.mean
+                 if "_minus_" in name}
         return [
             {
                 "model_a": a,
@@ -174,11 +244,89 @@ class OverlapMatrix(_MetricTable):
                 "ci_low": float(self.ci_low[name][i, j]),
                 "ci_high": float(self.ci_high[name][i, j]),
                 "n_samples": int(self.n_samples[i, j]),
+                "p_value": float(tests[name]["p_value"][i, j]) if name in tests else None,
+                "n_above": int(tests[name]["n_above"][i, j]) if name in tests else None,
             }
             for name in self.mean
             for i, a in enumerate(self.names)
             for j, b in enumerate(self.names)
         ]
+
+    def order_records(self) -> list[dict[str, Any]]:
+        """One row per ordered model pair (A != B) and order k >= 1 where A has salient
+        terms: model_a, model_b, definition (``"same_sign"``: a shared term has the same
+        type, set and sign), order, n_salient_a, n_shared (sums over the compared samples),
+        rate (n_shared / n_salient_a) with its bootstrap interval (ci_low, ci_high),
+        rate_chance_order, ratio_chance_order (rate / rate_chance_order) and
+        rate_cross_prompt (where computed)."""
+        rows = []
+        order = self.order
+        for i, a in enumerate(self.names):
+            for j, b in enumerate(self.names):
+                if i == j:
+                    continue
+                for k in range(1, order["order_counts_salient"].shape[-1]):
+                    salient = float(order["order_counts_salient"][i, j, k])
+                    if salient <= 0:
+                        continue
+
+                    def value(name: str, i=i, j=j, k=k) -> float | None:
+                        table = order.get(name)
+                        return None if table is None else float(table[i, j, k])
+
+                    rows.append({
+                        "model_a": a, "model_b": b, "definition": "same_sign", "order": k,
+                        "n_salient_a": round(salient),
+                        "n_shared": round(float(order["order_counts_shared"][i, j, k])),
+                        "rate": value("order_sharing_rate"),
+                        "ci_low": float(self.order_ci_low["order_sharing_rate"][i, j, k]),
+                        "ci_high": float(self.order_ci_high["order_sharing_rate"][i, j, k]),
+                        "rate_chance_order": value("order_sharing_rate_chance_order"),
+                        "ratio_chance_order": value("order_rate_ratio_chance_order"),
+                        "rate_cross_prompt": value("order_sharing_rate_cross_prompt"),
+                    })
+        return rows
+
+    def cancellation_records(self) -> list[dict[str, Any]]:
+        """Positive-negative cancellation ``1 - |Σ I| / Σ |I|`` of A's terms, per ordered
+        model pair (A != B): one row per set (``shared``, ``not_shared`` and the controls
+        ``size_matched``, ``strength_matched``, ``cross_prompt``) over all orders, with the
+        mean over samples and its interval, then the paired differences shared - set with
+        their Wilcoxon p-value, then per order k the shared and not-shared means (pooled
+        over samples, no interval). Columns: model_a, model_b, order (``"all"`` or k), set,
+        mean, ci_low, ci_high, n_samples, p_value."""
+        sets = {"shared": "cancellation_shared", "not_shared": "cancellation_not_shared",
+                "size_matched": "cancellation_size_matched",
+                "strength_matched": "cancellation_strength_matched",
+                "cross_prompt": "cancellation_shared_cross_prompt"}
+        rows = []
+        for i, a in enumerate(self.names):
+            for j, b in enumerate(self.names):
+                if i == j:
+                    continue
+                base = {"model_a": a, "model_b": b, "order": "all",
+                        "n_samples": int(self.n_samples[i, j])}
+                for label, name in sets.items():
+                    if name not in self.mean:
+                        continue
+                    rows.append({**base, "set": label, "mean": float(self.mean[name][i, j]),
+                                 "ci_low": float(self.ci_low[name][i, j]),
+                                 "ci_high": float(self.ci_high[name][i, j]), "p_value": None})
+                    difference = f"cancellation_shared_minus_{name}"
+                    if difference in self.mean:
+                        test = self.paired("cancellation_shared", name)
+                        rows.append({**base, "set": f"shared - {label}",
+                                     "mean": float(test["mean"][i, j]),
+                                     "ci_low": float(test["ci_low"][i, j]),
+                                     "ci_high": float(test["ci_high"][i, j]),
+                                     "p_value": float(test["p_value"][i, j])})
+                for k in range(1, self.order["order_counts_salient"].shape[-1]):
+                    for label in ("shared", "not_shared"):
+                        mean = float(self.order[f"order_cancellation_{label}"][i, j, k])
+                        if math.isfinite(mean):
+                            rows.append({**base, "order": k, "set": label, "mean": mean,
+                                         "ci_low": None, "ci_high": None, "p_value": None})
+        return rows
 
     def to_pandas(self):
         """:meth:`to_records` as a ``pandas.DataFrame`` (needs pandas)."""
@@ -342,12 +490,12 @@ def overlap(
         name: (round(float(value[0, 0, 1])) if name in _COUNTS else float(value[0, 0, 1]))
         for name, value in stats.scalars.items()
     }
-    if n_chance > 0:
-        chance = chance_statistics(stats.signs, stats.top_signs, draws=n_chance,
-                                   rng=_generator(seed),
-                                   universe=_universe_size(n, merge_singletons=merge_singletons))
-        metrics.update({name: float(value[0, 0, 1]) for name, value in chance.items()})
     per_order = {name: value[0, 0, 1] for name, value in stats.orders.items()}
+    if n_chance > 0:
+        controls, expected = _controls(stats, n=n, merge_singletons=merge_singletons,
+                                       draws=n_chance, rng=_generator(seed))
+        metrics.update({name: float(value[0, 0, 1]) for name, value in controls.items()})
+        per_order["order_counts_shared_chance_order"] = expected[0, 0, 1]
     metrics.update(_order_metrics(per_order, counts_as_int=True))
     settings = dict(_criterion(tau, absolute, top_k, top_fraction),
                     merge_singletons=merge_singletons, n_top=n_top, l1_normalize=l1_normalize,
@@ -363,9 +511,18 @@ def _order_metrics(order: dict[str, torch.Tensor], *, counts_as_int: bool) -> di
         "order_share": torch.where(total > 0, salient / total, math.nan),
         "order_sharing_rate": torch.where(salient > 0, shared / salient, math.nan),
     }
+    for control in ("chance_order", "cross_prompt"):
+        if f"order_counts_shared_{control}" in order:
+            rate = order[f"order_counts_shared_{control}"] / salient
+            ratio[f"order_sharing_rate_{control}"] = torch.where(salient > 0, rate, math.nan)
+    if "order_sharing_rate_chance_order" in ratio:
+        chance = ratio["order_sharing_rate_chance_order"]
+        ratio["order_rate_ratio_chance_order"] = torch.where(
+            chance > 0, ratio["order_sharing_rate"] / chance, math.nan)
     counts = {"order_counts_salient": salient, "order_counts_shared": shared,
               "order_counts_not_shared": salient - shared}
-    rest = {name: order[name] for name in ORDERS if "cancellation" in name}
+    rest = {name: value for name, value in order.items()
+            if "cancellation" in name or name.endswith(("_chance_order", "_cross_prompt"))}
     if not counts_as_int:
         return {**counts, **ratio, **rest}
     out: dict[str, Any] = {name: [round(x) for x in value.tolist()]
@@ -496,6 +653,7 @@ def overlap_matrix(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     n_chance: int = N_CHANCE,
+    n_cross_prompt: int = N_CROSS_PROMPT,
     seed: int | np.random.Generator | None = 0,
     show_progress: bool = False,
 ) -> OverlapMatrix:
@@ -553,7 +711,7 @@ def overlap_matrix(
     """
     names, table = _table(results)
     _check_n_top(n_top)
-    _check_counts(n_bootstrap=n_bootstrap, n_chance=n_chance)
+    _check_counts(n_bootstrap=n_bootstrap, n_chance=n_chance, n_cross_prompt=n_cross_prompt)
     if not 0 < confidence < 1:
         raise InteractionError(f"confidence must be in (0, 1), got {confidence}")
     generator = _generator(seed)
@@ -568,12 +726,23 @@ def overlap_matrix(
     weights = torch.from_numpy(draws).to(device=device, dtype=torch.float64)
 
     n_of = torch.tensor([[result.n_players for result in row] for row in by_sample])
-    metrics = (*SCALARS, *(f"{name}_chance" for name in CHANCE if n_chance > 0))
+    width = int(n_of.max()) + 1
+    metrics = list(SCALARS)
+    if n_chance > 0:
+        metrics += [f"{name}_chance_{kind}" for kind in ("uniform", "order") for name in CHANCE
+                    if (kind, name) != ("order", "top_k_overlap")]
+        metrics += [*CHANCE_ORDER_EXTRA, *CANCELLATION_CONTROLS]
+    if n_cross_prompt > 0:
+        metrics += [f"{name}_cross_prompt" for name in CROSS_PROMPT]
     table = torch.full((len(metrics), samples, models, models), math.nan, dtype=torch.float64,
                        device=device)  # NaN where a pair is skipped
-    order_sums = {name: torch.zeros(models, models, int(n_of.max()) + 1, dtype=torch.float64,
-                                    device=device) for name in ORDERS}
-    order_defined = {name: torch.zeros_like(order_sums[name]) for name in ORDERS}
+    order_counts = {name: torch.zeros(samples, models, models, width, dtype=torch.float64,
+                                      device=device)
+                    for name in ("order_counts_salient", "order_counts_shared",
+                                 *(["order_counts_shared_chance_order"] if n_chance else []))}
+    order_sums = {name: torch.zeros(models, models, width, dtype=torch.float64, device=device)
+                  for name in ORDERS if "cancellation" in name}
+    order_defined = {name: torch.zeros_like(value) for name, value in order_sums.items()}
     blocks = []  # (n, sample indices): one n per block, at most _BLOCK elements
     for n in sorted(set(n_of.flatten().tolist())):
         rows = torch.nonzero((n_of == n).any(1)).flatten().tolist()
@@ -586,24 +755,49 @@ def overlap_matrix(
                              where=lambda s, m, rows=rows: f"results[{names[m]!r}][{rows[s]}]")
         stats = pairwise_statistics(and_i, or_i, criterion=criterion, n_top=n_top,
                                     l1_normalize=l1_normalize)
-        scalars = dict(stats.scalars)
+        scalars, counts = dict(stats.scalars), dict(stats.orders)
         if n_chance > 0:
-            scalars.update(chance_statistics(
-                stats.signs, stats.top_signs, draws=n_chance, rng=generator,
-                universe=_universe_size(n, merge_singletons=merge_singletons)))
+            controls, expected = _controls(stats, n=n, merge_singletons=merge_singletons,
+                                           draws=n_chance, rng=generator)
+            scalars.update(controls)
+            counts["order_counts_shared_chance_order"] = expected
         in_block = (n_of[rows] == n).to(device)
         keep = valid[rows] & in_block.unsqueeze(-1) & in_block.unsqueeze(-2)
-        found = torch.stack([scalars[name] for name in metrics])
-        table[:, rows] = torch.where(keep, found, table[:, rows])
-        for name, value in stats.orders.items():
-            usable = keep.unsqueeze(-1) & torch.isfinite(value)
-            order_sums[name][..., : n + 1] += torch.where(usable, value, 0.0).sum(0)
+        for k, name in enumerate(metrics):
+            if name in scalars:  # (the cross-prompt controls come below)
+                table[k, rows] = torch.where(keep, scalars[name], table[k, rows])
+        for name, value in order_counts.items():
+            value[rows, ..., : n + 1] += torch.where(keep.unsqueeze(-1), counts[name], 0.0)
+        for name in order_sums:
+            usable = keep.unsqueeze(-1) & torch.isfinite(counts[name])
+            order_sums[name][..., : n + 1] += torch.where(usable, counts[name], 0.0).sum(0)
             order_defined[name][..., : n + 1] += usable.sum(0)
+    if n_cross_prompt > 0:
+        cross, cross_order = _cross_prompt(
+            by_sample, n_of, merge_singletons=merge_singletons, criterion=criterion,
+            n_top=n_top, l1_normalize=l1_normalize, partners=n_cross_prompt, rng=generator,
+            device=device, width=width)
+        for name, value in cross.items():
+            k = metrics.index(f"{name}_cross_prompt")
+            table[k] = torch.where(valid, value, math.nan)
+        order_counts["order_counts_shared_cross_prompt"] = torch.where(
+            valid.unsqueeze(-1), cross_order, 0.0)
+    present = set(metrics)
+    differences = [(metric, control) for metric, control in DIFFERENCES
+                   if metric in present and control in present]
+    if differences:
+        metrics += [f"{metric}_minus_{control}" for metric, control in differences]
+        table = torch.cat([table, torch.stack([table[metrics.index(metric)]
+                                               - table[metrics.index(control)]
+                                               for metric, control in differences])])
 
     # Counts are summed over samples, cancellations averaged over the samples defining them.
-    order = {name: torch.where(order_defined[name] > 0,
-                               order_sums[name] / order_defined[name], math.nan)
-             if "cancellation" in name else order_sums[name] for name in ORDERS}
+    order = {name: value.sum(0) for name, value in order_counts.items()}
+    order.update({name: torch.where(order_defined[name] > 0,
+                                    order_sums[name] / order_defined[name], math.nan)
+                  for name in order_sums})
+    order = _order_metrics(order, counts_as_int=False)
+    rates = _order_rates(order_counts, weights, confidence)
     low, high = _bootstrap(table.transpose(0, 1).flatten(1), weights, confidence).view(
         2, *table.shape[:1], models, models)
     skipped_players, skipped_targets = (~same_players).sum(0), skipped_target.sum(0)
@@ -611,16 +805,124 @@ def overlap_matrix(
     settings = dict(criterion, merge_singletons=merge_singletons, n_top=n_top,
                     l1_normalize=l1_normalize,
                     match_target=match_target, n_bootstrap=n_bootstrap,
-                    confidence=confidence, n_chance=n_chance)
+                    confidence=confidence, n_chance=n_chance, n_cross_prompt=n_cross_prompt)
     return OverlapMatrix(
         names=names,
         mean=dict(zip(metrics, table.nanmean(1), strict=True)),
         ci_low=dict(zip(metrics, low, strict=True)),
         ci_high=dict(zip(metrics, high, strict=True)),
-        order=_order_metrics(order, counts_as_int=False),
+        order=order,
+        order_ci_low={name: bounds[0] for name, bounds in rates.items()},
+        order_ci_high={name: bounds[1] for name, bounds in rates.items()},
         per_sample=dict(zip(metrics, table, strict=True)),
+        per_sample_order=order_counts,
         n_samples=valid.sum(0).cpu(),
         n_skipped_players=skipped_players,
         n_skipped_target=skipped_targets,
         settings=settings,
     )
+
+
+def _controls(
+    stats: PairStatistics, *, n: int, merge_singletons: bool, draws: int,
+    rng: np.random.Generator,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Chance levels (uniform and order-preserving) and the cancellation controls of a
+    block, and the expected common count per order under order-preserving chance."""
+    controls, expected = chance_statistics(stats, n=n, merge_singletons=merge_singletons,
+                                           draws=draws, rng=rng)
+    torch_rng = torch.Generator().manual_seed(int(rng.integers(1 << 62)))
+    controls.update(cancellation_controls(stats, draws=draws, generator=torch_rng))
+    return controls, expected
+
+
+def _cross_prompt(
+    by_sample: list[list[InteractionResult]],
+    n_of: torch.Tensor,
+    *,
+    merge_singletons: bool,
+    criterion: dict[str, Any],
+    n_top: int,
+    l1_normalize: bool,
+    partners: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    width: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The cross-prompt control ``[S, M, M]`` of every :data:`CROSS_PROMPT` metric: model A
+    on sample i against model B on other samples j (players aligned by position), averaged
+    over up to ``partners`` of them; and the common count per order it gives,
+    ``[S, M, M, width]``.
+
+    Samples are paired by cyclic shifts of the samples with the same number of players (all
+    shifts when there are at most ``partners + 1`` samples, else ``partners`` random ones),
+    so every sample meets distinct partners and never itself. Samples whose models have
+    different numbers of players get NaN.
+    """
+    samples, models = n_of.shape
+    sums = {name: torch.zeros(samples, models, models, dtype=torch.float64, device=device)
+            for name in CROSS_PROMPT}
+    defined = {name: torch.zeros_like(value) for name, value in sums.items()}
+    order_shared = torch.zeros(samples, models, models, width, dtype=torch.float64,
+                               device=device)
+    met = torch.zeros(samples, dtype=torch.float64, device=device)
+    uniform = (n_of == n_of[:, :1]).all(1)
+    for n in sorted(set(n_of[uniform, 0].tolist())):
+        group = torch.nonzero(uniform & (n_of[:, 0] == n)).flatten().tolist()
+        count = len(group)
+        if count < 2:
+            continue
+        shifts = (range(1, count) if count - 1 <= partners
+                  else sorted(rng.choice(np.arange(1, count), partners, replace=False).tolist()))
+        step = max(1, _BLOCK // (models << (n + 1)))
+        for shift in shifts:
+            for start in range(0, count, step):
+                mine = group[start:start + step]
+                theirs = [group[(start + t + shift) % count] for t in range(len(mine))]
+                left, right = (_block([by_sample[i] for i in part], n,
+                                      merge_singletons=merge_singletons, device=device,
+                                      where=lambda s, m, part=part: f"sample {part[s]}")
+                               for part in (mine, theirs))
+                stats = pairwise_statistics(*left, against=right, criterion=criterion,
+                                            n_top=n_top, l1_normalize=l1_normalize)
+                for name in CROSS_PROMPT:
+                    value = stats.scalars[name]  # A on i, B on j
+                    finite = torch.isfinite(value)
+                    sums[name][mine] += torch.where(finite, value, 0.0)
+                    defined[name][mine] += finite
+                order_shared[mine, ..., : n + 1] += stats.orders["order_counts_shared"]
+                met[mine] += 1
+    cross = {name: torch.where(defined[name] > 0, sums[name] / defined[name], math.nan)
+             for name in CROSS_PROMPT}
+    mean_order = order_shared / met.clamp(min=1)[:, None, None, None]
+    return cross, mean_order
+
+
+def _order_rates(
+    counts: dict[str, torch.Tensor], weights: torch.Tensor, confidence: float
+) -> dict[str, torch.Tensor]:
+    """Bootstrap intervals ``[2, M, M, K]`` of the pooled per-order sharing rates (common
+    count over A's salient count, both summed over samples), for the data and each control."""
+    salient = counts["order_counts_salient"]  # [S, M, M, K]
+    out = {}
+    for name, shared in counts.items():
+        if not name.startswith("order_counts_shared"):
+            continue
+        rate = name.replace("order_counts_shared", "order_sharing_rate")
+        out[rate] = _bootstrap_ratio(shared.flatten(1), salient.flatten(1), weights,
+                                     confidence).view(2, *salient.shape[1:])
+    return out
+
+
+def _bootstrap_ratio(numerator: torch.Tensor, denominator: torch.Tensor, weights: torch.Tensor,
+                     confidence: float) -> torch.Tensor:
+    """Percentile intervals ``[2, P]`` of ``Σ numerator / Σ denominator`` over resampled
+    samples (rows); NaN without resamples or where a resample's denominator is 0."""
+    if not len(weights):
+        return numerator.new_full((2, numerator.shape[1]), math.nan)
+    totals = weights @ denominator
+    ratios = torch.where(totals > 0, (weights @ numerator) / totals, math.nan).cpu().numpy()
+    levels = [(1 - confidence) / 2, (1 + confidence) / 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        return torch.from_numpy(np.nanquantile(ratios, levels, axis=0)).to(numerator.device)

@@ -52,6 +52,12 @@ __all__ = [
     "plot_top_interactions",
 ]
 
+#: Controls drawn next to a metric: suffix of the metric name, marker, legend label.
+_CONTROLS = (
+    ("_chance_uniform", "D", "uniform chance: random salient sets of matched size"),
+    ("_chance_order", "s", "order-preserving chance: random sets with the same orders"),
+    ("_cross_prompt", "^", "cross-prompt: A and B on different prompts"),
+)
 #: Characters per line of an interaction's label in the bar charts.
 _LABEL_WIDTH = 30
 #: Metrics that live in [0, 1], drawn on a fixed colour scale.
@@ -90,7 +96,7 @@ def plot_overlap_heatmap(
     matrix : OverlapMatrix
         From :func:`overlap_matrix`.
     metric : str
-        Any key of ``matrix`` ("jaccard", "weighted_overlap", "jaccard_chance", ...).
+        Any key of ``matrix`` ("jaccard", "weighted_overlap", "jaccard_cross_prompt", ...).
     ax : matplotlib Axes, optional
         Draw into these axes instead of a new figure.
     annotate : bool
@@ -150,8 +156,9 @@ def plot_overlap_pairs(
 
     The view for a few models, where a heat-map would be mostly its diagonal: one row per
     unordered pair and metric, the mean over samples (dot) with its bootstrap interval
-    (line) and, for set metrics, the chance level of random salient sets of matched size
-    (hollow diamond), on a common 0-1 axis for the unit metrics.
+    (line) and the controls the matrix holds (hollow markers): uniform chance (random
+    salient sets of matched size), order-preserving chance, and the cross-prompt control
+    (A and B on different prompts), on a common 0-1 axis for the unit metrics.
 
     Parameters
     ----------
@@ -199,9 +206,10 @@ def plot_overlap_pairs(
         ax.plot([mean], [y], "o", color=SHARED, ms=7)
         ax.annotate(f"{mean:.2f}", (mean, y), xytext=(0, 7), textcoords="offset points",
                     ha="center", fontsize="x-small")
-        if f"{metric}_chance" in matrix:
-            chance = float(matrix[f"{metric}_chance"][i, j])
-            ax.plot([chance], [y], "D", mfc="white", mec=NOT_SHARED, ms=6)
+        for suffix, marker, _ in _CONTROLS:
+            if f"{metric}{suffix}" in matrix:
+                level = float(matrix[f"{metric}{suffix}"][i, j])
+                ax.plot([level], [y], marker, mfc="white", mec=NOT_SHARED, ms=6)
     ax.set_yticks(range(len(rows)), labels, fontsize="small")
     ax.set_ylim(len(rows) - 0.5, -0.7)
     if all(metric.startswith(_UNIT) for metric in metrics):
@@ -209,10 +217,12 @@ def plot_overlap_pairs(
     ax.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
 
+    shown = [(marker, label) for suffix, marker, label in _CONTROLS
+             if any(f"{metric}{suffix}" in matrix for metric in metrics)]
     ax.legend(handles=[
         Line2D([], [], color=SHARED, marker="o", lw=2, label="mean over samples, 95% interval"),
-        Line2D([], [], ls="", marker="D", mfc="white", mec=NOT_SHARED,
-               label="chance: random salient sets of matched size"),
+        *(Line2D([], [], ls="", marker=marker, mfc="white", mec=NOT_SHARED, label=label)
+          for marker, label in shown),
     ], loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False, fontsize="x-small")
     ax.set_title(title, fontsize="medium")
     return fig, ax

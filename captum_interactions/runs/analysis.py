@@ -2,8 +2,13 @@
 of models over the prompts on which they predict the same next word.
 
 Writes ``graphs/<extraction>/<model>/<prompt>.graphml``, ``comparison.json`` (means,
-bootstrap intervals, chance levels and per-prompt values of every model pair, strict JSON)
-and ``overlap.csv`` (one row per ordered model pair and metric).
+bootstrap intervals, controls and per-prompt values of every model pair, strict JSON),
+``overlap.csv`` (one row per ordered model pair and metric, controls and paired differences
+included), ``per_order.csv`` (sharing rate per order with its controls) and
+``cancellation.csv`` (cancellation of shared terms against its controls); see
+:meth:`~captum_interactions.graphs.OverlapMatrix.to_records`,
+:meth:`~captum_interactions.graphs.OverlapMatrix.order_records` and
+:meth:`~captum_interactions.graphs.OverlapMatrix.cancellation_records`.
 
 >>> _finite([1.0, float("nan"), [float("inf"), 2]])
 [1.0, None, [None, 2]]
@@ -87,13 +92,18 @@ def analyse(
         "explained": {p: {m: results[m, p].target_text for m in models} for p in prompts},
         "extractions": {},
     }
-    rows, counts = [], Comparison()
+    tables: dict[str, list[dict[str, Any]]] = {"overlap": [], "per_order": [],
+                                               "cancellation": []}
+    counts = Comparison()
     if len(models) > 1:
         for name, found in by_extraction.items():
             table = {m: [found[m, p] for p in prompts] for m in models}
             matrix = compare_models(table, **salience, seed=options.seed)
             comparison["extractions"][name] = _matrix_json(matrix, list(prompts))
-            rows += [{"extraction": name, **row} for row in matrix.to_records()]
+            for kind, records in (("overlap", matrix.to_records()),
+                                  ("per_order", matrix.order_records()),
+                                  ("cancellation", matrix.cancellation_records())):
+                tables[kind] += [{"extraction": name, **row} for row in records]
             if name == "independent":
                 counts = Comparison(compared=int(matrix.n_samples.triu(1).sum()),
                                     skipped=int(matrix.n_skipped_target.triu(1).sum()))
@@ -102,7 +112,8 @@ def analyse(
                     "models predict different next words", counts.compared, counts.skipped,
                 )
     write_json(out_dir / "comparison.json", comparison)
-    write_text(out_dir / "overlap.csv", _csv(rows))
+    for kind, rows in tables.items():
+        write_text(out_dir / f"{kind}.csv", _csv(rows))
     return counts
 
 
@@ -128,6 +139,8 @@ def _matrix_json(matrix: OverlapMatrix, prompts: list[str]) -> dict[str, Any]:
         "ci_low": {k: _finite(v.tolist()) for k, v in matrix.ci_low.items()},
         "ci_high": {k: _finite(v.tolist()) for k, v in matrix.ci_high.items()},
         "order": {k: _finite(v.tolist()) for k, v in matrix.order.items()},
+        "order_ci_low": {k: _finite(v.tolist()) for k, v in matrix.order_ci_low.items()},
+        "order_ci_high": {k: _finite(v.tolist()) for k, v in matrix.order_ci_high.items()},
         "n_samples": matrix.n_samples.tolist(),
         "n_skipped_target": matrix.n_skipped_target.tolist(),
         "per_prompt": per_prompt,

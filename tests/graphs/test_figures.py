@@ -107,9 +107,13 @@ def test_two_models_get_every_metric_with_interval_and_chance_not_a_four_cell_ma
                    if line.get_marker() == "o")
     assert means == sorted(round(float(matrix[m][0, 1]), 6)
                            for m in ("weighted_overlap", "jaccard"))
-    chance = [line for line in ax.lines if line.get_marker() == "D"]
-    assert len(chance) == 1  # jaccard has a chance level, weighted overlap none
-    assert float(chance[0].get_xdata()[0]) == pytest.approx(float(matrix["jaccard_chance"][0, 1]))
+    controls = {marker: [float(line.get_xdata()[0]) for line in ax.lines
+                         if line.get_marker() == marker] for marker in "Ds^"}
+    # jaccard has all three controls, weighted overlap the cross-prompt one only
+    assert controls["D"] == pytest.approx([float(matrix["jaccard_chance_uniform"][0, 1])])
+    assert controls["s"] == pytest.approx([float(matrix["jaccard_chance_order"][0, 1])])
+    assert sorted(controls["^"]) == pytest.approx(sorted(
+        float(matrix[f"{m}_cross_prompt"][0, 1]) for m in ("weighted_overlap", "jaccard")))
 
 
 def test_a_figure_to_draw_into_must_be_empty_and_exclusive():

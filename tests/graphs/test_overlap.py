@@ -203,7 +203,7 @@ def test_empty_salient_sets_give_nan_not_errors():
     high = overlap(a, a, absolute=5.0, n_chance=10)
     assert high["n_salient_a"] == 0
     for name in ("jaccard", "cover_ratio", "cancellation_shared", "mean_order_shared",
-                 "jaccard_chance"):
+                 "jaccard_chance_uniform", "jaccard_chance_order", "cancellation_size_matched"):
         assert math.isnan(high[name]), name
     assert high["weighted_overlap"] == 1.0  # defined on all terms, not the salient ones
     zero = planted_result({})
@@ -266,17 +266,18 @@ def test_chance_matches_random_placement_of_b():
         common = len(sa & sb)
         jaccards.append(common / (len(sa) + len(sb) - common))
         covers.append(common / len(sa))
-    assert got["jaccard_chance"] == pytest.approx(np.mean(jaccards), abs=0.01)
-    assert got["cover_ratio_chance"] == pytest.approx(np.mean(covers), abs=0.01)
-    assert got["n_shared_chance"] < got["n_shared"]
+    assert got["jaccard_chance_uniform"] == pytest.approx(np.mean(jaccards), abs=0.01)
+    assert got["cover_ratio_chance_uniform"] == pytest.approx(np.mean(covers), abs=0.01)
+    assert got["n_shared_chance_uniform"] < got["n_shared"]
 
 
 def test_chance_is_seeded():
     generator = torch.Generator().manual_seed(6)
     a = random_result(4, seed=generator)
     b = related(a, generator)
-    assert overlap(a, b, seed=3)["jaccard_chance"] == overlap(a, b, seed=3)["jaccard_chance"]
-    assert "jaccard_chance" not in overlap(a, b, n_chance=0)
+    for name in ("jaccard_chance_uniform", "jaccard_chance_order", "cancellation_size_matched"):
+        assert overlap(a, b, seed=3)[name] == overlap(a, b, seed=3)[name]
+        assert name not in overlap(a, b, n_chance=0)
 
 
 # ---------------------------------------------------------------------------------- matrix
@@ -295,7 +296,7 @@ def test_matrix_equals_pairwise_overlap_per_sample():
         for i, a in enumerate(names):
             for j, b in enumerate(names):
                 pair = overlap(results[a][s], results[b][s], n_top=5, n_chance=0)
-                for name in matrix.per_sample:
+                for name in pair.metrics.keys() & matrix.per_sample.keys():
                     assert float(matrix.per_sample[name][s, i, j]) == pytest.approx(
                         pair[name], rel=1e-12, nan_ok=True), name
     assert torch.allclose(matrix["jaccard"], matrix.per_sample["jaccard"].mean(0))
@@ -314,7 +315,7 @@ def test_matrix_accepts_a_list_of_lists_and_blocks_do_not_change_results(monkeyp
     blocked = overlap_matrix(list(results.values()), seed=0)
     assert blocked.names == ["0", "1", "2"]
     for name in whole:  # the chance draws differ with the blocks, the rest does not
-        if not name.endswith("_chance"):
+        if "chance" not in name and "size_matched" not in name:
             assert torch.allclose(whole[name], blocked[name], equal_nan=True), name
             assert torch.allclose(whole.ci_low[name], blocked.ci_low[name], equal_nan=True)
 
@@ -338,8 +339,8 @@ def test_bootstrap_interval_agrees_with_scipy():
 def test_shared_interactions_beat_chance_in_the_matrix():
     matrix = overlap_matrix(models_by_samples(samples=8), n_chance=50)
     off = ~torch.eye(3, dtype=torch.bool)
-    assert bool((matrix["jaccard"][off] > matrix["jaccard_chance"][off] + 0.1).all())
-    assert bool((matrix.ci_low["jaccard"][off] > matrix["jaccard_chance"][off]).all())
+    assert bool((matrix["jaccard"][off] > matrix["jaccard_chance_uniform"][off] + 0.1).all())
+    assert bool((matrix.ci_low["jaccard"][off] > matrix["jaccard_chance_uniform"][off]).all())
 
 
 def test_different_players_and_targets_are_skipped_and_counted():

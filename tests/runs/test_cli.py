@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import stat
@@ -26,6 +27,13 @@ from captum_interactions.runs.specs import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def overlap_terms(a: InteractionResult, b: InteractionResult):
+    """The salient terms of ``a`` that ``b`` also has, with the same type and sign."""
+    mine = {(t.type, t.mask, t.sign): t for t in a.salient()}
+    theirs = {(t.type, t.mask, t.sign) for t in b.salient()}
+    return [term for key, term in mine.items() if key in theirs]
 
 
 # ------------------------------------------------------------------------------ prompt files
@@ -280,15 +288,41 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
             assert torch.equal(shared.values, results[model, prompt].values)
             assert shared.matching_error() < 1e-6
     assert (out / "overlap.csv").read_text().startswith("extraction,model_a,model_b,metric")
+    overlap_rows = list(csv.DictReader((out / "overlap.csv").open()))
+    metrics = {row["metric"] for row in overlap_rows}
+    for kind in ("jaccard", "jaccard_any_sign"):
+        for control in ("_chance_uniform", "_chance_order", "_cross_prompt"):
+            assert kind + control in metrics
+    # the per-order table counts what the saved results hold (an independent recount)
+    per_order = list(csv.DictReader((out / "per_order.csv").open()))
+    assert list(per_order[0]) == [
+        "extraction", "model_a", "model_b", "definition", "order", "n_salient_a", "n_shared",
+        "rate", "ci_low", "ci_high", "rate_chance_order", "ratio_chance_order",
+        "rate_cross_prompt"]
+    mine = [r for r in per_order
+            if (r["extraction"], r["model_a"], r["model_b"]) == ("independent", "small", "llama")]
+    assert mine
+    for row in mine:
+        order = int(row["order"])
+        salient = sum(sum(t.order == order for t in results["small", p].salient())
+                      for p in agree)
+        shared = sum(sum(t.order == order for t in overlap_terms(
+            results["small", p], results["llama", p])) for p in agree)
+        assert (int(row["n_salient_a"]), int(row["n_shared"])) == (salient, shared)
+    cancellation = list(csv.DictReader((out / "cancellation.csv").open()))
+    assert {row["set"] for row in cancellation} >= {
+        "shared", "not_shared", "size_matched", "strength_matched", "cross_prompt",
+        "shared - cross_prompt"}
 
     report = (out / "report.md").read_text()
     assert "## Across models" in report
+    assert "### Findings (independent extraction, each next to its controls)" in report
     counted = f"small vs llama: compared on {len(agree)} of {len(ids)} prompts"
     if len(agree) < len(ids):
         counted += f" ({len(ids) - len(agree)} skipped: the two explain different words)"
     assert counted in report
     assert report.count("## Definitions") == 1
-    assert "| Jaccard at chance |" in report
+    assert "| cross-prompt control |" in report
     assert "### Shared extraction" in report
     assert all(f"## Prompt `{prompt}`" in report for prompt in ids)
     images = [line.split("](")[1].rstrip(")") for line in report.splitlines()

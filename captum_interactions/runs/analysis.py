@@ -8,7 +8,9 @@ included), ``per_order.csv`` (sharing rate per order with its controls) and
 ``cancellation.csv`` (cancellation of shared terms against its controls); see
 :meth:`~captum_interactions.graphs.OverlapMatrix.to_records`,
 :meth:`~captum_interactions.graphs.OverlapMatrix.order_records` and
-:meth:`~captum_interactions.graphs.OverlapMatrix.cancellation_records`.
+:meth:`~captum_interactions.graphs.OverlapMatrix.cancellation_records`, and ``terms.csv``
+(with ``terms.parquet`` where pandas and pyarrow are installed): one row per term of every
+result, for statistics outside the library (:func:`term_records`).
 
 >>> _finite([1.0, float("nan"), [float("inf"), 2]])
 [1.0, None, [None, 2]]
@@ -27,13 +29,17 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from captum_interactions._files import atomic_path
 from captum_interactions.graphs import OverlapMatrix, and_or_graph, overlap_matrix, write_graph
 from captum_interactions.result import InteractionResult
+from captum_interactions.subsets import to_indices
 
 from .options import RunOptions
 from .store import write_json, write_text
 
-__all__ = ["Comparison", "analyse", "compare_models"]
+__all__ = ["TERM_FLOOR", "Comparison", "analyse", "compare_models", "term_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +118,90 @@ def analyse(
                     "models predict different next words", counts.compared, counts.skipped,
                 )
     write_json(out_dir / "comparison.json", comparison)
+    tables["terms"] = term_records(by_extraction, models=models, prompts=prompts,
+                                   salience=salience)
     for kind, rows in tables.items():
         write_text(out_dir / f"{kind}.csv", _csv(rows))
+    _parquet(out_dir / "terms.parquet", tables["terms"])
     return counts
+
+
+#: Terms weaker than this fraction of a result's strongest are numerically zero and left out
+#: of the per-term table.
+TERM_FLOOR = 1e-6
+
+
+def term_records(
+    by_extraction: Mapping[str, Mapping[tuple[str, str], InteractionResult]],
+    *,
+    models: Sequence[str],
+    prompts: Sequence[str],
+    salience: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """One row per term (type, player set) of every result: extraction, prompt, model,
+    target (what it explains), type, mask, term (``"a & b"`` or ``"a | b"``), order, value,
+    salient, and for a salient term the other models that share it on the prompt with the
+    same sign (``shared_with``, ``;``-separated) or any sign (``shared_any_sign_with``),
+    among the ``compared_with`` models (same target and players). Terms below
+    :data:`TERM_FLOOR` times the result's strongest are left out; singletons are merged
+    as in the salience settings. Load with ``pandas.read_csv(path, keep_default_na=False)``.
+
+    >>> from captum_interactions import InteractionResult, reconstruct
+    >>> and_i, or_i = torch.zeros(4), torch.zeros(4)
+    >>> and_i[3] = 2.0
+    >>> result = InteractionResult(["x", "y"], reconstruct(and_i, or_i), and_i, or_i)
+    >>> rows = term_records({"independent": {("m", "p"): result}}, models=["m"],
+    ...                     prompts=["p"], salience={"tau": 0.05})
+    >>> [(row["term"], row["order"], row["value"], row["salient"]) for row in rows]
+    [('x & y', 2, 2.0, True)]
+    """
+    merge = salience.get("merge_singletons", True)
+    rows = []
+    for extraction, found in by_extraction.items():
+        for prompt in prompts:
+            present = {m: found[m, prompt] for m in models if (m, prompt) in found}
+            salient = {m: {(t.type, t.mask): t.sign for t in result.salient(**salience)}
+                       for m, result in present.items()}
+            for model, result in present.items():
+                peers = [other for other, them in present.items() if other != model
+                         and them.target_key == result.target_key
+                         and them.players == result.players]
+                and_i, or_i = result.interactions(merge_singletons=merge)
+                floor = TERM_FLOOR * float(torch.cat([and_i[1:], or_i[1:]]).abs().max())
+                for kind, values, joiner in (("and", and_i, " & "), ("or", or_i, " | ")):
+                    for mask in torch.nonzero(values.abs() > floor).flatten().tolist():
+                        if mask == 0:
+                            continue
+                        value = float(values[mask])
+                        sign = 1 if value > 0 else -1
+                        key = (kind, mask)
+                        mine = key in salient[model]
+                        players = [result.players[i] for i in to_indices(mask)]
+                        rows.append({
+                            "extraction": extraction, "prompt": prompt, "model": model,
+                            "target": result.target_text, "type": kind, "mask": mask,
+                            "term": joiner.join(players), "order": len(players),
+                            "value": value, "salient": mine,
+                            "shared_with": ";".join(
+                                o for o in peers if mine and salient[o].get(key) == sign),
+                            "shared_any_sign_with": ";".join(
+                                o for o in peers if mine and key in salient[o]),
+                            "compared_with": ";".join(peers),
+                        })
+    return rows
+
+
+def _parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` as a Parquet file, where pandas and pyarrow are installed."""
+    try:
+        import pandas
+        import pyarrow  # noqa: F401  (pandas' Parquet engine)
+    except ImportError:
+        logger.info("terms.parquet not written: it needs pandas and pyarrow (terms.csv has "
+                    "the same rows)")
+        return
+    with atomic_path(path) as tmp:
+        pandas.DataFrame.from_records(rows).to_parquet(tmp)
 
 
 def _finite(value: Any) -> Any:

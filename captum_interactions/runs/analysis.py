@@ -5,7 +5,8 @@ Writes ``graphs/<extraction>/<model>/<prompt>.graphml``, ``comparison.json`` (me
 bootstrap intervals, controls and per-prompt values of every model pair, strict JSON),
 ``overlap.csv`` (one row per ordered model pair and metric, controls and paired differences
 included), ``per_order.csv`` (sharing rate per order with its controls) and
-``cancellation.csv`` (cancellation of shared terms against its controls); see
+``cancellation.csv`` (cancellation of shared terms against its controls), ``sweep.csv``
+(the main comparisons at other salience thresholds, :func:`tau_sweep`); see
 :meth:`~captum_interactions.graphs.OverlapMatrix.to_records`,
 :meth:`~captum_interactions.graphs.OverlapMatrix.order_records` and
 :meth:`~captum_interactions.graphs.OverlapMatrix.cancellation_records`, and ``terms.csv``
@@ -39,7 +40,15 @@ from captum_interactions.subsets import to_indices
 from .options import RunOptions
 from .store import write_json, write_text
 
-__all__ = ["TERM_FLOOR", "Comparison", "analyse", "compare_models", "term_records"]
+__all__ = [
+    "SWEEP_METRICS",
+    "TERM_FLOOR",
+    "Comparison",
+    "analyse",
+    "compare_models",
+    "tau_sweep",
+    "term_records",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +126,9 @@ def analyse(
                     "compared %d (model pair, prompt) combinations; skipped %d where the two "
                     "models predict different next words", counts.compared, counts.skipped,
                 )
+    if len(models) > 1:
+        tables["sweep"] = tau_sweep(by_extraction["independent"], models=models,
+                                    prompts=prompts, options=options)
     write_json(out_dir / "comparison.json", comparison)
     tables["terms"] = term_records(by_extraction, models=models, prompts=prompts,
                                    salience=salience)
@@ -124,6 +136,37 @@ def analyse(
         write_text(out_dir / f"{kind}.csv", _csv(rows))
     _parquet(out_dir / "terms.parquet", tables["terms"])
     return counts
+
+
+#: Metrics of the independent extraction repeated at every salience threshold of a sweep.
+SWEEP_METRICS = (
+    "jaccard", "jaccard_chance_uniform", "jaccard_chance_order", "jaccard_cross_prompt",
+    "jaccard_minus_jaccard_cross_prompt", "jaccard_minus_jaccard_chance_order",
+    "jaccard_any_sign", "jaccard_any_sign_minus_jaccard_any_sign_cross_prompt",
+    "mean_order_shared", "mean_order_shared_minus_mean_order_shared_chance_order",
+    "cancellation_shared", "cancellation_shared_minus_cancellation_shared_cross_prompt",
+    "n_salient_a", "n_shared",
+)
+
+
+def tau_sweep(
+    results: Mapping[tuple[str, str], InteractionResult],
+    *,
+    models: Sequence[str],
+    prompts: Sequence[str],
+    options: RunOptions,
+) -> list[dict[str, Any]]:
+    """The comparison of the independent extraction at every salience threshold of
+    ``options.tau_sweep``: the rows of :meth:`OverlapMatrix.to_records` for
+    :data:`SWEEP_METRICS`, each with its ``tau`` (ordered pairs A != B)."""
+    table = {m: [results[m, p] for p in prompts] for m in models}
+    rows = []
+    for tau in options.tau_sweep:
+        matrix = compare_models(table, tau=tau, merge_singletons=options.merge_singletons,
+                                seed=options.seed)
+        rows += [{"tau": tau, **row} for row in matrix.to_records()
+                 if row["metric"] in SWEEP_METRICS and row["model_a"] != row["model_b"]]
+    return rows
 
 
 #: Terms weaker than this fraction of a result's strongest are numerically zero and left out

@@ -177,7 +177,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="rebuild the report of a run folder")
     report.add_argument("out", type=Path, help="a run folder")
+
+    again = commands.add_parser(
+        "reanalyse", help="extract and compare a run again with other options, no model",
+        description="Redo the extraction (mode, qcoef, solver), shared extraction and "
+        "comparison (tau, singletons) of a run from its saved values into RUN/analyses/NAME, "
+        "with a report; the run itself is never written. Seconds, not a rerun of the models.")
+    again.add_argument("run", type=Path, help="a run folder")
+    again.add_argument("name", help="name of the analysis (a folder name)")
+    changes = again.add_argument_group("options (unchanged where not given)")
+    changes.add_argument("--mode", choices=list(MODES))
+    changes.add_argument("--qcoef", type=float)
+    changes.add_argument("--solver")
+    changes.add_argument("--shared", action="store_true", default=None,
+                         help="also run shared extraction")
+    changes.add_argument("--alpha", type=float)
+    changes.add_argument("--shared-qcoef", type=float)
+    changes.add_argument("--pcoef", type=float)
+    changes.add_argument("--tau", type=float)
+    changes.add_argument("--separate-singletons", action="store_true", default=None,
+                         help="keep a single word's AND and OR terms apart")
+    again.add_argument("--no-report", action="store_true", help="skip report.md and figures")
+    again.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _reanalyse(args: argparse.Namespace) -> int:
+    from .reanalysis import reanalyse
+
+    changes = {key: value for key, value in (
+        ("mode", args.mode), ("qcoef", args.qcoef), ("solver", args.solver),
+        ("shared", args.shared), ("alpha", args.alpha), ("shared_qcoef", args.shared_qcoef),
+        ("pcoef", args.pcoef), ("tau", args.tau),
+        ("merge_singletons", None if args.separate_singletons is None else False),
+    ) if value is not None}
+    start = time.perf_counter()
+    summary = reanalyse(args.run, args.name, show_progress=not args.quiet,
+                        report=not args.no_report, **changes)
+    print(f"{len(summary.computed)} result(s) re-analysed, {summary.reused} reused, in "
+          f"{time.perf_counter() - start:.1f} s: {summary.out_dir.resolve()}")
+    if summary.report is not None:
+        print(f"report: {summary.report.resolve()}")
+    return 0
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -258,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"report: {write_report(args.out).resolve()}")
             return 0
+        if args.command == "reanalyse":
+            return _reanalyse(args)
         from captum_interactions._devices import check_device
 
         from .execute import InteractionRun

@@ -187,6 +187,12 @@ class InteractionRun:
                     bar.update()
                 del adapter, baseline
                 gc.collect()
+        return self.finish(results, summary, show_progress=show_progress, report=report)
+
+    def finish(self, results: Results, summary: RunSummary, *, show_progress: bool = False,
+               report: bool = True) -> RunSummary:
+        """Shared extraction (if asked), the comparison files and the report, from every
+        model's result on every prompt (with the folder held); fills ``summary``."""
         by_extraction = {"independent": results}
         shared = self._shared_results(results, show_progress) if self.options.shared else None
         if shared is not None:

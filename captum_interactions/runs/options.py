@@ -24,7 +24,8 @@ __all__ = ["DTYPES", "RunOptions"]
 #: Model dtypes a run accepts (names of torch dtypes).
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
-_ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons")
+_ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons",
+                     "tau_sweep")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class RunOptions:
         merge_singletons (bool): graphs, comparisons and report use the merged-singleton
             view (``OR{i}`` added into ``AND{i}``), the library-wide default; the saved
             results are never merged.
+        tau_sweep (tuple of float): salience thresholds at which the comparison is repeated
+            (``sweep.csv`` and the report's sensitivity table); ``()`` for none.
     """
 
     n_players: int = 10
@@ -66,8 +69,17 @@ class RunOptions:
     seed: int = 0
     tau: float = 0.05
     merge_singletons: bool = True
+    tau_sweep: tuple[float, ...] = (0.05, 0.1, 0.2)
 
     def __post_init__(self) -> None:
+        if isinstance(self.tau_sweep, (list, tuple)):  # (a manifest gives a JSON list)
+            object.__setattr__(self, "tau_sweep", tuple(self.tau_sweep))
+        if not isinstance(self.tau_sweep, tuple) or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1
+                for t in self.tau_sweep):
+            raise InteractionError(
+                f"tau_sweep must be a tuple of salience thresholds in (0, 1], got "
+                f"{self.tau_sweep!r}")
         if isinstance(self.n_players, bool) or not isinstance(self.n_players, int):
             raise TypeError(f"n_players must be an int, got {self.n_players!r}")
         if not 1 <= self.n_players <= DEFAULT_MAX_PLAYERS:

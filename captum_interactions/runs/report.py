@@ -25,7 +25,7 @@ import math
 import os
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from captum_interactions._files import atomic_path
 from captum_interactions._optional import require
@@ -42,7 +42,7 @@ from captum_interactions.graphs import (
 )
 from captum_interactions.result import Interaction
 
-from .analysis import compare_models
+from .analysis import compare_models, tau_sweep
 from .folder import RunData, load_run
 from .store import write_text
 
@@ -131,6 +131,10 @@ def _header(data: RunData) -> list[str]:
         f"dtype {o.dtype}. Computed by captum-interactions {__version__} in "
         f"{len(sessions)} session(s) on {', '.join(devices) or '?'} (sessions that computed "
         "results; the metrics are defined at the end).",
+        *([] if "reanalysis_of" not in data.manifest else [
+            "", f"A re-analysis of the run in {_code(data.manifest['reanalysis_of'])}: its "
+            "saved values, extracted and compared again with the options above (no model "
+            "ran)."]),
         "",
         "| model | source | results | compute time (s) |",
         "|---|---|---|---|",
@@ -198,6 +202,7 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
               "in brackets; counts and orders are per prompt, from model A's side (see "
               "[Definitions](#definitions))."]
     lines += _findings(independent, pairs)
+    lines += _sensitivity(data, names, pairs)
     if "shared" in matrices:
         lines += ["", f"> {_SHARED_NOTE}"]
     for extraction, matrix in matrices.items():
@@ -377,6 +382,32 @@ def _findings(matrix: OverlapMatrix, pairs: list[tuple[int, int]]) -> list[str]:
     return lines
 
 
+def _sensitivity(data: RunData, names: list[str], pairs: list[tuple[int, int]]) -> list[str]:
+    """The main comparison at every threshold of the τ sweep (independent extraction)."""
+    if not data.options.tau_sweep:
+        return []
+    rows = tau_sweep(data.results, models=names, prompts=[p.id for p in data.complete_prompts()],
+                     options=data.options)
+    found = {(row["tau"], row["model_a"], row["model_b"], row["metric"]): row for row in rows}
+    lines = ["", "**Sensitivity to the salience threshold τ** (independent extraction):", "",
+             "| models | τ | salient (A) | Jaccard | cross-prompt control | difference | "
+             "order-preserving chance |", "|---|---|---|---|---|---|---|"]
+    for i, j in pairs:
+        for tau in data.options.tau_sweep:
+            def get(metric: str, i=i, j=j, tau=tau) -> dict[str, Any]:
+                return found.get((tau, names[i], names[j], metric), {})
+
+            difference = get("jaccard_minus_jaccard_cross_prompt")
+            lines.append(
+                f"| {names[i]} vs {names[j]} | {tau:g} | {_num(get('n_salient_a').get('mean'), 1)}"
+                f" | {_num(get('jaccard').get('mean'))} | "
+                f"{_num(get('jaccard_cross_prompt').get('mean'))} | "
+                f"{_num(difference.get('mean'))} [{_num(difference.get('ci_low'), 2)}, "
+                f"{_num(difference.get('ci_high'), 2)}] | "
+                f"{_num(get('jaccard_chance_order').get('mean'))} |")
+    return lines
+
+
 def _definitions(data: RunData, *, tau: float) -> list[str]:
     """Each quantity of the report, defined once."""
     kinds = sorted({result.value_kind or "?" for result in data.results.values()})
@@ -447,6 +478,7 @@ def write_report(out_dir: str | os.PathLike) -> Path:
     lines += ["", "---", "", "Files: `results/<model>/<prompt>.npz` (load with "
               "`InteractionResult.load`), `graphs/` (GraphML), `comparison.json`, "
               "`overlap.csv` (every metric, control and paired difference per pair), "
-              "`per_order.csv`, `cancellation.csv`, `manifest.json`, `run.log`."]
+              "`per_order.csv`, `cancellation.csv`, `sweep.csv`, `terms.csv`, `manifest.json`, "
+              "`run.log`."]
     return write_text(out_dir / "report.md", "\n".join(lines) + "\n")
 

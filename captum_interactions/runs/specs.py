@@ -328,6 +328,18 @@ class ModelSpec:
             "returning (model, tokenizer); prefix 'label=' to name it"
         )
 
+    @classmethod
+    def recorded(cls, label: str, source: str) -> ModelSpec:
+        """The spec a run folder recorded, not checked (nothing is loaded from it: a
+        re-analysis reads the saved results, even where the model is gone).
+
+        >>> ModelSpec.recorded("a", "pkg.mod:make").kind
+        'factory'
+        """
+        kind = ("pretrained" if source in known_models() else
+                "factory" if ":" in source and not Path(source).is_dir() else "folder")
+        return cls(label, source, kind)
+
     def load(
         self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> LanguageModelAdapter:

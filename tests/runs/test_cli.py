@@ -341,6 +341,12 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
         shared = {t.label for t in overlap_terms(results["small", prompt],
                                                    results["llama", prompt])}
         assert set(mine[mine.shared_with == "llama"].term) == shared
+    sweep = list(csv.DictReader((out / "sweep.csv").open()))
+    assert {float(row["tau"]) for row in sweep} == {0.05, 0.1, 0.2}
+    at_main = {(r["model_a"], r["model_b"]): float(r["mean"]) for r in sweep
+               if r["metric"] == "jaccard" and float(r["tau"]) == 0.05}
+    assert at_main["small", "llama"] == pytest.approx(
+        float(independent["mean"]["jaccard"][0][1]))  # the same comparison at the main τ
     cancellation = list(csv.DictReader((out / "cancellation.csv").open()))
     assert {row["set"] for row in cancellation} >= {
         "shared", "not_shared", "size_matched", "strength_matched", "cross_prompt",
@@ -349,6 +355,7 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
     report = (out / "report.md").read_text()
     assert "## Across models" in report
     assert "### Findings (independent extraction, each next to its controls)" in report
+    assert "**Sensitivity to the salience threshold τ**" in report
     counted = f"small vs llama: compared on {len(agree)} of {len(ids)} prompts"
     if len(agree) < len(ids):
         counted += f" ({len(ids) - len(agree)} skipped: the two explain different words)"

@@ -431,8 +431,8 @@ def overlap(
     ----------
     result_a, result_b : InteractionResult
         Results on the same players in the same order (same model on two samples with the
-        same player labels, two models, two checkpoints). Targets are not compared: use
-        :func:`overlap_matrix` to skip samples where models predict different targets.
+        same player labels, two models, two checkpoints). Results that explain different
+        targets are compared, with a warning (:func:`overlap_matrix` skips them).
     tau, absolute, top_k, top_fraction, merge_singletons
         Salience, as in :meth:`InteractionResult.salient`, applied to each result on its
         own; ``merge_singletons`` (default ``True``) compares the merged-singleton view
@@ -480,6 +480,12 @@ def overlap(
         )
     _check_n_top(n_top)
     _check_counts(n_chance=n_chance)
+    if result_a.target_key != result_b.target_key:
+        warnings.warn(
+            f"result_a explains {result_a.target_key[1]!r} and result_b "
+            f"{result_b.target_key[1]!r}: their interactions explain different outputs, so "
+            "their overlap says little about shared mechanisms (overlap_matrix skips such "
+            "pairs)", UserWarning, stacklevel=2)
     n = result_a.n_players
     and_i, or_i = _block([[result_a, result_b]], n, merge_singletons=merge_singletons,
                          device=result_a.and_interactions.device,

@@ -431,3 +431,13 @@ def test_matrix_errors_name_the_problem():
         overlap_matrix(models_by_samples(models=2, samples=2), n_bootstrap=-1)
     with pytest.raises(InteractionError, match="n_chance must be an int >= 0"):
         overlap(results["m0"][0], results["m0"][0], n_chance=1.5)
+
+
+def test_results_that_explain_different_words_are_compared_with_a_warning():
+    a = planted_result({X | Y: 1.0}, target_text=" Row")
+    b = planted_result({X | Y: 1.0}, target_text=" Rowling")
+    with pytest.warns(UserWarning, match="explains 'Row' and result_b 'Rowling'"):
+        assert overlap(a, b, n_chance=0)["jaccard"] == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        overlap(a, planted_result({X: 1.0}, target_text="Row "), n_chance=0)  # same word

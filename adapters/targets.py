@@ -33,6 +33,7 @@ target [R]) -> [R]`` reads single-token targets without a foil. Results record t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +49,16 @@ from ._evaluation import Readout
 if TYPE_CHECKING:
     from .base import LanguageModelAdapter, Prompt
 
-__all__ = ["LM_VALUES", "Target", "TargetError", "readout", "resolve_target"]
+__all__ = [
+    "LM_VALUES",
+    "WORD_TOKENS",
+    "NextWord",
+    "Target",
+    "TargetError",
+    "next_word",
+    "readout",
+    "resolve_target",
+]
 
 #: Value names of a language model's target (see the module docstring).
 LM_VALUES = ("auto", "log_odds", "log_prob", "raw")
@@ -130,6 +140,53 @@ def resolve_target(
         )
     tokens = tuple(ids[len(own) :])
     return Target(tokens, tokenizer.decode(list(tokens)), target)
+
+
+#: Most tokens :func:`next_word` follows to the end of a word.
+WORD_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class NextWord:
+    """A model's greedy continuation of a prompt to the end of its next word.
+
+    Attributes:
+        tokens (tuple[int, ...]): the greedy tokens of the word.
+        text (str): the word as the tokens spell it (e.g. ``" Rowling"``).
+        probability (float): the probability of that token path.
+    """
+
+    tokens: tuple[int, ...]
+    text: str
+    probability: float
+
+
+def next_word(adapter: LanguageModelAdapter, prompt: Prompt,
+              max_tokens: int = WORD_TOKENS) -> NextWord:
+    """The model's greedy next word after ``prompt``: its top-1 token, then top-1 tokens for
+    as long as they continue the word (they start with a letter, digit, apostrophe or
+    hyphen, with no space before; ``" Row"`` + ``"ling"`` is ``" Rowling"``), up to
+    ``max_tokens``. A first token that is punctuation is the whole "word".
+
+    Models with different tokenizers are compared on these words, not on their first
+    tokens."""
+    tokenizer = adapter.tokenizer
+    ids = prompt.input_ids
+    tokens: list[int] = []
+    log_probability = 0.0
+    for step in range(max_tokens):
+        logits = adapter.next_token_logits(torch.cat([ids, torch.tensor(tokens,
+                                                                         dtype=ids.dtype)]))
+        scores = torch.log_softmax(logits.double(), -1)
+        token = int(scores.argmax())
+        piece = tokenizer.decode([token])
+        if step and not re.match(r"[\w'’-]", piece):  # a space or punctuation: a new word
+            break
+        tokens.append(token)
+        log_probability += float(scores[token])
+        if not step and not re.search(r"\w", piece):  # punctuation: the whole "word"
+            break
+    return NextWord(tuple(tokens), tokenizer.decode(tokens), math.exp(log_probability))
 
 
 def readout(

@@ -3,10 +3,11 @@
 A run computes one :class:`~captum_interactions.InteractionResult` per model and prompt
 (:mod:`.execute`), keeps them in a run folder with a manifest, atomic writes and resume
 (:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`) and writes a report
-(:mod:`.report`); :mod:`.reanalysis` redoes extraction and comparison from the saved values
-without the models; :mod:`.specs` reads prompt files and model specifications, :mod:`.options`
-the options, and :mod:`.cli` is the ``captum-interactions`` command line. This package sits
-on top of the others: it imports the core, the adapters and the graphs; nothing imports it.
+(:mod:`.report`). :mod:`.reanalysis` redoes extraction and comparison from the saved values
+without the models, and :mod:`.screen` finds each model's next word before a run.
+:mod:`.specs` reads prompt files and model specifications, :mod:`.options` the options,
+and :mod:`.cli` is the ``captum-interactions`` command line. This package sits on top of
+the others: it imports the core, the adapters and the graphs; nothing imports it.
 
 Example (it needs the pretrained models, so it is not run here)::
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .options import RunOptions
     from .reanalysis import reanalyse
     from .report import write_report
+    from .screen import ScreenRow, screen
     from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
 
 __all__ = [
@@ -42,12 +44,14 @@ __all__ = [
     "RunFolderError",
     "RunOptions",
     "RunSummary",
+    "ScreenRow",
     "check_device",
     "compare_models",
     "load_run",
     "read_prompts",
     "reanalyse",
     "run",
+    "screen",
     "write_report",
 ]
 
@@ -61,6 +65,7 @@ _LAZY = {
     "RunOptions": ".options",
     "reanalyse": ".reanalysis",
     "write_report": ".report",
+    **dict.fromkeys(("ScreenRow", "screen"), ".screen"),
     **dict.fromkeys(("ModelSpec", "ModelSpecError", "PromptFileError", "PromptSpec",
                      "read_prompts"), ".specs"),
 }

@@ -19,8 +19,6 @@ result, for statistics outside the library (:func:`term_records`).
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import warnings
@@ -38,7 +36,7 @@ from captum_interactions.result import InteractionResult
 from captum_interactions.subsets import to_indices
 
 from .options import RunOptions
-from .store import write_json, write_text
+from .store import write_csv, write_json
 
 __all__ = [
     "SWEEP_METRICS",
@@ -133,7 +131,7 @@ def analyse(
     tables["terms"] = term_records(by_extraction, models=models, prompts=prompts,
                                    salience=salience)
     for kind, rows in tables.items():
-        write_text(out_dir / f"{kind}.csv", _csv(rows))
+        write_csv(out_dir / f"{kind}.csv", rows)
     _parquet(out_dir / "terms.parquet", tables["terms"])
     return counts
 
@@ -276,12 +274,3 @@ def _matrix_json(matrix: OverlapMatrix, prompts: list[str]) -> dict[str, Any]:
         "per_prompt": per_prompt,
         "settings": matrix.settings,
     }
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()

@@ -178,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild the report of a run folder")
     report.add_argument("out", type=Path, help="a run folder")
 
+    screening = commands.add_parser(
+        "screen", help="each model's next word on each prompt, before a run",
+        description="A few forward passes per model and prompt: each model's greedy next "
+        "word (followed to the end of the word), its probability, and the prompt's content "
+        "words; says on which prompts the models agree (only those are compared by a run).")
+    screening.add_argument("-m", "--model", action="append", required=True, metavar="SPEC",
+                           dest="models", help="a model, as for run (repeat for several)")
+    screening.add_argument("-p", "--prompts", required=True, type=Path, metavar="FILE",
+                           help="a prompt file, or a bundled set: study or demo")
+    screening.add_argument("-o", "--out", type=Path, metavar="CSV",
+                           help="also write the table as CSV")
+    _add_machine_options(screening)
+
     again = commands.add_parser(
         "reanalyse", help="extract and compare a run again with other options, no model",
         description="Redo the extraction (mode, qcoef, solver), shared extraction and "
@@ -200,6 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--no-report", action="store_true", help="skip report.md and figures")
     again.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _screen(args: argparse.Namespace, device) -> int:
+    from .screen import screen, screen_records
+    from .specs import ModelSpec
+
+    models = [ModelSpec.parse(spec) for spec in args.models]  # bad specs fail before loading
+    rows = screen(models, _prompt_file(args.prompts), device=device,
+                  show_progress=not args.quiet)
+    labels = [m.label for m in models]
+    print("| prompt | content words | " + " | ".join(labels) + " | agree |")
+    print("|---|---|" + "---|" * len(labels) + "---|")
+    for row in rows:
+        cells = [f"{row.words[label].text.strip()!r} ({row.words[label].probability:.2f})"
+                 for label in labels]
+        print(f"| {row.prompt.id} | {row.content_words} | " + " | ".join(cells)
+              + f" | {'yes' if row.agree else 'no'} |")
+    agree = sum(row.agree for row in rows)
+    print(f"the models agree on {agree} of {len(rows)} prompts")
+    if args.out is not None:
+        from .store import write_csv
+
+        print(f"table: {write_csv(args.out, screen_records(rows)).resolve()}")
+    return 0
 
 
 def _reanalyse(args: argparse.Namespace) -> int:
@@ -306,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .execute import InteractionRun
 
         device = check_device(args.device)
+        if args.command == "screen":
+            return _screen(args, device)
         if args.command == "demo":
             job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out,
                                  options=RunOptions(**DEMO_SETTINGS))

@@ -17,14 +17,17 @@ captum_interactions.exceptions.InteractionError: b.json would not be strict JSON
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from captum_interactions._files import atomic_path
 from captum_interactions.exceptions import InteractionError
 
-__all__ = ["read_json", "write_json", "write_text"]
+__all__ = ["read_json", "write_csv", "write_json", "write_text"]
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -47,6 +50,17 @@ def write_json(path: str | Path, data: Any) -> Path:
             "numbers (e.g. in a prompt's 'meta') with null or a string"
         ) from error
     return write_text(path, text + "\n")
+
+
+def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write records (the columns of the first) as CSV to ``path`` atomically; ``None`` is an
+    empty cell. An empty table is an empty file."""
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return write_text(path, buffer.getvalue())
 
 
 def read_json(path: str | Path) -> Any:

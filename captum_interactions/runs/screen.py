@@ -1,0 +1,96 @@
+"""Screening a run's prompts before the expensive part: each model's next word.
+
+A run compares two models on a prompt only when both predict the same next word, and it
+learns that only after evaluating all ``2**n`` masks of every model. :func:`screen` costs a
+few forward passes per model and prompt instead: each model's greedy next *word* (its
+tokens followed to the end of the word, so ``" Row"`` + ``"ling"`` and ``" Rowling"`` agree
+across tokenizers), the probability of that path, and the prompt's content-word count (the
+most automatic players it can have). ``captum-interactions screen`` prints the table; keep
+the prompts the models agree on, or give each its agreed word as ``target``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from captum_interactions.adapters.targets import NextWord, next_word
+from captum_interactions.adapters.text import content_words
+
+from .specs import ModelSpec, PromptSpec, read_prompts
+
+__all__ = ["ScreenRow", "screen", "screen_records"]
+
+
+@dataclass(frozen=True)
+class ScreenRow:
+    """One prompt, screened.
+
+    Attributes:
+        prompt (PromptSpec): the prompt.
+        words (dict[str, NextWord]): each model's greedy next word, by model label.
+        content_words (int): the prompt's content words (the most automatic players).
+    """
+
+    prompt: PromptSpec
+    words: dict[str, NextWord]
+    content_words: int
+
+    @property
+    def agree(self) -> bool:
+        """Whether every model predicts the same word (compared without surrounding
+        spaces, as runs compare targets)."""
+        found = {word.text.strip() for word in self.words.values()}
+        return len(found) == 1 and "" not in found
+
+
+def screen(
+    models: Sequence[str | ModelSpec],
+    prompts: str | os.PathLike | Sequence[PromptSpec],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    show_progress: bool = False,
+) -> list[ScreenRow]:
+    """Each model's next word on each prompt (models loaded one at a time)."""
+    from tqdm.auto import tqdm
+
+    from captum_interactions._devices import check_device
+
+    specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
+    if isinstance(prompts, (str, os.PathLike)):
+        prompts = read_prompts(prompts)
+    prompts = list(prompts)
+    device = check_device(device)
+    words: dict[str, dict[str, NextWord]] = {p.id: {} for p in prompts}
+    for spec in specs:
+        adapter = spec.load(device=device, dtype=dtype)
+        for prompt in tqdm(prompts, desc=f"screen {spec.label}", disable=not show_progress):
+            words[prompt.id][spec.label] = next_word(adapter, adapter.tokenize(prompt.text))
+        del adapter
+    return [ScreenRow(p, words[p.id], len(content_words(p.text))) for p in prompts]
+
+
+def screen_records(rows: Sequence[ScreenRow]) -> list[dict[str, Any]]:
+    """One flat record per prompt: id, content_words, agree, and per model its word and
+    the word's probability.
+
+    >>> words = {"a": NextWord((5,), " Paris", 0.5), "b": NextWord((9,), "Paris", 0.25)}
+    >>> record = screen_records([ScreenRow(PromptSpec("p1", "The capital of France is"),
+    ...                                    words, 2)])[0]
+    >>> record["agree"], record["b_word"], record["b_probability"]
+    (True, 'Paris', 0.25)
+    """
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {"prompt": row.prompt.id, "content_words": row.content_words,
+                                  "agree": row.agree}
+        for label, word in row.words.items():
+            record[f"{label}_word"] = word.text
+            record[f"{label}_probability"] = word.probability
+        records.append(record)
+    return records

@@ -1,0 +1,96 @@
+"""Screening: each model's greedy next word, followed to the end of the word."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers.lm_models import make_tokenizer, tiny_gpt2
+from helpers.run_models import save_tiny_models, write_prompts
+
+from captum_interactions.adapters.base import Prompt
+from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+from captum_interactions.adapters.targets import next_word
+from captum_interactions.runs import cli, screen
+from captum_interactions.runs.screen import screen_records
+
+
+class ScriptedModel:
+    """An adapter stand-in whose greedy tokens follow a script, one per step."""
+
+    def __init__(self, pieces: dict[int, str], script: list[int]):
+        self.pieces, self.script, self.calls = pieces, script, 0
+        self.tokenizer = self
+
+    def decode(self, ids) -> str:
+        return "".join(self.pieces[i] for i in ids)
+
+    def next_token_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(len(self.pieces))
+        logits[self.script[self.calls]] = 3.0
+        self.calls += 1
+        return logits
+
+
+PIECES = {0: " Row", 1: "ling", 2: " and", 3: ",", 4: "'s", 5: "-born"}
+PROMPT = Prompt("The author of Harry Potter is J. K.", torch.tensor([7, 8, 9]), ((0, 0),) * 3)
+
+
+@pytest.mark.parametrize(("script", "word", "steps"), [
+    ([0, 1, 2], " Rowling", 3),      # a word piece continues, a spaced token ends the word
+    ([0, 4, 5, 3], " Row's-born", 4),  # apostrophes and hyphens continue it, punctuation ends
+    ([3, 0], ",", 1),                # punctuation first is the whole "word"
+    ([0] + [1] * 20, " Row" + "ling" * 7, 8),  # at most WORD_TOKENS tokens
+])
+def test_the_word_ends_where_a_new_word_or_punctuation_starts(script, word, steps):
+    model = ScriptedModel(PIECES, script)
+    found = next_word(model, PROMPT)
+    assert found.text == word
+    assert model.calls == steps
+    step = torch.log_softmax(torch.tensor([3.0] + [0.0] * 5, dtype=torch.float64), 0)[0]
+    assert found.probability == pytest.approx(math.exp(len(found.tokens) * float(step)))
+
+
+def test_next_word_follows_the_model_greedily():
+    bpe = make_tokenizer("bpe", add_bos=True)
+    model = tiny_gpt2(bpe)
+    adapter = HuggingFaceAdapter(model, bpe)
+    prompt = adapter.tokenize("the capital of italy is")
+    found = next_word(adapter, prompt)
+    ids, expected, log_p = prompt.input_ids.tolist(), [], 0.0
+    with torch.no_grad():
+        for _ in range(8):  # the oracle: the model itself, token by token
+            scores = model(torch.tensor([ids + expected])).logits[0, -1].double().log_softmax(-1)
+            token = int(scores.argmax())
+            piece = bpe.decode([token])
+            if expected and not (piece[:1].isalnum() or piece[:1] in "'’-_"):
+                break
+            expected.append(token)
+            log_p += float(scores[token])
+            if len(expected) == 1 and not any(ch.isalnum() or ch == "_" for ch in piece):
+                break
+    assert list(found.tokens) == expected
+    assert found.probability == pytest.approx(math.exp(log_p), rel=1e-5)
+
+
+def test_screen_two_models_and_the_command_line(tmp_path, capsys):
+    models = save_tiny_models(tmp_path / "models")
+    prompts = write_prompts(tmp_path / "prompts.jsonl")
+    rows = screen([f"a={models['gpt2']}", f"b={models['gpt2']}", f"c={models['llama']}"],
+                  prompts)
+    assert [row.prompt.id for row in rows] == ["capital", "fox", "weather"]
+    for row in rows:
+        assert row.words["a"] == row.words["b"]  # the same model twice
+        assert row.agree == (row.words["a"].text.strip() == row.words["c"].text.strip())
+        assert 0 < row.words["a"].probability <= 1
+    record = screen_records(rows)[0]
+    assert list(record) == ["prompt", "content_words", "agree", "a_word", "a_probability",
+                            "b_word", "b_probability", "c_word", "c_probability"]
+    out = tmp_path / "screen.csv"
+    assert cli.main(["screen", "-m", f"a={models['gpt2']}", "-m", f"c={models['llama']}",
+                     "-p", str(prompts), "-o", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| prompt | content words | a | c | agree |" in printed
+    assert "the models agree on" in printed
+    assert out.read_text().startswith("prompt,content_words,agree,a_word")

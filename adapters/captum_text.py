@@ -27,15 +27,22 @@ from typing import Any
 
 from captum_interactions.exceptions import InteractionError
 
-__all__ = ["is_captum_text", "template_players", "token_players"]
+__all__ = ["TEMPLATE", "TOKENS", "captum_text_kind", "template_players", "token_players"]
 
-_TEMPLATE, _TOKENS = "TextTemplateInput", "TextTokenInput"
+TEMPLATE, TOKENS = "TextTemplateInput", "TextTokenInput"
 
 
-def is_captum_text(given: Any) -> bool:
-    """Whether ``given`` is one of Captum's text inputs (without importing Captum)."""
+def captum_text_kind(given: Any) -> str | None:
+    """:data:`TEMPLATE` or :data:`TOKENS` for Captum's text inputs, else ``None`` (Captum is
+    not imported).
+
+    >>> captum_text_kind("a prompt") is None
+    True
+    """
     kind = type(given)
-    return kind.__module__.startswith("captum.") and kind.__name__ in (_TEMPLATE, _TOKENS)
+    if kind.__module__.startswith("captum.") and kind.__name__ in (TEMPLATE, TOKENS):
+        return kind.__name__
+    return None
 
 
 def template_players(given: Any) -> tuple[str, list[tuple[int, int]]]:

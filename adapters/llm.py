@@ -61,7 +61,7 @@ from captum_interactions.values import ValueFunction
 
 from .base import LanguageModelAdapter, Prompt
 from .baselines import BaselineSpec
-from .captum_text import is_captum_text, template_players, token_players
+from .captum_text import TEMPLATE, TOKENS, captum_text_kind, template_players, token_players
 from .learned_baseline import LearnedBaseline, resolve_baseline
 from .targets import Target, readout, resolve_target
 from .text import PlayerSpec, PlayerWarning, select_players
@@ -175,7 +175,7 @@ class LLMInteractions:
             "target": _per_prompt(target, len(prompts), "target", lists=False, batch=batch),
             "foil": _per_prompt(foil, len(prompts), "foil", lists=False, batch=batch),
         }
-        if baseline is not None and any(is_captum_text(p) and not hasattr(p, "template")
+        if baseline is not None and any(captum_text_kind(p) == TOKENS
                                         for p in prompts):
             raise InteractionError(
                 "a TextTokenInput brings its own baseline token (its baselines=); leave "
@@ -227,13 +227,13 @@ class LLMInteractions:
         """Tokens and players of one prompt (the model does not run)."""
         adapter = self.adapter
         metadata: dict[str, Any] = {"model": adapter.name}
-        if is_captum_text(given) and hasattr(given, "template"):
+        if captum_text_kind(given) == TEMPLATE:
             if players is not None:
                 raise InteractionError("a TextTemplateInput's values are its players; leave "
                                        "players= unset")
             given, players = template_players(given)
-            metadata["input"] = "TextTemplateInput"
-        if is_captum_text(given):
+            metadata["input"] = TEMPLATE
+        if captum_text_kind(given) == TOKENS:
             if players is not None:
                 raise InteractionError("a TextTokenInput's tokens are its players; leave "
                                        "players= unset (skip tokens with its skip_tokens=)")
@@ -246,7 +246,7 @@ class LLMInteractions:
                 )
             prompt = Prompt(given.tokenizer.decode(ids), torch.tensor(ids),
                             ((0, 0),) * len(ids))
-            metadata.update(input="TextTokenInput", player_selection="tokens",
+            metadata.update(input=TOKENS, player_selection="tokens",
                             baseline_token=token)
         else:
             if not isinstance(given, str):

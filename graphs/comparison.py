@@ -175,6 +175,8 @@ class OverlapMatrix(_MetricTable):
     n_skipped_players: torch.Tensor
     n_skipped_target: torch.Tensor
     settings: dict[str, Any] = field(default_factory=dict)
+    _tests: dict[str, dict[str, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False)  # paired() answers, computed once
 
     def _table(self) -> dict[str, torch.Tensor]:
         return self.mean
@@ -205,6 +207,8 @@ class OverlapMatrix(_MetricTable):
         import scipy.stats
 
         name = f"{metric}_minus_{control}"
+        if name in self._tests:
+            return self._tests[name]
         if name not in self.per_sample:
             pairs = [key.split("_minus_") for key in self.per_sample if "_minus_" in key]
             raise InteractionError(
@@ -222,11 +226,12 @@ class OverlapMatrix(_MetricTable):
                 if np.count_nonzero(column) >= 2:
                     p_value[i, j] = float(scipy.stats.wilcoxon(column).pvalue)
         finite = torch.isfinite(values)
-        return {
+        self._tests[name] = {
             "mean": self.mean[name], "ci_low": self.ci_low[name], "ci_high": self.ci_high[name],
             "p_value": p_value, "n_above": (values > 0).sum(0), "n_below": (values < 0).sum(0),
             "n": finite.sum(0),
         }
+        return self._tests[name]
 
     def to_records(self) -> list[dict[str, Any]]:
         """One row per ordered model pair and metric: model_a, model_b, metric, mean,

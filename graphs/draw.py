@@ -295,8 +295,7 @@ def _player_matrix(graph, players, *, max_links, ax, figure, title):
                 value = positive[i, j] if j > i else negative[i, j]
                 if value == 0:
                     continue
-                text, color = (f"+{value:.2g}", "black") if j > i else (f"-{value:.2g}",
-                                                                          "black")
+                text, color = f"{'+' if j > i else '-'}{value:.2g}", "black"
             ax.text(j, i, text, ha="center", va="center", fontsize="x-small", color=color,
                     fontweight="bold" if i == j else "normal")
     ax.set_xticks(range(count), labels, rotation=45, ha="right", fontsize="small")

@@ -175,6 +175,8 @@ def plot_overlap_pairs(
     -------
     (Figure, Axes)
     """
+    from matplotlib.lines import Line2D
+
     if not isinstance(matrix, OverlapMatrix):
         raise TypeError(f"plot_overlap_pairs takes the result of overlap_matrix(results), got "
                         f"{type(matrix).__name__}")
@@ -215,8 +217,6 @@ def plot_overlap_pairs(
     if all(metric.startswith(_UNIT) for metric in metrics):
         ax.set_xlim(-0.02, 1.02)
     ax.grid(axis="x", alpha=0.3)
-    from matplotlib.lines import Line2D
-
     shown = [(marker, label) for suffix, marker, label in _CONTROLS
              if any(f"{metric}{suffix}" in matrix for metric in metrics)]
     ax.legend(handles=[

@@ -49,6 +49,13 @@ _SECONDS = growing(1.0, 10, 6.0)
 _JOINT_SECONDS = growing(10.0, 10, 8.0)
 
 
+_OUT_OF_TIME = (
+    "HiGHS reached the time limit before the optimum and gives no partial point; raise "
+    "time_limit, or use solver='ipm' or 'pdhg' (they return their best point with its "
+    "certified gap)"
+)
+
+
 @lru_cache(maxsize=4)
 def _inclusion(n: int) -> sp.csr_matrix:
     """``[T, S] = 1`` when ``∅ ≠ S ⊆ T`` (rows: all masks, columns: non-empty masks)."""
@@ -67,21 +74,16 @@ def _exclusion(n: int) -> sp.csr_matrix:
 
 def _linprog(cost, a_eq, b_eq, bounds, a_ub=None, b_ub=None, *, method: str, options: dict,
              deadline: float | None):
-    out_of_time = InteractionError(
-        "HiGHS reached the time limit before the optimum and gives no partial point; raise "
-        "time_limit, or use solver='ipm' or 'pdhg' (they return their best point with its "
-        "certified gap)"
-    )
     if deadline is not None:
         if past(deadline):
-            raise out_of_time
+            raise InteractionError(_OUT_OF_TIME)
         options = {**options, "time_limit": deadline - time.monotonic()}
     result = scipy.optimize.linprog(
         cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method=method,
         options=options,
     )
     if result.status == 1 and past(deadline):
-        raise out_of_time
+        raise InteractionError(_OUT_OF_TIME)
     if result.status != 0:
         raise InteractionError(
             f"HiGHS did not solve the extraction LP (status {result.status}: {result.message}); "

@@ -21,12 +21,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.extraction import extract
 
 from .execute import InteractionRun, RunSummary
 from .folder import load_run
-from .specs import _NAME, ModelSpec
+from .specs import SAFE_NAME, ModelSpec
 
 __all__ = ["EXTRACTION_OPTIONS", "MODEL_OPTIONS", "reanalyse"]
 
@@ -61,7 +63,7 @@ def reanalyse(
         InteractionError: a change to an option that needs the models, an unknown option, a
             bad name, or a run folder without results.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
         raise InteractionError(
             f"an analysis name is made of letters, digits, '.', '_' and '-' (it names a "
             f"folder), got {name!r}"
@@ -124,8 +126,6 @@ def reanalyse(
 
 def _extracted(originals, options, show_progress: bool):
     """The results re-extracted from their values with the options' extraction."""
-    import torch
-
     values = torch.stack([result.values for result in originals])
     return extract(values, mode=options.mode, qcoef=options.qcoef, solver=options.solver,
                    players=list(originals[0].players), show_progress=show_progress)

@@ -335,6 +335,7 @@ def _versus(matrix: OverlapMatrix, metric: str, control: str, i: int, j: int,
 def _findings(matrix: OverlapMatrix, pairs: list[tuple[int, int]]) -> list[str]:
     """The paper's claims on the independent extraction, each next to its controls."""
     names = matrix.names
+    order_rows = matrix.order_records()
     lines = ["", "### Findings (independent extraction, each next to its controls)", ""]
     for i, j in pairs:
         lines += [f"**{names[i]} vs {names[j]}** ({int(matrix.n_samples[i, j])} prompts):", ""]
@@ -368,7 +369,7 @@ def _findings(matrix: OverlapMatrix, pairs: list[tuple[int, int]]) -> list[str]:
             + ".")
         lines += ["", "| order | salient (A) | shared | sharing rate | order-preserving chance "
                   "| ratio | cross-prompt |", "|---|---|---|---|---|---|---|"]
-        for row in matrix.order_records():
+        for row in order_rows:
             if (row["model_a"], row["model_b"]) != (names[i], names[j]):
                 continue
             lines.append(

@@ -57,6 +57,7 @@ from captum_interactions.adapters import (
 from captum_interactions.exceptions import InteractionError
 
 __all__ = [
+    "SAFE_NAME",
     "ModelSpec",
     "ModelSpecError",
     "PromptFileError",
@@ -66,7 +67,8 @@ __all__ = [
     "read_prompts",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+#: A file-name-safe name (prompt ids, model labels, analysis names).
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _PROMPT_KEYS = ("prompt", "id", "players", "target", "foil", "meta")
 
 
@@ -162,7 +164,7 @@ def _prompt_from_json(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise PromptFileError(f"{where}: 'meta' must be a JSON object, got {meta!r}")
     name = data.get("id")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+    if name is not None and (not isinstance(name, str) or not SAFE_NAME.match(name)):
         raise PromptFileError(
             f"{where}: 'id' must be a name made of letters, digits, '.', '_' and '-' "
             f"(it names files), got {name!r}"
@@ -299,7 +301,7 @@ class ModelSpec:
         captum_interactions.runs.specs.ModelSpecError: unknown model 'gpt-17'; known models: ...
         """
         label, sep, source = text.partition("=")
-        if not sep or not _NAME.match(label):
+        if not sep or not SAFE_NAME.match(label):
             label, source = "", text
         if not source:
             raise ModelSpecError(f"empty model specification {text!r}")
@@ -364,7 +366,7 @@ class ModelSpec:
 
 def _safe_label(name: str) -> str:
     label = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
-    return label if _NAME.match(label) else f"m-{label}"
+    return label if SAFE_NAME.match(label) else f"m-{label}"
 
 
 def _adapter_for(loaded: Any, spec: ModelSpec, *, device, dtype) -> LanguageModelAdapter:

@@ -178,9 +178,10 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
                 "compare the models on it."]
     lines += [
         "",
-        "| models | extraction | prompts | weighted overlap | Jaccard | Jaccard controls: "
-        "uniform / order / cross-prompt | top-10 overlap | shared / salient A / salient B | "
-        "mean order shared / not shared | cancellation shared / not shared |",
+        "| models | extraction | prompts | weighted overlap (cross-prompt) | Jaccard | "
+        "Jaccard controls: uniform / order / cross-prompt | top-10 overlap (uniform chance, "
+        "cross-prompt) | shared / salient A / salient B | mean order shared / not shared | "
+        "cancellation shared / not shared |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for extraction, matrix in matrices.items():
@@ -188,10 +189,12 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
             mean = {key: float(value[i, j]) for key, value in matrix.mean.items()}
             lines.append(
                 f"| {names[i]} vs {names[j]} | {extraction} | {int(matrix.n_samples[i, j])} | "
-                f"{_interval(matrix, 'weighted_overlap', i, j)} | "
+                f"{_interval(matrix, 'weighted_overlap', i, j)} "
+                f"({_num(mean.get('weighted_overlap_cross_prompt'))}) | "
                 f"{_interval(matrix, 'jaccard', i, j)} | "
                 f"{' / '.join(_num(mean.get(f'jaccard{c}')) for c in _CONTROL_SUFFIXES)} | "
-                f"{_num(mean['top_k_overlap'])} | {_num(mean['n_shared'], 1)} / "
+                f"{_with_control(mean, 'top_k_overlap', ('_chance_uniform', '_cross_prompt'))}"
+                f" | {_num(mean['n_shared'], 1)} / "
                 f"{_num(mean['n_salient_a'], 1)} / {_num(mean['n_salient_b'], 1)} | "
                 f"{_num(mean['mean_order_shared'], 2)} / "
                 f"{_num(mean['mean_order_not_shared'], 2)} | "
@@ -294,12 +297,15 @@ def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
             continue
         for extraction, matrix in matrices.items():
             value = {k: float(v[index, i, j]) for k, v in matrix.per_sample.items()}
-            rows.append(f"| {names[i]} vs {names[j]} | {extraction} | "
-                        f"{_num(value['weighted_overlap'])} | {_num(value['jaccard'])} | "
-                        f"{_num(value['n_shared'], 0)} |")
+            rows.append(
+                f"| {names[i]} vs {names[j]} | {extraction} | "
+                f"{_with_control(value, 'weighted_overlap', ('_cross_prompt',))} | "
+                f"{_with_control(value, 'jaccard', _CONTROL_SUFFIXES)} | "
+                f"{_num(value['n_shared'], 0)} |")
     lines = []
     if rows:
-        lines += ["", "| models | extraction | weighted overlap | Jaccard | shared terms |",
+        lines += ["", "| models | extraction | weighted overlap (cross-prompt) | Jaccard "
+                  "(uniform / order-preserving chance / cross-prompt) | shared terms |",
                   "|---|---|---|---|---|", *rows]
     if skipped:
         lines += ["", "Not compared (different next words): " + "; ".join(skipped) + "."]
@@ -311,6 +317,12 @@ def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
 _CONTROL_SUFFIXES = ("_chance_uniform", "_chance_order", "_cross_prompt")
 _CONTROL_NAMES = {"_chance_uniform": "uniform chance", "_chance_order": "order-preserving chance",
                   "_cross_prompt": "cross-prompt control"}
+
+
+def _with_control(value: dict[str, float], metric: str, suffixes: tuple[str, ...]) -> str:
+    """'0.18 (0.03 / 0.05 / 0.06)': a metric with the controls computed for it."""
+    controls = [_num(value[metric + suffix]) for suffix in suffixes if metric + suffix in value]
+    return _num(value[metric]) + (f" ({' / '.join(controls)})" if controls else "")
 
 
 def _versus(matrix: OverlapMatrix, metric: str, control: str, i: int, j: int,

@@ -14,7 +14,7 @@ imports the core of captum-interactions only (never the adapters or the run appl
 from __future__ import annotations
 
 from .build import and_or_graph, interaction_node, player_graph, player_node
-from .comparison import OverlapMatrix, PairOverlap, overlap, overlap_matrix
+from .comparison import SHARED_DEFINITIONS, OverlapMatrix, PairOverlap, overlap, overlap_matrix
 from .draw import draw_and_or_graph, draw_player_graph
 from .io import read_graph, write_graph
 from .plots import (
@@ -26,6 +26,7 @@ from .plots import (
 )
 
 __all__ = [
+    "SHARED_DEFINITIONS",
     "OverlapMatrix",
     "PairOverlap",
     "and_or_graph",

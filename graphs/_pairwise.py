@@ -20,62 +20,63 @@ import torch
 from captum_interactions.salience import salient_masks
 from captum_interactions.subsets import orders
 
-#: Per-sample scalar statistics, in the order they are reported.
-SCALARS = (
-    "weighted_overlap",
+#: The two definitions of a shared term and the suffix of their metrics: ``same_sign`` (the
+#: same type, set and sign; ``jaccard``) and ``any_sign`` (the same type and set, either
+#: sign; ``jaccard_any_sign``). Every metric about shared terms exists in both.
+SHARED_DEFINITIONS = {"same_sign": "", "any_sign": "_any_sign"}
+#: Metrics that depend on which terms are shared, named for ``same_sign``.
+SHARED_METRICS = (
     "jaccard",
-    "jaccard_any_sign",
     "cover_ratio",
-    "cover_ratio_any_sign",
     "top_k_overlap",
-    "n_salient_a",
-    "n_salient_b",
     "n_shared",
-    "n_shared_any_sign",
     "mean_order_shared",
     "mean_order_not_shared",
     "cancellation_shared",
     "cancellation_not_shared",
 )
-#: Metrics that get chance levels: ``<name>_chance_uniform`` (B's salient set moved to
+
+
+def _both(*names: str) -> tuple[str, ...]:
+    """``names`` for both definitions: ``("jaccard",)`` -> ``("jaccard",
+    "jaccard_any_sign")``."""
+    return tuple(name + suffix for suffix in SHARED_DEFINITIONS.values() for name in names)
+
+
+#: Per-sample scalar statistics, in the order they are reported.
+SCALARS = ("weighted_overlap", "n_salient_a", "n_salient_b", *_both(*SHARED_METRICS))
+#: Set metrics that get chance levels: ``<name>_chance_uniform`` (B's salient set moved to
 #: random terms, its size and signs kept) and, but for the top-K overlap,
 #: ``<name>_chance_order`` (moved within each order, its count and signs per order kept).
-CHANCE = (
-    "jaccard",
-    "jaccard_any_sign",
-    "cover_ratio",
-    "cover_ratio_any_sign",
-    "top_k_overlap",
-    "n_shared",
-    "n_shared_any_sign",
-)
+CHANCE = _both("jaccard", "cover_ratio", "top_k_overlap", "n_shared")
 #: Per-sample statistics of the order-preserving chance level besides the set metrics.
-CHANCE_ORDER_EXTRA = ("mean_order_shared_chance_order",)
+CHANCE_ORDER_EXTRA = tuple(f"mean_order_shared{suffix}_chance_order"
+                           for suffix in SHARED_DEFINITIONS.values())
 #: Cancellation of size- and strength-matched subsets of A's salient set (the controls of
 #: ``cancellation_shared``).
-CANCELLATION_CONTROLS = ("cancellation_size_matched", "cancellation_strength_matched")
+CANCELLATION_CONTROLS = _both("cancellation_size_matched", "cancellation_strength_matched")
 #: Metrics that get a cross-prompt control, ``<name>_cross_prompt``: A on one prompt
 #: against B on the other prompts.
-CROSS_PROMPT = ("weighted_overlap", *CHANCE, "mean_order_shared", "cancellation_shared")
+CROSS_PROMPT = ("weighted_overlap", *CHANCE, *_both("mean_order_shared", "cancellation_shared"))
 #: Paired differences ``<metric>_minus_<control>`` per sample (each with its interval).
 DIFFERENCES = (
-    *(("jaccard" + kind, "jaccard" + kind + control)
-      for kind in ("", "_any_sign")
-      for control in ("_chance_uniform", "_chance_order", "_cross_prompt")),
     ("weighted_overlap", "weighted_overlap_cross_prompt"),
-    ("mean_order_shared", "mean_order_shared_chance_order"),
-    ("mean_order_shared", "mean_order_shared_cross_prompt"),
-    ("cancellation_shared", "cancellation_not_shared"),
-    ("cancellation_shared", "cancellation_size_matched"),
-    ("cancellation_shared", "cancellation_strength_matched"),
-    ("cancellation_shared", "cancellation_shared_cross_prompt"),
+    *((f"jaccard{s}", f"jaccard{s}{control}")
+      for s in SHARED_DEFINITIONS.values()
+      for control in ("_chance_uniform", "_chance_order", "_cross_prompt")),
+    *((f"mean_order_shared{s}", f"mean_order_shared{s}{control}")
+      for s in SHARED_DEFINITIONS.values() for control in ("_chance_order", "_cross_prompt")),
+    *((f"cancellation_shared{s}", f"{control}{s}")
+      for s in SHARED_DEFINITIONS.values()
+      for control in ("cancellation_not_shared", "cancellation_size_matched",
+                      "cancellation_strength_matched")),
+    *((f"cancellation_shared{s}", f"cancellation_shared{s}_cross_prompt")
+      for s in SHARED_DEFINITIONS.values()),
 )
 #: Per-order statistics ``[..., n + 1]``, indexed by order.
 ORDERS = (
     "order_counts_salient",
-    "order_counts_shared",
-    "order_cancellation_shared",
-    "order_cancellation_not_shared",
+    *_both("order_counts_shared", "order_cancellation_shared", "order_cancellation_not_shared"),
 )
 
 
@@ -133,26 +134,23 @@ def set_metrics(
     a: torch.Tensor,
     b: torch.Tensor,
     shared: torch.Tensor,
-    shared_any: torch.Tensor,
     top_a: torch.Tensor,
     top_b: torch.Tensor,
     top_shared: torch.Tensor,
+    suffix: str = "",
 ) -> dict[str, torch.Tensor]:
-    """The set metrics from set sizes (used for the real sets and for chance alike).
+    """The set metrics of one definition of shared (its ``suffix``, :data:`SHARED_DEFINITIONS`)
+    from set sizes (used for the real sets and for chance alike).
 
-    ``a``, ``b``: salient set sizes; ``shared``: sign-agreeing common terms;
-    ``shared_any``: common terms of any sign; ``top_*`` the same for the top-K sets.
-    A set of signed terms counts a term salient in both with opposite signs once in each
-    set, so the sign-agreeing union is ``a + b - shared``.
+    ``a``, ``b``: salient set sizes; ``shared``: common terms; ``top_*`` the same for the
+    top-K sets. A set of signed terms counts a term salient in both with opposite signs once
+    in each set, so the union is ``a + b - shared`` under either definition.
     """
     return {
-        "jaccard": _ratio(shared, a + b - shared),
-        "jaccard_any_sign": _ratio(shared_any, a + b - shared_any),
-        "cover_ratio": _ratio(shared, a),
-        "cover_ratio_any_sign": _ratio(shared_any, a),
-        "top_k_overlap": _ratio(top_shared, torch.maximum(top_a, top_b)),
-        "n_shared": shared,
-        "n_shared_any_sign": shared_any,
+        f"jaccard{suffix}": _ratio(shared, a + b - shared),
+        f"cover_ratio{suffix}": _ratio(shared, a),
+        f"top_k_overlap{suffix}": _ratio(top_shared, torch.maximum(top_a, top_b)),
+        f"n_shared{suffix}": shared,
     }
 
 
@@ -221,78 +219,79 @@ def pairwise_statistics(
     weighted = _ratio((total - distance).clamp(min=0), total + distance)
 
     # Signed sets as 0/1 matrices with a (positive, negative) column pair per term: the
-    # product of two of them counts the common terms of the same sign.
-    top_shared = _gram(left.top_signed, right.top_signed)
-
+    # product of A's with B's counts the common terms of the same sign; with B's salience
+    # indicator in both columns instead, the common terms of any sign.
     signed = _by_sign(keep, terms)  # [S, M, U, 2]
     strength = signed * terms.abs().unsqueeze(-1)
     value = strength * torch.tensor([1.0, -1.0], dtype=terms.dtype, device=terms.device)
-    # Rows: A's indicators, A's |I| and A's I on its salient terms; columns: B's indicators.
-    # One product per order gives the shared count and A's strength and value on it.
+    # Rows: A's indicators, A's |I| and A's I on its salient terms; columns: B's indicators
+    # (same sign, then any sign). One product per order gives the common count and A's
+    # strength and value on it, for both definitions.
     rows = torch.cat([signed, strength, value], dim=-3).flatten(-2)  # [S, 3M, 2U]
-    signed, keep = signed.flatten(-2), keep.to(terms.dtype)
-    other = signed if against is None else _by_sign(right.keep, right.terms).flatten(-2)
-    other_keep = keep if against is None else right.keep.to(terms.dtype)
-    models = terms.shape[-2]
-    parts: dict[str, list[torch.Tensor]] = {
-        name: [] for name in ("shared", "strength_shared", "value_shared", "shared_any",
-                              "salient", "strength", "value")
-    }
+    other = _by_sign(right.keep, right.terms)
+    other = torch.cat([other, right.keep.unsqueeze(-1).expand_as(other).to(terms.dtype)],
+                      dim=-3).flatten(-2)  # [S, 2M', 2U]
+    models, others = terms.shape[-2], right.terms.shape[-2]
+    names = [f"{name}{suffix}" for name in ("shared", "strength_shared", "value_shared")
+             for suffix in SHARED_DEFINITIONS.values()]
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in (*names, "salient",
+                                                                  "strength", "value")}
     start = 0
     for width in widths:
-        cols, pairs = slice(start, start + width), slice(2 * start, 2 * (start + width))
+        pairs = slice(2 * start, 2 * (start + width))
         start += width
-        products = _gram(rows[..., pairs], other[..., pairs]).split(models, dim=-2)
+        products = _gram(rows[..., pairs], other[..., pairs])
+        blocks = [part for row in products.split(models, dim=-2)
+                  for part in row.split(others, dim=-1)]
         sums = rows[..., pairs].sum(-1).split(models, dim=-1)
-        for name, block in zip(("shared", "strength_shared", "value_shared"), products,
-                               strict=True):
+        for name, block in zip(names, blocks, strict=True):
             parts[name].append(block)
         for name, block in zip(("salient", "strength", "value"), sums, strict=True):
             parts[name].append(block)
-        parts["shared_any"].append(_gram(keep[..., cols], other_keep[..., cols]))
     by = {name: torch.stack(values, dim=-1) for name, values in parts.items()}
-    # A's own totals ([S, M, n + 1]) as rows of the pair tables; "rest" = A's terms not shared.
+    # A's own totals ([S, M, n + 1]) as rows of the pair tables.
     own = {name: by[name].unsqueeze(-2).expand_as(by["shared"])
            for name in ("salient", "strength", "value")}
-    rest = {"count": own["salient"] - by["shared"],
-            "strength": own["strength"] - by["strength_shared"],
-            "value": own["value"] - by["value_shared"]}
-    totals = {name: values.sum(-1) for name, values in by.items()}
-    rest_totals = {name: values.sum(-1) for name, values in rest.items()}
-    right_size = other.sum(-1)
-    size_a, size_b = totals["salient"].unsqueeze(-1), right_size.unsqueeze(-2)
+    size_a = own["salient"].sum(-1)
+    size_b = other[..., :others, :].sum(-1).unsqueeze(-2)
     levels = torch.arange(n + 1, device=terms.device, dtype=terms.dtype)
     top_a, top_b = left.top_signed.sum(-1), right.top_signed.sum(-1)
-
-    scalars = set_metrics(size_a, size_b, totals["shared"], totals["shared_any"],
-                          top_a.unsqueeze(-1), top_b.unsqueeze(-2), top_shared)
-    scalars.update(
-        weighted_overlap=weighted,
-        n_salient_a=size_a.expand_as(weighted),
-        n_salient_b=size_b.expand_as(weighted),
-        mean_order_shared=_ratio(by["shared"] @ levels, totals["shared"]),
-        mean_order_not_shared=_ratio(rest["count"] @ levels, rest_totals["count"]),
-        cancellation_shared=_cancellation(totals["value_shared"], totals["strength_shared"],
-                                          totals["shared"]),
-        cancellation_not_shared=_cancellation(rest_totals["value"], rest_totals["strength"],
-                                              rest_totals["count"]),
-    )
-    per_order = {
-        "order_counts_salient": own["salient"],
-        "order_counts_shared": by["shared"],
-        "order_cancellation_shared": _cancellation(by["value_shared"], by["strength_shared"],
-                                                   by["shared"]),
-        "order_cancellation_not_shared": _cancellation(rest["value"], rest["strength"],
-                                                       rest["count"]),
-    }
-    by_sign = signed.unflatten(-1, (-1, 2))  # [S, M, U, 2]
+    top_any = (left.top_signed.unflatten(-1, (-1, 2)).sum(-1),
+               right.top_signed.unflatten(-1, (-1, 2)).sum(-1))
+    top_shared = {"": _gram(left.top_signed, right.top_signed), "_any_sign": _gram(*top_any)}
+    scalars = {"weighted_overlap": weighted, "n_salient_a": size_a.expand_as(weighted),
+               "n_salient_b": size_b.expand_as(weighted)}
+    per_order = {"order_counts_salient": own["salient"]}
+    for suffix in SHARED_DEFINITIONS.values():
+        shared = by[f"shared{suffix}"]
+        shared_strength, shared_value = by[f"strength_shared{suffix}"], by[f"value_shared{suffix}"]
+        # "rest": A's salient terms that B does not share
+        rest = (own["salient"] - shared, own["strength"] - shared_strength,
+                own["value"] - shared_value)
+        count, rest_count = shared.sum(-1), rest[0].sum(-1)
+        scalars.update(set_metrics(size_a, size_b, count, top_a.unsqueeze(-1),
+                                   top_b.unsqueeze(-2), top_shared[suffix], suffix))
+        scalars.update({
+            f"mean_order_shared{suffix}": _ratio(shared @ levels, count),
+            f"mean_order_not_shared{suffix}": _ratio(rest[0] @ levels, rest_count),
+            f"cancellation_shared{suffix}": _cancellation(
+                shared_value.sum(-1), shared_strength.sum(-1), count),
+            f"cancellation_not_shared{suffix}": _cancellation(
+                rest[2].sum(-1), rest[1].sum(-1), rest_count),
+        })
+        per_order.update({
+            f"order_counts_shared{suffix}": shared,
+            f"order_cancellation_shared{suffix}": _cancellation(shared_value, shared_strength,
+                                                                shared),
+            f"order_cancellation_not_shared{suffix}": _cancellation(rest[2], rest[1], rest[0]),
+        })
     bounds = np.cumsum([0, *widths]).tolist()
-    order_signs = torch.stack([by_sign[..., bounds[k]:bounds[k + 1], :].sum(-2)
+    order_signs = torch.stack([signed[..., bounds[k]:bounds[k + 1], :].sum(-2)
                                for k in range(n + 1)], dim=-2)
     return PairStatistics(
-        {name: scalars[name] for name in SCALARS}, per_order, by_sign.sum(-2),
+        {name: scalars[name] for name in SCALARS}, per_order, signed.sum(-2),
         left.top_signed.unflatten(-1, (-1, 2)).sum(-2), order_signs,
-        torch.where(keep > 0, terms, 0.0))
+        torch.where(keep, terms, 0.0))
 
 
 def _relocated(
@@ -321,14 +320,15 @@ def chance_statistics(
     merge_singletons: bool,
     draws: int,
     rng: np.random.Generator,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Chance levels ``[S, M, M]`` of the set metrics, the mean over ``draws`` random
-    relocations of B's salient (and top-K) set: among all terms with its size and sign
-    make-up kept (``*_chance_uniform``), and within each order with its count and signs per
-    order kept (``*_chance_order``, and the mean order of the common terms this chance
-    predicts). By symmetry only the sizes matter, so the common counts are drawn directly
-    (hypergeometric), never by permuting vectors. Also returns the expected common
-    (sign-agreeing) count per order under order-preserving chance, ``[S, M, M, n + 1]``."""
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Chance levels ``[S, M, M]`` of the set metrics of both definitions, the mean over
+    ``draws`` random relocations of B's salient (and top-K) set: among all terms with its
+    size and sign make-up kept (``*_chance_uniform``), and within each order with its count
+    and signs per order kept (``*_chance_order``, and the mean order of the common terms
+    this chance predicts). By symmetry only the sizes matter, so the common counts are drawn
+    directly (hypergeometric), never by permuting vectors. Also returns the expected common
+    count per order under order-preserving chance, ``[S, M, M, n + 1]``, of each definition
+    (``order_counts_shared_chance_order``, ``order_counts_shared_any_sign_chance_order``)."""
     signs, top_signs, order_signs = stats.signs, stats.top_signs, stats.order_signs
     samples, models, _ = signs.shape
     rows, cols = np.triu_indices(models)
@@ -348,14 +348,22 @@ def chance_statistics(
         return table.round().long().cpu().numpy()
 
     universe = universe_size(n, merge_singletons=merge_singletons)
-    shared, shared_any = relocated(counts(signs), universe)
-    top_shared, _ = relocated(counts(top_signs), universe)
+    suffixes = tuple(SHARED_DEFINITIONS.values())
+    shared = dict(zip(suffixes, relocated(counts(signs), universe), strict=True))
+    top_shared = dict(zip(suffixes, relocated(counts(top_signs), universe), strict=True))
     size, top_size = signs.sum(-1), top_signs.sum(-1)
-    out = {}
-    metrics = set_metrics(size.unsqueeze(-1), size.unsqueeze(-2), shared, shared_any,
-                          top_size.unsqueeze(-1), top_size.unsqueeze(-2), top_shared)
-    # NaN (an empty set) depends only on the sizes, so it is NaN in every draw or in none.
-    out.update({f"{name}_chance_uniform": metrics[name].mean(0) for name in CHANCE})
+
+    def chance(common: dict[str, torch.Tensor], kind: str, names: tuple[str, ...]):
+        for suffix in suffixes:
+            metrics = set_metrics(size.unsqueeze(-1), size.unsqueeze(-2), common[suffix],
+                                  top_size.unsqueeze(-1), top_size.unsqueeze(-2),
+                                  top_shared[suffix], suffix)
+            # NaN (an empty set) depends only on the sizes: NaN in every draw or in none.
+            out.update({f"{name}_chance_{kind}": metrics[name].mean(0) for name in names
+                        if name in metrics})
+
+    out: dict[str, torch.Tensor] = {}
+    chance(shared, "uniform", CHANCE)
 
     # Within each order: only (sample, pair, order) cells where both sets have terms can
     # share any, so only those are drawn, all orders at once (hypergeometric draws take
@@ -372,16 +380,14 @@ def chance_statistics(
         values = torch.from_numpy(values.astype(np.float64))
         order_shared[kind, :, cells[0], rows[cells[1]], cols[cells[1]], cells[2]] = values
         order_shared[kind, :, cells[0], cols[cells[1]], rows[cells[1]], cells[2]] = values
-    order_shared = order_shared.to(signs.device)
-    shared, shared_any = order_shared.sum(-1)
-    order_shared = order_shared[0]  # [D, S, M, M, K], sign-agreeing
-    metrics = set_metrics(size.unsqueeze(-1), size.unsqueeze(-2), shared, shared_any,
-                          top_size.unsqueeze(-1), top_size.unsqueeze(-2), top_shared)
-    out.update({f"{name}_chance_order": metrics[name].mean(0) for name in CHANCE
-                if name != "top_k_overlap"})
-    expected = order_shared.mean(0)
-    levels = torch.arange(n + 1, dtype=expected.dtype, device=expected.device)
-    out["mean_order_shared_chance_order"] = _ratio(expected @ levels, expected.sum(-1))
+    order_shared = dict(zip(suffixes, order_shared.to(signs.device), strict=True))
+    chance({suffix: value.sum(-1) for suffix, value in order_shared.items()}, "order",
+           tuple(name for name in CHANCE if not name.startswith("top_k_overlap")))
+    expected = {}
+    for suffix, value in order_shared.items():
+        mean = expected[f"order_counts_shared{suffix}_chance_order"] = value.mean(0)
+        levels = torch.arange(n + 1, dtype=mean.dtype, device=mean.device)
+        out[f"mean_order_shared{suffix}_chance_order"] = _ratio(mean @ levels, mean.sum(-1))
     return out, expected
 
 
@@ -390,29 +396,36 @@ def cancellation_controls(
 ) -> dict[str, torch.Tensor]:
     """Controls of ``cancellation_shared`` ``[S, M, M]``: the cancellation of as many of A's
     salient terms as A and B share, taken at random (``cancellation_size_matched``, the mean
-    over ``draws``) or the strongest (``cancellation_strength_matched``). NaN where nothing
-    is shared."""
+    over ``draws``) or the strongest (``cancellation_strength_matched``), for both
+    definitions of shared. NaN where nothing is shared."""
     values = stats.salient_values  # [S, M, U], 0 off A's salient set
     # A's salient terms first (the only ones drawn), as few columns as the largest set needs
     most = max(int((values != 0).sum(-1).max()), 1)
     first = (values == 0).to(torch.int8).argsort(dim=-1, stable=True)[..., :most]
     values = values.gather(-1, first)
     salient = values != 0
-    size = stats.scalars["n_shared"].round().long()  # [S, M, M]: how many to take
-    index = (size - 1).clamp(min=0)
+    sizes = {suffix: stats.scalars[f"n_shared{suffix}"].round().long()  # [S, M, M]
+             for suffix in SHARED_DEFINITIONS.values()}
 
-    def taken(ordered: torch.Tensor) -> torch.Tensor:  # CR of the first `size` of each row
+    def taken(ordered: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+        """CR of the first ``size`` terms of each row."""
+        index = (size - 1).clamp(min=0)
         signed = ordered.cumsum(-1).gather(-1, index)
         strength = ordered.abs().cumsum(-1).gather(-1, index)
         ratio = (1 - signed.abs() / strength.clamp(min=1e-300)).clamp(0, 1)
         return torch.where(size > 0, ratio, math.nan)
 
-    strongest = torch.where(salient, values.abs(), -1.0).argsort(-1, descending=True)
-    out = {"cancellation_strength_matched": taken(values.gather(-1, strongest))}
-    total = torch.zeros_like(out["cancellation_strength_matched"])
+    strongest = values.gather(
+        -1, torch.where(salient, values.abs(), -1.0).argsort(-1, descending=True))
+    totals = {suffix: torch.zeros(size.shape, dtype=values.dtype, device=values.device)
+              for suffix, size in sizes.items()}
     for _ in range(draws):
         keys = torch.rand(values.shape, generator=generator, dtype=values.dtype)
-        random = torch.where(salient, keys.to(values.device), 2.0).argsort(-1)
-        total += taken(values.gather(-1, random))
-    out["cancellation_size_matched"] = total / max(draws, 1)
+        random = values.gather(-1, torch.where(salient, keys.to(values.device), 2.0).argsort(-1))
+        for suffix, size in sizes.items():
+            totals[suffix] += taken(random, size)
+    out = {}
+    for suffix, size in sizes.items():
+        out[f"cancellation_strength_matched{suffix}"] = taken(strongest, size)
+        out[f"cancellation_size_matched{suffix}"] = totals[suffix] / max(draws, 1)
     return out

@@ -5,8 +5,11 @@ The salient set Ω of a result holds its salient terms (salience exactly as in
 :meth:`InteractionResult.salient`) together with their signs. For results A and B on the
 same players:
 
-* **shared set**: terms salient in both with the same sign (primary); ``*_any_sign``
-  metrics ignore the sign (secondary).
+* **shared set**: the terms of Ω_A that B also has, by one of two definitions
+  (:data:`SHARED_DEFINITIONS`): ``same_sign`` (the same type, set and sign; ``jaccard``,
+  ``mean_order_shared``, ...) and ``any_sign`` (the same type and set, either sign; the same
+  names with ``_any_sign``: ``jaccard_any_sign``, ``mean_order_shared_any_sign``, ...). Every
+  metric about shared terms, its controls and per-order statistics exist for both.
 * ``weighted_overlap``: Σ [min(I_A⁺, I_B⁺) + min(I_A⁻, I_B⁻)] / Σ [max(I_A⁺, I_B⁺) +
   max(I_A⁻, I_B⁻)] over all terms, I⁺ = max(I, 0), I⁻ = max(-I, 0); equal to
   (L - d) / (L + d) with L = |I_A|₁ + |I_B|₁ and d = |I_A - I_B|₁. With ``l1_normalize=True``
@@ -68,13 +71,14 @@ from ._pairwise import (
     DIFFERENCES,
     ORDERS,
     SCALARS,
+    SHARED_DEFINITIONS,
     PairStatistics,
     cancellation_controls,
     chance_statistics,
     pairwise_statistics,
 )
 
-__all__ = ["OverlapMatrix", "PairOverlap", "overlap", "overlap_matrix"]
+__all__ = ["SHARED_DEFINITIONS", "OverlapMatrix", "PairOverlap", "overlap", "overlap_matrix"]
 
 _COUNTS = ("n_salient_a", "n_salient_b", "n_shared", "n_shared_any_sign")
 #: Default number of random draws averaged for the chance levels and the size-matched
@@ -258,79 +262,87 @@ class OverlapMatrix(_MetricTable):
         ]
 
     def order_records(self) -> list[dict[str, Any]]:
-        """One row per ordered model pair (A != B) and order k >= 1 where A has salient
-        terms: model_a, model_b, definition (``"same_sign"``: a shared term has the same
-        type, set and sign), order, n_salient_a, n_shared (sums over the compared samples),
-        rate (n_shared / n_salient_a) with its bootstrap interval (ci_low, ci_high),
-        rate_chance_order, ratio_chance_order (rate / rate_chance_order) and
-        rate_cross_prompt (where computed)."""
+        """One row per definition of shared (``"same_sign"``: the same type, set and sign;
+        ``"any_sign"``: the same type and set), ordered model pair (A != B) and order
+        k >= 1 where A has salient terms: model_a, model_b, definition, order,
+        n_salient_a, n_shared (sums over the compared samples), rate (n_shared /
+        n_salient_a) with its bootstrap interval (ci_low, ci_high), rate_chance_order,
+        ratio_chance_order (rate / rate_chance_order) and rate_cross_prompt (where
+        computed)."""
         rows = []
         order = self.order
-        for i, a in enumerate(self.names):
-            for j, b in enumerate(self.names):
-                if i == j:
+        salient = order["order_counts_salient"]
+        for definition, suffix in SHARED_DEFINITIONS.items():
+            def value(name: str, i: int, j: int, k: int, suffix=suffix) -> float | None:
+                table = order.get(name.format(suffix))
+                return None if table is None else float(table[i, j, k])
+
+            for i, j, k in self._ordered_pairs(salient.shape[-1]):
+                if salient[i, j, k] <= 0:
                     continue
-                for k in range(1, order["order_counts_salient"].shape[-1]):
-                    salient = float(order["order_counts_salient"][i, j, k])
-                    if salient <= 0:
-                        continue
-
-                    def value(name: str, i=i, j=j, k=k) -> float | None:
-                        table = order.get(name)
-                        return None if table is None else float(table[i, j, k])
-
-                    rows.append({
-                        "model_a": a, "model_b": b, "definition": "same_sign", "order": k,
-                        "n_salient_a": round(salient),
-                        "n_shared": round(float(order["order_counts_shared"][i, j, k])),
-                        "rate": value("order_sharing_rate"),
-                        "ci_low": float(self.order_ci_low["order_sharing_rate"][i, j, k]),
-                        "ci_high": float(self.order_ci_high["order_sharing_rate"][i, j, k]),
-                        "rate_chance_order": value("order_sharing_rate_chance_order"),
-                        "ratio_chance_order": value("order_rate_ratio_chance_order"),
-                        "rate_cross_prompt": value("order_sharing_rate_cross_prompt"),
-                    })
+                rate = f"order_sharing_rate{suffix}"
+                rows.append({
+                    "model_a": self.names[i], "model_b": self.names[j],
+                    "definition": definition, "order": k,
+                    "n_salient_a": round(float(salient[i, j, k])),
+                    "n_shared": round(value("order_counts_shared{}", i, j, k)),
+                    "rate": value(rate, i, j, k),
+                    "ci_low": float(self.order_ci_low[rate][i, j, k]),
+                    "ci_high": float(self.order_ci_high[rate][i, j, k]),
+                    "rate_chance_order": value("order_sharing_rate{}_chance_order", i, j, k),
+                    "ratio_chance_order": value("order_rate_ratio{}_chance_order", i, j, k),
+                    "rate_cross_prompt": value("order_sharing_rate{}_cross_prompt", i, j, k),
+                })
         return rows
 
+    def _ordered_pairs(self, width: int) -> Iterator[tuple[int, int, int]]:
+        """(i, j, k) for every ordered pair of different models and order k >= 1."""
+        size = len(self.names)
+        return ((i, j, k) for i in range(size) for j in range(size) if i != j
+                for k in range(1, width))
+
     def cancellation_records(self) -> list[dict[str, Any]]:
-        """Positive-negative cancellation ``1 - |Σ I| / Σ |I|`` of A's terms, per ordered
-        model pair (A != B): one row per set (``shared``, ``not_shared`` and the controls
-        ``size_matched``, ``strength_matched``, ``cross_prompt``) over all orders, with the
-        mean over samples and its interval, then the paired differences shared - set with
-        their Wilcoxon p-value, then per order k the shared and not-shared means (pooled
-        over samples, no interval). Columns: model_a, model_b, order (``"all"`` or k), set,
-        mean, ci_low, ci_high, n_samples, p_value."""
-        sets = {"shared": "cancellation_shared", "not_shared": "cancellation_not_shared",
-                "size_matched": "cancellation_size_matched",
-                "strength_matched": "cancellation_strength_matched",
-                "cross_prompt": "cancellation_shared_cross_prompt"}
+        """Positive-negative cancellation ``1 - |Σ I| / Σ |I|`` of A's terms, per definition
+        of shared and ordered model pair (A != B): one row per set (``shared``,
+        ``not_shared`` and the controls ``size_matched``, ``strength_matched``,
+        ``cross_prompt``) over all orders, with the mean over samples and its interval, then
+        the paired differences shared - set with their Wilcoxon p-value, then per order k
+        the shared and not-shared means (pooled over samples, no interval). Columns:
+        model_a, model_b, definition, order (``"all"`` or k), set, mean, ci_low, ci_high,
+        n_samples, p_value."""
         rows = []
-        for i, a in enumerate(self.names):
-            for j, b in enumerate(self.names):
-                if i == j:
-                    continue
-                base = {"model_a": a, "model_b": b, "order": "all",
+        width = self.order["order_counts_salient"].shape[-1]
+        for definition, suffix in SHARED_DEFINITIONS.items():
+            shared = f"cancellation_shared{suffix}"
+            sets = {"shared": shared, "not_shared": f"cancellation_not_shared{suffix}",
+                    "size_matched": f"cancellation_size_matched{suffix}",
+                    "strength_matched": f"cancellation_strength_matched{suffix}",
+                    "cross_prompt": f"cancellation_shared{suffix}_cross_prompt"}
+            for i, j, k in self._ordered_pairs(width):
+                base = {"model_a": self.names[i], "model_b": self.names[j],
+                        "definition": definition, "order": "all",
                         "n_samples": int(self.n_samples[i, j])}
-                for label, name in sets.items():
-                    if name not in self.mean:
-                        continue
-                    rows.append({**base, "set": label, "mean": float(self.mean[name][i, j]),
-                                 "ci_low": float(self.ci_low[name][i, j]),
-                                 "ci_high": float(self.ci_high[name][i, j]), "p_value": None})
-                    difference = f"cancellation_shared_minus_{name}"
-                    if difference in self.mean:
-                        test = self.paired("cancellation_shared", name)
-                        rows.append({**base, "set": f"shared - {label}",
-                                     "mean": float(test["mean"][i, j]),
-                                     "ci_low": float(test["ci_low"][i, j]),
-                                     "ci_high": float(test["ci_high"][i, j]),
-                                     "p_value": float(test["p_value"][i, j])})
-                for k in range(1, self.order["order_counts_salient"].shape[-1]):
-                    for label in ("shared", "not_shared"):
-                        mean = float(self.order[f"order_cancellation_{label}"][i, j, k])
-                        if math.isfinite(mean):
-                            rows.append({**base, "order": k, "set": label, "mean": mean,
-                                         "ci_low": None, "ci_high": None, "p_value": None})
+                if k == 1:  # the rows over all orders come first
+                    for label, name in sets.items():
+                        if name not in self.mean:
+                            continue
+                        rows.append({**base, "set": label,
+                                     "mean": float(self.mean[name][i, j]),
+                                     "ci_low": float(self.ci_low[name][i, j]),
+                                     "ci_high": float(self.ci_high[name][i, j]),
+                                     "p_value": None})
+                        if f"{shared}_minus_{name}" in self.mean:
+                            test = self.paired(shared, name)
+                            rows.append({**base, "set": f"shared - {label}",
+                                         "mean": float(test["mean"][i, j]),
+                                         "ci_low": float(test["ci_low"][i, j]),
+                                         "ci_high": float(test["ci_high"][i, j]),
+                                         "p_value": float(test["p_value"][i, j])})
+                for label in ("shared", "not_shared"):
+                    mean = float(self.order[f"order_cancellation_{label}{suffix}"][i, j, k])
+                    if math.isfinite(mean):
+                        rows.append({**base, "order": k, "set": label, "mean": mean,
+                                     "ci_low": None, "ci_high": None, "p_value": None})
         return rows
 
     def to_pandas(self):
@@ -506,7 +518,7 @@ def overlap(
         controls, expected = _controls(stats, n=n, merge_singletons=merge_singletons,
                                        draws=n_chance, rng=_generator(seed))
         metrics.update({name: float(value[0, 0, 1]) for name, value in controls.items()})
-        per_order["order_counts_shared_chance_order"] = expected[0, 0, 1]
+        per_order.update({name: value[0, 0, 1] for name, value in expected.items()})
     metrics.update(_order_metrics(per_order, counts_as_int=True))
     settings = dict(_criterion(tau, absolute, top_k, top_fraction),
                     merge_singletons=merge_singletons, n_top=n_top, l1_normalize=l1_normalize,
@@ -515,23 +527,25 @@ def overlap(
 
 
 def _order_metrics(order: dict[str, torch.Tensor], *, counts_as_int: bool) -> dict[str, Any]:
-    """Per-order metrics from summed counts and (mean) cancellations ``[..., n + 1]``."""
-    salient, shared = order["order_counts_salient"], order["order_counts_shared"]
+    """Per-order metrics of both definitions from summed counts and (mean) cancellations
+    ``[..., n + 1]``."""
+    salient = order["order_counts_salient"]
     total = salient.sum(-1, keepdim=True)
-    ratio = {
-        "order_share": torch.where(total > 0, salient / total, math.nan),
-        "order_sharing_rate": torch.where(salient > 0, shared / salient, math.nan),
-    }
-    for control in ("chance_order", "cross_prompt"):
-        if f"order_counts_shared_{control}" in order:
-            rate = order[f"order_counts_shared_{control}"] / salient
-            ratio[f"order_sharing_rate_{control}"] = torch.where(salient > 0, rate, math.nan)
-    if "order_sharing_rate_chance_order" in ratio:
-        chance = ratio["order_sharing_rate_chance_order"]
-        ratio["order_rate_ratio_chance_order"] = torch.where(
-            chance > 0, ratio["order_sharing_rate"] / chance, math.nan)
-    counts = {"order_counts_salient": salient, "order_counts_shared": shared,
-              "order_counts_not_shared": salient - shared}
+    ratio = {"order_share": torch.where(total > 0, salient / total, math.nan)}
+    counts = {"order_counts_salient": salient}
+    for suffix in SHARED_DEFINITIONS.values():
+        shared = order[f"order_counts_shared{suffix}"]
+        counts[f"order_counts_shared{suffix}"] = shared
+        counts[f"order_counts_not_shared{suffix}"] = salient - shared
+        for control in ("", "_chance_order", "_cross_prompt"):
+            if f"order_counts_shared{suffix}{control}" in order:
+                rate = order[f"order_counts_shared{suffix}{control}"] / salient
+                ratio[f"order_sharing_rate{suffix}{control}"] = torch.where(
+                    salient > 0, rate, math.nan)
+        chance = ratio.get(f"order_sharing_rate{suffix}_chance_order")
+        if chance is not None:
+            ratio[f"order_rate_ratio{suffix}_chance_order"] = torch.where(
+                chance > 0, ratio[f"order_sharing_rate{suffix}"] / chance, math.nan)
     rest = {name: value for name, value in order.items()
             if "cancellation" in name or name.endswith(("_chance_order", "_cross_prompt"))}
     if not counts_as_int:
@@ -747,10 +761,11 @@ def overlap_matrix(
         metrics += [f"{name}_cross_prompt" for name in CROSS_PROMPT]
     table = torch.full((len(metrics), samples, models, models), math.nan, dtype=torch.float64,
                        device=device)  # NaN where a pair is skipped
+    counted = [name for name in ORDERS if "cancellation" not in name]
+    if n_chance > 0:
+        counted += [f"order_counts_shared{s}_chance_order" for s in SHARED_DEFINITIONS.values()]
     order_counts = {name: torch.zeros(samples, models, models, width, dtype=torch.float64,
-                                      device=device)
-                    for name in ("order_counts_salient", "order_counts_shared",
-                                 *(["order_counts_shared_chance_order"] if n_chance else []))}
+                                      device=device) for name in counted}
     order_sums = {name: torch.zeros(models, models, width, dtype=torch.float64, device=device)
                   for name in ORDERS if "cancellation" in name}
     order_defined = {name: torch.zeros_like(value) for name, value in order_sums.items()}
@@ -771,7 +786,7 @@ def overlap_matrix(
             controls, expected = _controls(stats, n=n, merge_singletons=merge_singletons,
                                            draws=n_chance, rng=generator)
             scalars.update(controls)
-            counts["order_counts_shared_chance_order"] = expected
+            counts.update(expected)
         in_block = (n_of[rows] == n).to(device)
         keep = valid[rows] & in_block.unsqueeze(-1) & in_block.unsqueeze(-2)
         for k, name in enumerate(metrics):
@@ -791,8 +806,8 @@ def overlap_matrix(
         for name, value in cross.items():
             k = metrics.index(f"{name}_cross_prompt")
             table[k] = torch.where(valid, value, math.nan)
-        order_counts["order_counts_shared_cross_prompt"] = torch.where(
-            valid.unsqueeze(-1), cross_order, 0.0)
+        order_counts.update({f"{name}_cross_prompt": torch.where(valid.unsqueeze(-1), value, 0.0)
+                             for name, value in cross_order.items()})
     present = set(metrics)
     differences = [(metric, control) for metric, control in DIFFERENCES
                    if metric in present and control in present]
@@ -837,7 +852,7 @@ def overlap_matrix(
 def _controls(
     stats: PairStatistics, *, n: int, merge_singletons: bool, draws: int,
     rng: np.random.Generator,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Chance levels (uniform and order-preserving) and the cancellation controls of a
     block, and the expected common count per order under order-preserving chance."""
     controls, expected = chance_statistics(stats, n=n, merge_singletons=merge_singletons,
@@ -859,11 +874,11 @@ def _cross_prompt(
     rng: np.random.Generator,
     device: torch.device,
     width: int,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The cross-prompt control ``[S, M, M]`` of every :data:`CROSS_PROMPT` metric: model A
     on sample i against model B on other samples j (players aligned by position), averaged
     over up to ``partners`` of them; and the common count per order it gives,
-    ``[S, M, M, width]``.
+    ``[S, M, M, width]``, by ``order_counts_shared*`` name (both definitions).
 
     Samples are paired by cyclic shifts of the samples with the same number of players (all
     shifts when there are at most ``partners + 1`` samples, else ``partners`` random ones),
@@ -874,8 +889,9 @@ def _cross_prompt(
     sums = {name: torch.zeros(samples, models, models, dtype=torch.float64, device=device)
             for name in CROSS_PROMPT}
     defined = {name: torch.zeros_like(value) for name, value in sums.items()}
-    order_shared = torch.zeros(samples, models, models, width, dtype=torch.float64,
-                               device=device)
+    order_shared = {f"order_counts_shared{s}": torch.zeros(
+        samples, models, models, width, dtype=torch.float64, device=device)
+        for s in SHARED_DEFINITIONS.values()}
     met = torch.zeros(samples, dtype=torch.float64, device=device)
     uniform = (n_of == n_of[:, :1]).all(1)
     for n in sorted(set(n_of[uniform, 0].tolist())):
@@ -901,12 +917,13 @@ def _cross_prompt(
                     finite = torch.isfinite(value)
                     sums[name][mine] += torch.where(finite, value, 0.0)
                     defined[name][mine] += finite
-                order_shared[mine, ..., : n + 1] += stats.orders["order_counts_shared"]
+                for name, value in order_shared.items():
+                    value[mine, ..., : n + 1] += stats.orders[name]
                 met[mine] += 1
     cross = {name: torch.where(defined[name] > 0, sums[name] / defined[name], math.nan)
              for name in CROSS_PROMPT}
-    mean_order = order_shared / met.clamp(min=1)[:, None, None, None]
-    return cross, mean_order
+    met = met.clamp(min=1)[:, None, None, None]
+    return cross, {name: value / met for name, value in order_shared.items()}
 
 
 def _order_rates(

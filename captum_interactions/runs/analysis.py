@@ -136,15 +136,16 @@ def analyse(
     return counts
 
 
-#: Metrics of the independent extraction repeated at every salience threshold of a sweep.
-SWEEP_METRICS = (
-    "jaccard", "jaccard_chance_uniform", "jaccard_chance_order", "jaccard_cross_prompt",
-    "jaccard_minus_jaccard_cross_prompt", "jaccard_minus_jaccard_chance_order",
-    "jaccard_any_sign", "jaccard_any_sign_minus_jaccard_any_sign_cross_prompt",
-    "mean_order_shared", "mean_order_shared_minus_mean_order_shared_chance_order",
-    "cancellation_shared", "cancellation_shared_minus_cancellation_shared_cross_prompt",
-    "n_salient_a", "n_shared",
-)
+#: Metrics of the independent extraction repeated at every salience threshold of a sweep
+#: (both definitions of a shared term: ``jaccard`` and ``jaccard_any_sign``, ...).
+SWEEP_METRICS = ("n_salient_a", *(
+    name.format(suffix) for suffix in ("", "_any_sign") for name in (
+        "jaccard{}", "jaccard{}_chance_uniform", "jaccard{}_chance_order",
+        "jaccard{}_cross_prompt", "jaccard{0}_minus_jaccard{0}_cross_prompt",
+        "jaccard{0}_minus_jaccard{0}_chance_order", "mean_order_shared{}",
+        "mean_order_shared{0}_minus_mean_order_shared{0}_chance_order",
+        "cancellation_shared{}",
+        "cancellation_shared{0}_minus_cancellation_shared{0}_cross_prompt", "n_shared{}")))
 
 
 def tau_sweep(

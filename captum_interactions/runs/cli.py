@@ -31,7 +31,7 @@ from captum_interactions._version import __version__
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
 from captum_interactions.modes import MODES
 
-from .options import DTYPES, RunOptions
+from .options import DTYPES, SHARED_TERM_DEFINITIONS, RunOptions
 
 if TYPE_CHECKING:
     import torch
@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--tau", type=float, default=_DEFAULTS.tau,
                         help="salience threshold for comparisons and the report "
                         "(default: %(default)s)")
+    method.add_argument("--definition", choices=SHARED_TERM_DEFINITIONS,
+                        default=_DEFAULTS.definition,
+                        help="primary definition of a shared term: same type, set and sign, "
+                        "or any sign (both are computed; default: %(default)s)")
     method.add_argument("--separate-singletons", action="store_true",
                         help="keep a single word's AND and OR terms apart in graphs, "
                         "comparisons and the report (default: merged, as they fire on the "
@@ -208,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--shared-qcoef", type=float)
     changes.add_argument("--pcoef", type=float)
     changes.add_argument("--tau", type=float)
+    changes.add_argument("--definition", choices=SHARED_TERM_DEFINITIONS)
     changes.add_argument("--separate-singletons", action="store_true", default=None,
                          help="keep a single word's AND and OR terms apart")
     again.add_argument("--no-report", action="store_true", help="skip report.md and figures")
@@ -245,7 +250,7 @@ def _reanalyse(args: argparse.Namespace) -> int:
     changes = {key: value for key, value in (
         ("mode", args.mode), ("qcoef", args.qcoef), ("solver", args.solver),
         ("shared", args.shared), ("alpha", args.alpha), ("shared_qcoef", args.shared_qcoef),
-        ("pcoef", args.pcoef), ("tau", args.tau),
+        ("pcoef", args.pcoef), ("tau", args.tau), ("definition", args.definition),
         ("merge_singletons", None if args.separate_singletons is None else False),
     ) if value is not None}
     start = time.perf_counter()
@@ -264,7 +269,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         solver=args.solver, shared=args.shared, alpha=args.alpha,
         shared_qcoef=args.shared_qcoef, pcoef=args.pcoef, tau=args.tau,
         merge_singletons=not args.separate_singletons, dtype=args.dtype,
-        seed=args.seed,
+        seed=args.seed, definition=args.definition,
     )
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from captum_interactions._files import partial_files
+from captum_interactions._files import PARTIAL_PREFIX, partial_files
 from captum_interactions._version import __version__
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.result import InteractionResult
@@ -169,8 +169,10 @@ class RunFolder:
         path = out / MANIFEST
         if not path.exists():
             if not (out / "results").is_dir():
+                # (a run killed while writing its first manifest leaves a partial file)
                 foreign = sorted(entry.name for entry in out.iterdir()
-                                 if entry.name not in _HOUSEKEEPING)
+                                 if entry.name not in _HOUSEKEEPING
+                                 and not entry.name.startswith(PARTIAL_PREFIX))
                 if foreign:
                     raise RunFolderError(
                         f"output folder {out} is not empty ({', '.join(foreign[:5])}) and holds "

@@ -19,13 +19,15 @@ from captum_interactions.exceptions import InteractionError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DTYPES", "RunOptions"]
+__all__ = ["DTYPES", "SHARED_TERM_DEFINITIONS", "RunOptions"]
 
 #: Model dtypes a run accepts (names of torch dtypes).
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
 _ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons",
-                     "tau_sweep")
+                     "tau_sweep", "definition")
+#: The definitions of a shared term (:data:`captum_interactions.graphs.SHARED_DEFINITIONS`).
+SHARED_TERM_DEFINITIONS = ("same_sign", "any_sign")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class RunOptions:
             results are never merged.
         tau_sweep (tuple of float): salience thresholds at which the comparison is repeated
             (``sweep.csv`` and the report's sensitivity table); ``()`` for none.
+        definition (str): the primary definition of a shared term, which the report's
+            findings lead with: ``"same_sign"`` (default: the same type, player set and
+            sign) or ``"any_sign"`` (the same type and set). Both are always computed and
+            written (metrics with ``_any_sign`` in their names, a ``definition`` column).
     """
 
     n_players: int = 10
@@ -70,6 +76,7 @@ class RunOptions:
     tau: float = 0.05
     merge_singletons: bool = True
     tau_sweep: tuple[float, ...] = (0.05, 0.1, 0.2)
+    definition: str = "same_sign"
 
     def __post_init__(self) -> None:
         if isinstance(self.tau_sweep, (list, tuple)):  # (a manifest gives a JSON list)
@@ -89,6 +96,10 @@ class RunOptions:
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {self.seed!r}")
+        if self.definition not in SHARED_TERM_DEFINITIONS:
+            raise InteractionError(
+                f"definition {self.definition!r} is not a definition of a shared term; use "
+                f"one of {list(SHARED_TERM_DEFINITIONS)}")
         if self.dtype not in DTYPES:
             raise InteractionError(f"dtype {self.dtype!r} is not one of {sorted(DTYPES)}")
         for name in ("alpha", "tau"):

@@ -31,6 +31,7 @@ from captum_interactions._files import atomic_path
 from captum_interactions._optional import require
 from captum_interactions._version import __version__
 from captum_interactions.graphs import (
+    SHARED_DEFINITIONS,
     OverlapMatrix,
     and_or_graph,
     draw_and_or_graph,
@@ -176,7 +177,11 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
         return [*lines, "", "No two models predict the same next word on any prompt, so "
                 "nothing is compared. Give the word to explain as the prompt's `target` to "
                 "compare the models on it."]
+    s = SHARED_DEFINITIONS[data.options.definition]
     lines += [
+        "",
+        f"Shared terms: {_DEFINITION_TEXT[data.options.definition]} (the primary definition; "
+        "the findings below show both).",
         "",
         "| models | extraction | prompts | weighted overlap (cross-prompt) | Jaccard | "
         "Jaccard controls: uniform / order / cross-prompt | top-10 overlap (uniform chance, "
@@ -191,20 +196,20 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
                 f"| {names[i]} vs {names[j]} | {extraction} | {int(matrix.n_samples[i, j])} | "
                 f"{_interval(matrix, 'weighted_overlap', i, j)} "
                 f"({_num(mean.get('weighted_overlap_cross_prompt'))}) | "
-                f"{_interval(matrix, 'jaccard', i, j)} | "
-                f"{' / '.join(_num(mean.get(f'jaccard{c}')) for c in _CONTROL_SUFFIXES)} | "
-                f"{_with_control(mean, 'top_k_overlap', ('_chance_uniform', '_cross_prompt'))}"
-                f" | {_num(mean['n_shared'], 1)} / "
+                f"{_interval(matrix, f'jaccard{s}', i, j)} | "
+                f"{' / '.join(_num(mean.get(f'jaccard{s}{c}')) for c in _CONTROL_SUFFIXES)} | "
+                f"{_with_control(mean, f'top_k_overlap{s}', ('_chance_uniform', '_cross_prompt'))}"
+                f" | {_num(mean[f'n_shared{s}'], 1)} / "
                 f"{_num(mean['n_salient_a'], 1)} / {_num(mean['n_salient_b'], 1)} | "
-                f"{_num(mean['mean_order_shared'], 2)} / "
-                f"{_num(mean['mean_order_not_shared'], 2)} | "
-                f"{_num(mean['cancellation_shared'], 2)} / "
-                f"{_num(mean['cancellation_not_shared'], 2)} |"
+                f"{_num(mean[f'mean_order_shared{s}'], 2)} / "
+                f"{_num(mean[f'mean_order_not_shared{s}'], 2)} | "
+                f"{_num(mean[f'cancellation_shared{s}'], 2)} / "
+                f"{_num(mean[f'cancellation_not_shared{s}'], 2)} |"
             )
     lines += ["", "Means over the compared prompts, with 95% bootstrap intervals over prompts "
               "in brackets; counts and orders are per prompt, from model A's side (see "
               "[Definitions](#definitions))."]
-    lines += _findings(independent, pairs)
+    lines += _findings(independent, pairs, data.options.definition)
     lines += _sensitivity(data, names, pairs)
     if "shared" in matrices:
         lines += ["", f"> {_SHARED_NOTE}"]
@@ -297,11 +302,12 @@ def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
             continue
         for extraction, matrix in matrices.items():
             value = {k: float(v[index, i, j]) for k, v in matrix.per_sample.items()}
+            s = SHARED_DEFINITIONS[data.options.definition]
             rows.append(
                 f"| {names[i]} vs {names[j]} | {extraction} | "
                 f"{_with_control(value, 'weighted_overlap', ('_cross_prompt',))} | "
-                f"{_with_control(value, 'jaccard', _CONTROL_SUFFIXES)} | "
-                f"{_num(value['n_shared'], 0)} |")
+                f"{_with_control(value, f'jaccard{s}', _CONTROL_SUFFIXES)} | "
+                f"{_num(value[f'n_shared{s}'], 0)} |")
     lines = []
     if rows:
         lines += ["", "| models | extraction | weighted overlap (cross-prompt) | Jaccard "
@@ -315,6 +321,8 @@ def _prompt_overlap(data, prompt, found, matrices) -> list[str]:
 #: Controls of a metric, as suffixes of its name: uniform chance, order-preserving chance,
 #: cross-prompt.
 _CONTROL_SUFFIXES = ("_chance_uniform", "_chance_order", "_cross_prompt")
+_DEFINITION_TEXT = {"same_sign": "salient in both with the same type, player set and sign",
+                    "any_sign": "salient in both with the same type and player set, either sign"}
 _CONTROL_NAMES = {"_chance_uniform": "uniform chance", "_chance_order": "order-preserving chance",
                   "_cross_prompt": "cross-prompt control"}
 
@@ -344,55 +352,62 @@ def _versus(matrix: OverlapMatrix, metric: str, control: str, i: int, j: int,
             f"{int(test['n'][i, j])} prompts above")
 
 
-def _findings(matrix: OverlapMatrix, pairs: list[tuple[int, int]]) -> list[str]:
-    """The paper's claims on the independent extraction, each next to its controls."""
+def _findings(matrix: OverlapMatrix, pairs: list[tuple[int, int]], primary: str) -> list[str]:
+    """The paper's claims on the independent extraction, each next to its controls, under
+    the primary definition of a shared term and then the other."""
     names = matrix.names
     order_rows = matrix.order_records()
+    definitions = sorted(SHARED_DEFINITIONS, key=lambda name: name != primary)
     lines = ["", "### Findings (independent extraction, each next to its controls)", ""]
     for i, j in pairs:
         lines += [f"**{names[i]} vs {names[j]}** ({int(matrix.n_samples[i, j])} prompts):", ""]
-        for metric, label in (("jaccard", "same sign; primary"), ("jaccard_any_sign",
-                                                                  "any sign")):
-            lines.append(
-                f"- *Sharing* — Jaccard ({label}) {_interval(matrix, metric, i, j)}: "
-                + "; ".join(_versus(matrix, metric, metric + suffix, i, j,
-                                    _CONTROL_NAMES[suffix]) for suffix in _CONTROL_SUFFIXES)
-                + ".")
         strength = _versus(matrix, "weighted_overlap", "weighted_overlap_cross_prompt", i, j,
                            "cross-prompt control")
-        lines.append(f"- *Sharing, by strength* — weighted overlap "
-                     f"{_interval(matrix, 'weighted_overlap', i, j)}: {strength}.")
-        lines.append(
-            f"- *Order* — mean order of the shared terms "
-            f"{_interval(matrix, 'mean_order_shared', i, j)}: "
-            + "; ".join(_versus(matrix, "mean_order_shared", f"mean_order_shared{suffix}", i, j,
-                                f"order that {_CONTROL_NAMES[suffix]} predicts")
-                        for suffix in ("_chance_order", "_cross_prompt")) + ".")
-        lines.append(
-            "- *Cancellation* — of the shared terms "
-            f"{_interval(matrix, 'cancellation_shared', i, j)}: "
-            + "; ".join(_versus(matrix, "cancellation_shared", control, i, j, name)
-                        for control, name in (
-                            ("cancellation_not_shared", "non-shared terms"),
-                            ("cancellation_size_matched", "size-matched random terms"),
-                            ("cancellation_strength_matched",
-                             "strength-matched terms (as many of A's strongest)"),
-                            ("cancellation_shared_cross_prompt", "cross-prompt shared terms")))
-            + ".")
-        lines += ["", "| order | salient (A) | shared | sharing rate | order-preserving chance "
-                  "| ratio | cross-prompt |", "|---|---|---|---|---|---|---|"]
-        for row in order_rows:
-            if (row["model_a"], row["model_b"]) != (names[i], names[j]):
-                continue
-            lines.append(
-                f"| {row['order']} | {row['n_salient_a']} | {row['n_shared']} | "
-                f"{_num(row['rate'])} [{_num(row['ci_low'], 2)}, {_num(row['ci_high'], 2)}] | "
-                f"{_num(row['rate_chance_order'])} | {_num(row['ratio_chance_order'], 2)} | "
-                f"{_num(row['rate_cross_prompt'])} |")
-        lines.append("")
+        lines += [f"- *Sharing, by strength* (no definition of shared needed) — weighted "
+                  f"overlap {_interval(matrix, 'weighted_overlap', i, j)}: {strength}.", ""]
+        for definition in definitions:
+            lines += [f"*Shared = {_DEFINITION_TEXT[definition]}* "
+                      f"({'primary' if definition == primary else 'secondary'}):", ""]
+            lines += _definition_findings(matrix, order_rows, i, j, definition)
     lines += ["Claim 2 (more sharing between more capable models) needs a capability ordering "
               "of three or more models and is not tested by this report."]
     return lines
+
+
+def _definition_findings(matrix: OverlapMatrix, order_rows: list[dict[str, Any]], i: int,
+                         j: int, definition: str) -> list[str]:
+    """Sharing, order and cancellation of one pair under one definition of shared, with
+    the per-order table."""
+    s = SHARED_DEFINITIONS[definition]
+    jaccard, mean_order, shared = f"jaccard{s}", f"mean_order_shared{s}", f"cancellation_shared{s}"
+    lines = [
+        f"- *Sharing* — Jaccard {_interval(matrix, jaccard, i, j)}: "
+        + "; ".join(_versus(matrix, jaccard, jaccard + suffix, i, j, _CONTROL_NAMES[suffix])
+                    for suffix in _CONTROL_SUFFIXES) + ".",
+        f"- *Order* — mean order of the shared terms {_interval(matrix, mean_order, i, j)}: "
+        + "; ".join(_versus(matrix, mean_order, mean_order + suffix, i, j,
+                            f"order that {_CONTROL_NAMES[suffix]} predicts")
+                    for suffix in ("_chance_order", "_cross_prompt")) + ".",
+        f"- *Cancellation* — of the shared terms {_interval(matrix, shared, i, j)}: "
+        + "; ".join(_versus(matrix, shared, control, i, j, name) for control, name in (
+            (f"cancellation_not_shared{s}", "non-shared terms"),
+            (f"cancellation_size_matched{s}", "size-matched random terms"),
+            (f"cancellation_strength_matched{s}",
+             "strength-matched terms (as many of A's strongest)"),
+            (f"cancellation_shared{s}_cross_prompt", "cross-prompt shared terms"))) + ".",
+        "", "| order | salient (A) | shared | sharing rate | order-preserving chance | ratio | "
+        "cross-prompt |", "|---|---|---|---|---|---|---|",
+    ]
+    for row in order_rows:
+        if (row["model_a"], row["model_b"], row["definition"]) != (
+                matrix.names[i], matrix.names[j], definition):
+            continue
+        lines.append(
+            f"| {row['order']} | {row['n_salient_a']} | {row['n_shared']} | "
+            f"{_num(row['rate'])} [{_num(row['ci_low'], 2)}, {_num(row['ci_high'], 2)}] | "
+            f"{_num(row['rate_chance_order'])} | {_num(row['ratio_chance_order'], 2)} | "
+            f"{_num(row['rate_cross_prompt'])} |")
+    return [*lines, ""]
 
 
 def _sensitivity(data: RunData, names: list[str], pairs: list[tuple[int, int]]) -> list[str]:
@@ -402,7 +417,9 @@ def _sensitivity(data: RunData, names: list[str], pairs: list[tuple[int, int]]) 
     rows = tau_sweep(data.results, models=names, prompts=[p.id for p in data.complete_prompts()],
                      options=data.options)
     found = {(row["tau"], row["model_a"], row["model_b"], row["metric"]): row for row in rows}
-    lines = ["", "**Sensitivity to the salience threshold τ** (independent extraction):", "",
+    s = SHARED_DEFINITIONS[data.options.definition]
+    lines = ["", "**Sensitivity to the salience threshold τ** (independent extraction; "
+             f"shared: {_DEFINITION_TEXT[data.options.definition]}):", "",
              "| models | τ | salient (A) | Jaccard | cross-prompt control | difference | "
              "order-preserving chance |", "|---|---|---|---|---|---|---|"]
     for i, j in pairs:
@@ -410,14 +427,14 @@ def _sensitivity(data: RunData, names: list[str], pairs: list[tuple[int, int]]) 
             def get(metric: str, i=i, j=j, tau=tau) -> dict[str, Any]:
                 return found.get((tau, names[i], names[j], metric), {})
 
-            difference = get("jaccard_minus_jaccard_cross_prompt")
+            difference = get(f"jaccard{s}_minus_jaccard{s}_cross_prompt")
             lines.append(
                 f"| {names[i]} vs {names[j]} | {tau:g} | {_num(get('n_salient_a').get('mean'), 1)}"
-                f" | {_num(get('jaccard').get('mean'))} | "
-                f"{_num(get('jaccard_cross_prompt').get('mean'))} | "
+                f" | {_num(get(f'jaccard{s}').get('mean'))} | "
+                f"{_num(get(f'jaccard{s}_cross_prompt').get('mean'))} | "
                 f"{_num(difference.get('mean'))} [{_num(difference.get('ci_low'), 2)}, "
                 f"{_num(difference.get('ci_high'), 2)}] | "
-                f"{_num(get('jaccard_chance_order').get('mean'))} |")
+                f"{_num(get(f'jaccard{s}_chance_order').get('mean'))} |")
     return lines
 
 
@@ -444,7 +461,9 @@ def _definitions(data: RunData, *, tau: float) -> list[str]:
         ("salient", f"an interaction with |I| ≥ τ·max|I| (τ = {tau}) of its result; salient "
                     "AND / OR counts them"),
         ("Σ|I|", "the extraction objective, Σ over S ≠ ∅ of |AND(S)| + |OR(S)|"),
-        ("shared", "a salient term (type and set) of both models with the same sign"),
+        ("shared", "a salient term of model A that B also has salient: with the same type, "
+                   "set and sign (`same_sign`), or the same type and set (`any_sign`; metrics "
+                   f"named `*_any_sign`); primary here: `{data.options.definition}`"),
         ("weighted overlap", "Σ min(|I_A|, |I_B|) / Σ max(|I_A|, |I_B|) over all terms, "
                              "signs kept apart (1 = identical interactions)"),
         ("Jaccard", "shared salient terms / salient terms of either model"),

@@ -51,7 +51,7 @@ def test_order_preserving_chance_matches_moving_b_within_each_order():
                 for k in range(1, 5)}
     assert [len(universe[k]) for k in range(1, 5)] == order_universe_sizes(
         4, merge_singletons=True)[1:]
-    jaccards, mean_orders, per_order = [], [], np.zeros(5)
+    jaccards, any_sign, mean_orders, per_order = [], [], [], np.zeros(5)
     for _ in range(20_000):
         moved = set()
         for k, places in universe.items():
@@ -60,11 +60,14 @@ def test_order_preserving_chance_matches_moving_b_within_each_order():
             moved |= {(*places[p], key[2]) for p, key in zip(picks, mine, strict=True)}
         common = sa & moved
         jaccards.append(len(common) / (len(sa) + len(moved) - len(common)))
+        common_any = {key[:2] for key in sa} & {key[:2] for key in moved}
+        any_sign.append(len(common_any) / (len(sa) + len(moved) - len(common_any)))
         for key in common:
             per_order[order(key)] += 1
         if common:
             mean_orders.append(np.mean([order(key) for key in common]))
     assert got["jaccard_chance_order"] == pytest.approx(np.mean(jaccards), abs=0.005)
+    assert got["jaccard_any_sign_chance_order"] == pytest.approx(np.mean(any_sign), abs=0.005)
     # the expected common count of order k: (a+ b+ + a- b-) / (terms of order k)
     sizes = order_universe_sizes(4, merge_singletons=True)
     def count(keys, k, sign):
@@ -74,6 +77,12 @@ def test_order_preserving_chance_matches_moving_b_within_each_order():
                          if size else 0.0 for k, size in enumerate(sizes)])
     assert per_order / 20_000 == pytest.approx(expected, abs=0.03)  # (the oracle's draws)
     assert got["order_counts_shared_chance_order"] == pytest.approx(expected.tolist(), abs=0.02)
+    # any sign: |A_k| |B_k| / (terms of order k)
+    expected_any = np.array([len([k_ for k_ in sa if order(k_) == k])
+                             * len([k_ for k_ in sb if order(k_) == k]) / size
+                             if size else 0.0 for k, size in enumerate(sizes)])
+    assert got["order_counts_shared_any_sign_chance_order"] == pytest.approx(
+        expected_any.tolist(), abs=0.02)
     rates = [e / s if s else math.nan for e, s in zip(
         expected, got["order_counts_salient"], strict=True)]
     assert got["order_sharing_rate_chance_order"] == pytest.approx(rates, abs=0.01,
@@ -132,7 +141,9 @@ def _cross_reference(results, i, a, b, metric):
 
 
 @pytest.mark.parametrize("metric", ["jaccard", "jaccard_any_sign", "weighted_overlap",
-                                    "cancellation_shared", "mean_order_shared", "n_shared"])
+                                    "cancellation_shared", "mean_order_shared", "n_shared",
+                                    "cancellation_shared_any_sign",
+                                    "mean_order_shared_any_sign"])
 def test_cross_prompt_control_is_a_on_one_prompt_against_b_on_the_others(metric):
     generator = torch.Generator().manual_seed(7)
     # two groups of prompts with 3 and 4 players: only prompts of one size are paired
@@ -190,6 +201,16 @@ def test_cancellation_controls_take_as_many_of_a_s_terms_as_are_shared():
     pairs = [(x, y) for k, x in enumerate(values) for y in values[k + 1:]]
     exact = np.mean([cancellation(pair) for pair in pairs])  # every 2-subset equally likely
     assert got["cancellation_size_matched"] == pytest.approx(exact, abs=0.01)
+    # any sign: B's -2.0 on A's +2.0 makes three terms shared; the 3 strongest: +3, -2.5, +2
+    flipped = planted_result({0b001: 1.0, 0b011: -1.0, 0b010: -2.0})
+    got = overlap(a, flipped, tau=0.0, absolute=0.1, n_chance=20_000, seed=0)
+    assert (got["n_shared"], got["n_shared_any_sign"]) == (2, 3)
+    assert got["cancellation_shared_any_sign"] == pytest.approx(1 - 2.5 / 7.5)
+    assert got["cancellation_strength_matched_any_sign"] == pytest.approx(1 - 2.5 / 7.5)
+    triples = list(itertools.combinations(values, 3))
+    assert got["cancellation_size_matched_any_sign"] == pytest.approx(
+        np.mean([cancellation(triple) for triple in triples]), abs=0.01)
+    assert got["cancellation_size_matched"] == pytest.approx(exact, abs=0.01)
     nothing = overlap(a, planted_result({0b111: 1.0}), tau=0.0, absolute=0.1, n_chance=10)
     assert math.isnan(nothing["cancellation_size_matched"])
     assert math.isnan(nothing["cancellation_strength_matched"])
@@ -228,4 +249,5 @@ def test_controls_can_be_turned_off():
                 or "matched" in name]
     # (shared against non-shared cancellation needs no control draws)
     assert [name for name in matrix if "_minus_" in name] == [
-        "cancellation_shared_minus_cancellation_not_shared"]
+        "cancellation_shared_minus_cancellation_not_shared",
+        "cancellation_shared_any_sign_minus_cancellation_not_shared_any_sign"]

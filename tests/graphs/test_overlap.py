@@ -46,11 +46,6 @@ def reference(a: InteractionResult, b: InteractionResult, *, n_top: int = 10,
                 for t in result.salient(merge_singletons=merge_singletons, **options)}
 
     sa, sb = signed_set(a, **criterion), signed_set(b, **criterion)
-    shared = set(sa) & set(sb)
-    any_a = {key[:2] for key in sa}
-    any_b = {key[:2] for key in sb}
-    shared_any = any_a & any_b
-    rest = set(sa) - shared
     ta, tb = signed_set(a, top_k=n_top), signed_set(b, top_k=n_top)
 
     def ratio(x, y):
@@ -74,38 +69,38 @@ def reference(a: InteractionResult, b: InteractionResult, *, n_top: int = 10,
     def order(key):
         return bin(key[1]).count("1")
 
-    per_order = {
-        "order_counts_salient": [sum(order(key) == o for key in sa) for o in range(n + 1)],
-        "order_counts_shared": [sum(order(key) == o for key in shared) for o in range(n + 1)],
-        "order_cancellation_shared": [cancellation([key for key in shared if order(key) == o])
-                                      for o in range(n + 1)],
-        "order_cancellation_not_shared": [cancellation([key for key in rest if order(key) == o])
-                                          for o in range(n + 1)],
-    }
-    per_order["order_counts_not_shared"] = [
-        s - h for s, h in zip(per_order["order_counts_salient"],
-                              per_order["order_counts_shared"], strict=True)]
-    per_order["order_share"] = [ratio(c, len(sa)) for c in per_order["order_counts_salient"]]
-    per_order["order_sharing_rate"] = [
-        ratio(h, s) for s, h in zip(per_order["order_counts_salient"],
-                                    per_order["order_counts_shared"], strict=True)]
-    return {
-        "weighted_overlap": ratio(low, high),
-        "jaccard": ratio(len(shared), len(set(sa) | set(sb))),
-        "jaccard_any_sign": ratio(len(shared_any), len(any_a | any_b)),
-        "cover_ratio": ratio(len(shared), len(sa)),
-        "cover_ratio_any_sign": ratio(len(shared_any), len(sa)),
-        "top_k_overlap": ratio(len(set(ta) & set(tb)), max(len(ta), len(tb))),
-        "n_salient_a": len(sa),
-        "n_salient_b": len(sb),
-        "n_shared": len(shared),
-        "n_shared_any_sign": len(shared_any),
-        "mean_order_shared": ratio(sum(map(order, shared)), len(shared)),
-        "mean_order_not_shared": ratio(sum(map(order, rest)), len(rest)),
-        "cancellation_shared": cancellation(shared),
-        "cancellation_not_shared": cancellation(rest),
-        **per_order,
-    }
+    def by_order(keys):
+        return [sum(order(key) == o for key in keys) for o in range(n + 1)]
+
+    expected = {"weighted_overlap": ratio(low, high), "n_salient_a": len(sa),
+                "n_salient_b": len(sb), "order_counts_salient": by_order(sa),
+                "order_share": [ratio(c, len(sa)) for c in by_order(sa)]}
+    # same sign: (type, mask, sign) in both; any sign: (type, mask) in both
+    for suffix, key_of in (("", lambda key: key), ("_any_sign", lambda key: key[:2])):
+        in_b, top_b = {key_of(key) for key in sb}, {key_of(key) for key in tb}
+        shared = {key for key in sa if key_of(key) in in_b}
+        rest = set(sa) - shared
+        union = {key_of(key) for key in sa} | in_b
+        top_shared = {key_of(key) for key in ta} & top_b
+        expected.update({
+            f"jaccard{suffix}": ratio(len(shared), len(union)),
+            f"cover_ratio{suffix}": ratio(len(shared), len(sa)),
+            f"top_k_overlap{suffix}": ratio(len(top_shared), max(len(ta), len(tb))),
+            f"n_shared{suffix}": len(shared),
+            f"mean_order_shared{suffix}": ratio(sum(map(order, shared)), len(shared)),
+            f"mean_order_not_shared{suffix}": ratio(sum(map(order, rest)), len(rest)),
+            f"cancellation_shared{suffix}": cancellation(shared),
+            f"cancellation_not_shared{suffix}": cancellation(rest),
+            f"order_counts_shared{suffix}": by_order(shared),
+            f"order_counts_not_shared{suffix}": by_order(rest),
+            f"order_sharing_rate{suffix}": [ratio(h, s) for s, h in zip(
+                by_order(sa), by_order(shared), strict=True)],
+            f"order_cancellation_shared{suffix}": [
+                cancellation([key for key in shared if order(key) == o]) for o in range(n + 1)],
+            f"order_cancellation_not_shared{suffix}": [
+                cancellation([key for key in rest if order(key) == o]) for o in range(n + 1)],
+        })
+    return expected
 
 
 def assert_metrics_equal(got, expected, *, rel=1e-9):

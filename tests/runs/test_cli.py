@@ -18,6 +18,7 @@ from captum_interactions import InteractionResult
 from captum_interactions.adapters.text import content_words, words
 from captum_interactions.graphs import overlap, read_graph
 from captum_interactions.runs import cli
+from captum_interactions.runs.analysis import SWEEP_METRICS
 from captum_interactions.runs.specs import (
     ModelSpec,
     ModelSpecError,
@@ -30,11 +31,14 @@ from captum_interactions.runs.specs import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def overlap_terms(a: InteractionResult, b: InteractionResult):
-    """The salient terms of ``a`` that ``b`` also has, with the same type and sign."""
-    mine = {(t.type, t.mask, t.sign): t for t in a.salient()}
-    theirs = {(t.type, t.mask, t.sign) for t in b.salient()}
-    return [term for key, term in mine.items() if key in theirs]
+def overlap_terms(a: InteractionResult, b: InteractionResult, definition: str = "same_sign"):
+    """The salient terms of ``a`` that ``b`` also has, with the same type and set, and the
+    same sign unless ``definition="any_sign"``."""
+    def key(t):
+        return (t.type, t.mask) if definition == "any_sign" else (t.type, t.mask, t.sign)
+
+    theirs = {key(t) for t in b.salient()}
+    return [t for t in a.salient() if key(t) in theirs]
 
 
 # ------------------------------------------------------------------------------ prompt files
@@ -321,13 +325,13 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
         "rate_cross_prompt"]
     mine = [r for r in per_order
             if (r["extraction"], r["model_a"], r["model_b"]) == ("independent", "small", "llama")]
-    assert mine
+    assert {row["definition"] for row in mine} == {"same_sign", "any_sign"}
     for row in mine:
         order = int(row["order"])
         salient = sum(sum(t.order == order for t in results["small", p].salient())
                       for p in agree)
         shared = sum(sum(t.order == order for t in overlap_terms(
-            results["small", p], results["llama", p])) for p in agree)
+            results["small", p], results["llama", p], row["definition"])) for p in agree)
         assert (int(row["n_salient_a"]), int(row["n_shared"])) == (salient, shared)
     # the long per-term table: one line of pandas, and it agrees with the results
     import pandas
@@ -347,6 +351,7 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
                if r["metric"] == "jaccard" and float(r["tau"]) == 0.05}
     assert at_main["small", "llama"] == pytest.approx(
         float(independent["mean"]["jaccard"][0][1]))  # the same comparison at the main τ
+    assert {row["metric"] for row in sweep} == set(SWEEP_METRICS)  # both definitions
     cancellation = list(csv.DictReader((out / "cancellation.csv").open()))
     assert {row["set"] for row in cancellation} >= {
         "shared", "not_shared", "size_matched", "strength_matched", "cross_prompt",
@@ -355,6 +360,7 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
     report = (out / "report.md").read_text()
     assert "## Across models" in report
     assert "### Findings (independent extraction, each next to its controls)" in report
+    assert report.count("(primary):") == report.count("(secondary):") == 1  # one pair
     assert "**Sensitivity to the salience threshold τ**" in report
     counted = f"small vs llama: compared on {len(agree)} of {len(ids)} prompts"
     if len(agree) < len(ids):

@@ -77,6 +77,17 @@ def test_the_lock_of_a_dead_process_and_its_leftovers_are_taken_over(tmp_path, m
     assert not leftover.exists()
 
 
+def test_a_run_killed_while_writing_its_first_manifest_starts_again(tmp_path, models,
+                                                                    prompts):
+    out = tmp_path / "run"
+    out.mkdir()
+    leftover = out / ".partial.0123456789ab.manifest.json"
+    leftover.write_text('{"format"')
+    summary = _run(models[:1], prompts, out)
+    assert len(summary.computed) == 2
+    assert not leftover.exists()
+
+
 def test_a_damaged_manifest_is_rebuilt_from_the_valid_results(tmp_path, models, prompts):
     out = tmp_path / "run"
     _run(models, prompts, out)

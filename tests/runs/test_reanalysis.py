@@ -55,6 +55,14 @@ def test_a_reanalysis_reextracts_from_saved_values_and_leaves_the_run_alone(fini
         assert (folder / name).is_file(), name
     assert "A re-analysis of the run in" in (folder / "report.md").read_text()
     assert json.loads((folder / "comparison.json").read_text())["tau"] == 0.1
+    # the primary definition of shared is a comparison option: the results are copied
+    again = reanalyse(finished_run, "any-sign", definition="any_sign")
+    copied = load_run(again.out_dir)
+    assert copied.options.definition == "any_sign"
+    for key, original in source.results.items():
+        assert torch.equal(copied.results[key].and_interactions, original.and_interactions)
+    assert "*Shared = salient in both with the same type and player set, either sign* " \
+        "(primary)" in (again.out_dir / "report.md").read_text()
 
 
 def test_the_same_analysis_again_reuses_and_other_options_are_refused(finished_run):
@@ -97,3 +105,12 @@ def test_the_command_line(finished_run, capsys):
     assert loaded.extraction.mode == "and"
     assert not loaded.or_interactions[1:].any()
     assert cli.main(["reanalyse", str(finished_run), "cli2", "--quiet"]) == 0
+
+
+def test_the_run_options_know_the_definitions_of_shared_that_graphs_computes():
+    from captum_interactions.graphs import SHARED_DEFINITIONS
+    from captum_interactions.runs.options import SHARED_TERM_DEFINITIONS, RunOptions
+
+    assert tuple(SHARED_DEFINITIONS) == SHARED_TERM_DEFINITIONS
+    with pytest.raises(InteractionError, match="definition 'same' is not a definition"):
+        RunOptions(definition="same")

@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model dtype (default: %(default)s)")
     method.add_argument("--seed", type=int, default=_DEFAULTS.seed,
                         help="random seed (default: %(default)s)")
+    run.add_argument("--no-screen", action="store_true",
+                     help="compute every prompt, even where the models predict different "
+                     "next words (default: with two or more models, such prompts are "
+                     "skipped before any masked evaluation, the others explain the agreed word)")
     run.add_argument("--no-report", action="store_true", help="skip report.md and figures")
     _add_machine_options(run)
 
@@ -269,7 +273,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         solver=args.solver, shared=args.shared, alpha=args.alpha,
         shared_qcoef=args.shared_qcoef, pcoef=args.pcoef, tau=args.tau,
         merge_singletons=not args.separate_singletons, dtype=args.dtype,
-        seed=args.seed, definition=args.definition,
+        seed=args.seed, definition=args.definition, screen=not args.no_screen,
     )
 
 
@@ -319,11 +323,15 @@ def _execute(job: InteractionRun, args: argparse.Namespace, device: torch.device
                               report=not getattr(args, "no_report", False))
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     pairs = len(job.models) * (len(job.models) - 1) // 2
+    screened = (f"{len(summary.screened_out)} prompt(s) skipped before any masked evaluation "
+                "(the models predict different words: screened_out.csv); "
+                if summary.screened_out else "")
     compared = (f"{pairs} model pair(s) × {len(job.prompts)} prompt(s): {summary.compared} "
                 f"comparison(s) made, {summary.skipped} skipped (the two models explain "
                 "different words); " if pairs else "")
     print(
-        f"{len(summary.computed)} result(s) computed, {summary.reused} reused; {compared}"
+        f"{len(summary.computed)} result(s) computed, {summary.reused} reused; {screened}"
+        f"{compared}"
         f"{int(minutes)} min {seconds:.0f} s"
     )
     print(f"results: {job.out_dir.resolve()}")

@@ -58,6 +58,8 @@ class RunSummary:
         compared (int): (model pair, prompt) combinations compared.
         skipped (int): (model pair, prompt) combinations not compared because the two models
             predict different next words.
+        screened_out (list[str]): prompts skipped before any masked evaluation because the
+            models predict different next words (``RunOptions.screen``).
         seconds (float): wall time of the session.
     """
 
@@ -67,6 +69,7 @@ class RunSummary:
     reused: int = 0
     compared: int = 0
     skipped: int = 0
+    screened_out: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -164,8 +167,9 @@ class InteractionRun:
         from tqdm.auto import tqdm
 
         session = self.folder.begin_session(str(device), self.models, self.prompts)
+        screened_out = self._screen(device, show_progress)
         results = self.existing()
-        summary = RunSummary(self.out_dir, reused=len(results))
+        summary = RunSummary(self.out_dir, reused=len(results), screened_out=screened_out)
         total = len(self.models) * len(self.prompts)
         logger.info("session %d: %d of %d results already in %s", session, len(results), total,
                     self.out_dir)
@@ -188,6 +192,25 @@ class InteractionRun:
                 del adapter, baseline
                 gc.collect()
         return self.finish(results, summary, show_progress=show_progress, report=report)
+
+    def _screen(self, device: torch.device, show_progress: bool) -> list[str]:
+        """With two or more models and ``options.screen``: replace :attr:`prompts` by the
+        prompts to compute (:func:`~captum_interactions.runs.screen.screen_run`), record the
+        screening in the manifest and ``screen.csv``; return the ids of the prompts skipped."""
+        if not self.options.screen or len(self.models) < 2:
+            return []
+        from .screen import screen_records, screen_run
+        from .store import write_csv
+
+        self.prompts, skipped = screen_run(
+            self.folder, self.models, self.prompts, device=device,
+            dtype=self.options.torch_dtype, show_progress=show_progress)
+        self.folder.save_manifest(self.models, self.prompts)
+        write_csv(self.out_dir / "screened_out.csv", screen_records(skipped))
+        if skipped:
+            logger.info("skipped %d prompt(s) before any masked evaluation: the models predict "
+                        "different words (screened_out.csv)", len(skipped))
+        return [row.prompt.id for row in skipped]
 
     def finish(self, results: Results, summary: RunSummary, *, show_progress: bool = False,
                report: bool = True) -> RunSummary:

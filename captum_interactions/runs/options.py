@@ -25,7 +25,7 @@ __all__ = ["DTYPES", "SHARED_TERM_DEFINITIONS", "RunOptions"]
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
 _ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons",
-                     "tau_sweep", "definition")
+                     "tau_sweep", "definition", "screen")
 #: The definitions of a shared term (:data:`captum_interactions.graphs.SHARED_DEFINITIONS`).
 SHARED_TERM_DEFINITIONS = ("same_sign", "any_sign")
 
@@ -60,6 +60,11 @@ class RunOptions:
             findings lead with: ``"same_sign"`` (default: the same type, player set and
             sign) or ``"any_sign"`` (the same type and set). Both are always computed and
             written (metrics with ``_any_sign`` in their names, a ``definition`` column).
+        screen (bool): with two or more models, first find each model's next word on each
+            prompt without a ``target`` (one forward pass per word token,
+            :mod:`~captum_interactions.runs.screen`): prompts where the models predict
+            different words are skipped before any masked evaluation (listed in
+            ``screened_out.csv``), the others explain the agreed word (default ``True``).
     """
 
     n_players: int = 10
@@ -77,6 +82,7 @@ class RunOptions:
     merge_singletons: bool = True
     tau_sweep: tuple[float, ...] = (0.05, 0.1, 0.2)
     definition: str = "same_sign"
+    screen: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.tau_sweep, (list, tuple)):  # (a manifest gives a JSON list)

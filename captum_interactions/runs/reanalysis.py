@@ -35,7 +35,7 @@ __all__ = ["EXTRACTION_OPTIONS", "MODEL_OPTIONS", "reanalyse"]
 logger = logging.getLogger(__name__)
 
 #: Options that change the forward passes: a re-analysis cannot change them.
-MODEL_OPTIONS = ("n_players", "baseline", "dtype", "seed")
+MODEL_OPTIONS = ("n_players", "baseline", "dtype", "seed", "screen")
 #: Options that change the extraction of each result from its values.
 EXTRACTION_OPTIONS = ("mode", "qcoef", "solver")
 

@@ -150,6 +150,32 @@ def _header(data: RunData) -> list[str]:
     if missing:
         lines += ["", f"**{missing} prompt(s) are not finished for every model**; run the same "
                   "command again to complete them."]
+    return lines + _screening(data)
+
+
+def _screening(data: RunData) -> list[str]:
+    """What screening did: the prompts skipped before any masked evaluation, with each
+    model's next word, and what the others explain."""
+    if "screened_out" not in data.manifest:
+        return []
+    skipped = data.manifest["screened_out"]
+    record = data.manifest.get("screen", {})
+    screened = sum(prompt.id in record for prompt in data.prompts) + len(skipped)
+    lines = ["", f"**Screening.** Before any masked evaluation each model's greedy next word "
+             f"was found on the {screened} prompt(s) without a target of their own (its "
+             "tokens followed to the end of the word, so `' Row'` + `'ling'` is `' Rowling'` "
+             f"in any tokenizer). {screened - len(skipped)} agree and are computed: each "
+             "model explains the agreed word, its full probability (all its tokens in the "
+             f"model's own tokenizer). {len(skipped)} were skipped because the models predict "
+             "different words (`screened_out.csv`)."]
+    if skipped:
+        models = list(data.models)
+        lines += ["", "| skipped prompt | " + " | ".join(models) + " |",
+                  "|---|" + "---|" * len(models)]
+        for prompt_id in skipped:
+            words = record.get(prompt_id, {}).get("words", {})
+            lines.append(f"| {prompt_id} | " + " | ".join(
+                _code(repr(words.get(m, {}).get("word", "?"))) for m in models) + " |")
     return lines
 
 

@@ -7,10 +7,17 @@ tokens followed to the end of the word, so ``" Row"`` + ``"ling"`` and ``" Rowli
 across tokenizers), the probability of that path, and the prompt's content-word count (the
 most automatic players it can have). ``captum-interactions screen`` prints the table; keep
 the prompts the models agree on, or give each its agreed word as ``target``.
+
+A run of two or more models screens by itself (:func:`screen_run`, ``RunOptions.screen``):
+before any masked evaluation it skips the prompts on which the models predict different
+words, and explains the agreed word on the others (its full probability, all its tokens, in
+each model's own tokenizer).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +30,9 @@ from captum_interactions.adapters.text import content_words
 
 from .specs import ModelSpec, PromptSpec, read_prompts
 
-__all__ = ["ScreenRow", "screen", "screen_records"]
+__all__ = ["ScreenRow", "screen", "screen_records", "screen_run"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,3 +103,56 @@ def screen_records(rows: Sequence[ScreenRow]) -> list[dict[str, Any]]:
             record[f"{label}_probability"] = word.probability
         records.append(record)
     return records
+
+
+def screen_run(
+    folder,
+    models: Sequence[ModelSpec],
+    prompts: Sequence[PromptSpec],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    show_progress: bool = False,
+) -> tuple[list[PromptSpec], list[ScreenRow]]:
+    """The prompts a run computes, and the screened rows of those it skips.
+
+    A prompt with a ``target`` of its own is kept as it is. Every other prompt is screened:
+    kept, with the agreed word as its target, when every model predicts the same next word,
+    else skipped. Words are recorded in the manifest of ``folder`` (a
+    :class:`~captum_interactions.runs.folder.RunFolder`, held) under ``"screen"``, so a
+    resumed run screens only new prompts or models; the caller saves the manifest.
+    """
+    record = folder.manifest.setdefault("screen", {})
+
+    def known(prompt: PromptSpec, model: ModelSpec) -> bool:
+        entry = record.get(prompt.id, {})
+        word = entry.get("words", {}).get(model.label, {})
+        return entry.get("text") == prompt.text and word.get("model") == model.source
+
+    open_prompts = [p for p in prompts if p.target is None]
+    missing = [p for p in open_prompts if not all(known(p, m) for m in models)]
+    if missing:
+        logger.info("screening %d prompt(s) with %d model(s) before any masked evaluation",
+                    len(missing), len(models))
+        for row in screen(models, missing, device=device, dtype=dtype,
+                          show_progress=show_progress):
+            record[row.prompt.id] = {"text": row.prompt.text, "words": {
+                model.label: {"model": model.source, "word": word.text,
+                              "tokens": list(word.tokens), "probability": word.probability}
+                for model, word in zip(models, row.words.values(), strict=True)}}
+    kept, skipped = [], []
+    for prompt in prompts:
+        if prompt.target is not None:
+            kept.append(prompt)
+            continue
+        words = {model.label: NextWord(tuple(entry["tokens"]), entry["word"],
+                                       entry["probability"])
+                 for model in models
+                 for entry in [record[prompt.id]["words"][model.label]]}
+        row = ScreenRow(prompt, words, len(content_words(prompt.text)))
+        if row.agree:
+            kept.append(dataclasses.replace(prompt, target=words[models[0].label].text))
+        else:
+            skipped.append(row)
+    folder.manifest["screened_out"] = [row.prompt.id for row in skipped]
+    return kept, skipped

@@ -3,6 +3,7 @@ manifests and results, and kills at random moments; nothing is lost or computed 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -27,7 +28,8 @@ from captum_interactions.runs import (
     load_run,
 )
 
-OPTIONS = RunOptions(n_players=4)
+# every model on every prompt (no screening): these tests are about the folder's mechanics
+OPTIONS = RunOptions(n_players=4, screen=False)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,8 @@ def test_prompts_without_content_words_are_refused_before_any_model_runs(tmp_pat
 def test_two_concurrent_runs_compute_nothing_twice(tmp_path, models, prompts, capsys):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "captum_interactions", "run", "-m", models[0], "-p",
-               str(prompts), "-o", str(out), "--players", "4", "--quiet", "--no-report"]
+               str(prompts), "-o", str(out), "--players", "4", "--quiet", "--no-report",
+               "--no-screen"]
     busy = subprocess.Popen(command, env={**os.environ, "SLOW_FORWARD": "0.05"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -154,7 +157,7 @@ def test_kills_at_random_moments_lose_nothing(tmp_path, models, capsys):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "captum_interactions", "run", "-m", models[0], "-m",
                models[1], "-p", str(prompts), "-o", str(out), "--players", "4", "--quiet",
-               "--no-report", "--shared"]
+               "--no-report", "--shared", "--no-screen"]
     rng = random.Random(0)
     saved: dict[str, bytes] = {}
     counts = []
@@ -180,8 +183,8 @@ def test_kills_at_random_moments_lose_nothing(tmp_path, models, capsys):
     assert len(data.results) == 6
     assert len(data.shared) == 6
     fresh = tmp_path / "fresh"
-    InteractionRun(models, prompts, fresh, options=RunOptions(n_players=4, shared=True)).execute(
-        show_progress=False, report=False)
+    InteractionRun(models, prompts, fresh, options=dataclasses.replace(OPTIONS, shared=True)
+                   ).execute(show_progress=False, report=False)
     reference = load_run(fresh)
     for key, result in data.results.items():
         torch.testing.assert_close(result.values, reference.results[key].values, rtol=0, atol=0)

@@ -17,7 +17,8 @@ from captum_interactions import InteractionError, InteractionResult
 from captum_interactions._files import atomic_path
 from captum_interactions.runs import InteractionRun, RunFolderError, RunOptions, cli, load_run
 
-OPTIONS = RunOptions(n_players=4)
+# every model on every prompt (no screening): these tests are about the folder's mechanics
+OPTIONS = RunOptions(n_players=4, screen=False)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_killed_run_resumes_without_losing_or_recomputing(tmp_path, models, caps
     out = tmp_path / "run"
     command = [sys.executable, "-m", "captum_interactions", "run", "-m", models[0], "-m",
                models[1], "-p", str(prompts), "-o", str(out), "--players", "4", "--quiet",
-               "--no-report"]
+               "--no-report", "--no-screen"]
     # SIGKILL (no clean-up at all) inside a forward pass of the second model's second prompt.
     crash = {**os.environ, "CRASH_AFTER_RESULTS": "4", "CRASH_RUN_DIR": str(out)}
     killed = subprocess.run(command, env=crash, capture_output=True, text=True, timeout=300)

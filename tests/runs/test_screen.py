@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import math
+import sys
 
 import pytest
 import torch
 from helpers.lm_models import make_tokenizer, tiny_gpt2
-from helpers.run_models import save_tiny_models, write_prompts
+from helpers.run_models import PROMPTS, save_tiny_models, write_prompts
 
 from captum_interactions.adapters.base import Prompt
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.targets import next_word
-from captum_interactions.runs import cli, screen
+from captum_interactions.runs import cli, load_run, run, screen
 from captum_interactions.runs.screen import screen_records
+from captum_interactions.runs.specs import ModelSpec
 
 
 class ScriptedModel:
@@ -94,3 +97,46 @@ def test_screen_two_models_and_the_command_line(tmp_path, capsys):
     assert "| prompt | content words | a | c | agree |" in printed
     assert "the models agree on" in printed
     assert out.read_text().startswith("prompt,content_words,agree,a_word")
+
+
+# ------------------------------------------------------------------------ in a run
+def test_a_run_skips_prompts_the_models_disagree_on_before_any_masked_evaluation(
+        tmp_path, monkeypatch):
+    models = save_tiny_models(tmp_path / "models")
+    prompts = write_prompts(tmp_path / "prompts.jsonl")  # weather has no target
+    same = run([f"a={models['gpt2']}", f"b={models['gpt2']}"], prompts, tmp_path / "same",
+               n_players=3, show_progress=False, report=False)
+    # the same model twice agrees: weather explains the agreed word, all its tokens
+    adapter = ModelSpec.parse(str(models["gpt2"])).load()
+    word = next_word(adapter, adapter.tokenize(PROMPTS[2]["prompt"]))
+    found = load_run(tmp_path / "same")
+    assert same.screened_out == []
+    assert found.results["a", "weather"].target_text == word.text
+    assert [p.target for p in found.prompts][2] == word.text
+
+    out = tmp_path / "differ"
+    summary = run([f"a={models['gpt2']}", f"c={models['llama']}"], prompts, out, n_players=3,
+                  show_progress=False)
+    assert summary.screened_out == ["weather"]  # 'went' vs 'a': never evaluated on masks
+    assert sorted(summary.computed) == [(m, p) for m in "ac" for p in ("capital", "fox")]
+    assert not (out / "results" / "a" / "weather.npz").exists()
+    skipped = list(csv.DictReader((out / "screened_out.csv").open()))
+    assert [(row["prompt"], row["agree"], row["a_word"]) for row in skipped] == [
+        ("weather", "False", word.text)]
+    report = (out / "report.md").read_text()
+    assert "were skipped because the models predict different words" in report
+    assert f"| weather | `{word.text!r}` |" in report
+    # resumed: the screening is read back, no model runs
+    monkeypatch.setattr(sys.modules["captum_interactions.runs.screen"], "screen", _no_model)
+    again = run([f"a={models['gpt2']}", f"c={models['llama']}"], prompts, out, n_players=3,
+                show_progress=False, report=False)
+    assert (again.computed, again.reused, again.screened_out) == ([], 4, ["weather"])
+    # without screening every prompt is computed
+    everything = run([f"a={models['gpt2']}", f"c={models['llama']}"], prompts,
+                     tmp_path / "all", n_players=3, screen=False, show_progress=False,
+                     report=False)
+    assert (len(everything.computed), everything.skipped) == (6, 1)
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError("screened again")

@@ -6,7 +6,9 @@ bootstrap intervals, controls and per-prompt values of every model pair, strict 
 ``overlap.csv`` (one row per ordered model pair and metric, controls and paired differences
 included), ``per_order.csv`` (sharing rate per order with its controls) and
 ``cancellation.csv`` (cancellation of shared terms against its controls), ``sweep.csv``
-(the main comparisons at other salience thresholds, :func:`tau_sweep`); see
+(the main comparisons at other salience thresholds, :func:`tau_sweep`),
+``joint_control.csv`` (with shared extraction: its gain on matched against mismatched
+prompt pairs, :mod:`.joint_control`); see
 :meth:`~captum_interactions.graphs.OverlapMatrix.to_records`,
 :meth:`~captum_interactions.graphs.OverlapMatrix.order_records` and
 :meth:`~captum_interactions.graphs.OverlapMatrix.cancellation_records`, and ``terms.csv``
@@ -35,6 +37,7 @@ from captum_interactions.graphs import OverlapMatrix, and_or_graph, overlap_matr
 from captum_interactions.result import InteractionResult
 from captum_interactions.subsets import to_indices
 
+from .joint_control import joint_fit_gain
 from .options import RunOptions
 from .store import write_csv, write_json
 
@@ -86,11 +89,14 @@ def analyse(
     models: Sequence[str],
     prompts: Sequence[str],
     options: RunOptions,
+    mismatched: Mapping[tuple[str, str], InteractionResult] | None = None,
 ) -> Comparison:
     """Write the graphs of every result and the overlap tables of ``models`` on ``prompts``.
 
     ``by_extraction`` maps ``"independent"`` (and ``"shared"``) to the results by
-    ``(model, prompt id)``.
+    ``(model, prompt id)``; ``mismatched`` holds the joint fits on mismatched prompts
+    (:func:`~captum_interactions.runs.joint_control.fit_mismatched`), whose comparison with
+    the matched joint fits goes to ``joint_control.csv``.
     """
     salience = options.salience()
     for name, found in by_extraction.items():
@@ -127,6 +133,10 @@ def analyse(
     if len(models) > 1:
         tables["sweep"] = tau_sweep(by_extraction["independent"], models=models,
                                     prompts=prompts, options=options)
+    if mismatched:
+        tables["joint_control"] = joint_fit_gain(
+            by_extraction["independent"], by_extraction["shared"], mismatched, models=models,
+            prompts=prompts, **salience, seed=options.seed)
     write_json(out_dir / "comparison.json", comparison)
     tables["terms"] = term_records(by_extraction, models=models, prompts=prompts,
                                    salience=salience)

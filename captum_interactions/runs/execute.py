@@ -214,16 +214,23 @@ class InteractionRun:
 
     def finish(self, results: Results, summary: RunSummary, *, show_progress: bool = False,
                report: bool = True) -> RunSummary:
-        """Shared extraction (if asked), the comparison files and the report, from every
-        model's result on every prompt (with the folder held); fills ``summary``."""
+        """Shared extraction (if asked) with its mismatched-pair control
+        (:mod:`.joint_control`), the comparison files and the report, from every model's
+        result on every prompt (with the folder held); fills ``summary``."""
         by_extraction = {"independent": results}
         shared = self._shared_results(results, show_progress) if self.options.shared else None
+        labels, prompts = [m.label for m in self.models], [p.id for p in self.prompts]
+        mismatched = {}
         if shared is not None:
+            from .joint_control import fit_mismatched
+
             by_extraction["shared"] = shared
+            mismatched = fit_mismatched(self.folder, self.options, labels, prompts, results,
+                                        show_progress=show_progress)
         from .analysis import analyse
 
-        counts = analyse(self.out_dir, by_extraction, models=[m.label for m in self.models],
-                         prompts=[p.id for p in self.prompts], options=self.options)
+        counts = analyse(self.out_dir, by_extraction, models=labels, prompts=prompts,
+                         options=self.options, mismatched=mismatched)
         summary.compared, summary.skipped = counts.compared, counts.skipped
         if report:
             from .report import write_report

@@ -72,7 +72,7 @@ _HOUSEKEEPING = {"run.log", LOCK}
 #: Extraction kinds of a run: per model, and joint over agreeing models (folder names
 #: ``results/`` and ``shared/``).
 EXTRACTIONS = ("independent", "shared")
-_FOLDERS = {"independent": "results", "shared": "shared"}
+_FOLDERS = {"independent": "results", "shared": "shared", "mismatched": "shared_mismatched"}
 
 
 class RunFolderError(InteractionError):

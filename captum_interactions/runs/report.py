@@ -238,7 +238,7 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
     lines += _findings(independent, pairs, data.options.definition)
     lines += _sensitivity(data, names, pairs)
     if "shared" in matrices:
-        lines += ["", f"> {_SHARED_NOTE}"]
+        lines += ["", f"> {_SHARED_NOTE}", *_joint_control(data)]
     for extraction, matrix in matrices.items():
         size = len(names)
         if size <= PAIR_VIEW_MODELS:  # a heat-map of 2-3 models is mostly its diagonal
@@ -262,6 +262,39 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
             "",
             f"![orders and cancellation, {extraction}](figures/{orders})",
         ]
+    return lines
+
+
+def _joint_control(data: RunData) -> list[str]:
+    """The mismatched-pair control of shared extraction, from ``joint_control.csv``."""
+    path = data.out_dir / "joint_control.csv"
+    if not path.exists():
+        return []
+    import csv
+
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return []
+    lines = ["", "**How much sharing the joint fit makes by itself** (mismatched-pair control): "
+             "shared extraction is also run on model A's prompt i jointly with model B's prompt "
+             "j ≠ i. Gain = metric of the joint fit − metric of independent extraction; the "
+             "ratio is the gain on mismatched pairs over the gain on matched pairs (near 1: the "
+             "fit makes its extra sharing whatever the prompts).", "",
+             "| models | metric | gain, matched prompts | gain, mismatched prompts | ratio | "
+             "prompts |", "|---|---|---|---|---|---|"]
+
+    def cell(row: dict[str, str], name: str) -> str:
+        value = [row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"]]
+        if not value[0]:
+            return "–"
+        mean, low, high = (float(v) if v else math.nan for v in value)
+        return f"{mean:+.3f} [{_num(low)}, {_num(high)}]"
+
+    for row in rows:
+        lines.append(f"| {row['model_a']} vs {row['model_b']} | {row['metric']} | "
+                     f"{cell(row, 'gain_matched')} | {cell(row, 'gain_mismatched')} | "
+                     f"{cell(row, 'ratio')} | {row['n_prompts']} |")
     return lines
 
 

@@ -16,6 +16,7 @@ from helpers.run_models import PROMPTS, save_tiny_models, write_prompts
 
 from captum_interactions import InteractionResult
 from captum_interactions.adapters.text import content_words, words
+from captum_interactions.extraction import extract_shared
 from captum_interactions.graphs import overlap, read_graph
 from captum_interactions.runs import cli
 from captum_interactions.runs.analysis import SWEEP_METRICS
@@ -312,6 +313,20 @@ def test_cli_run_end_to_end_writes_results_graphs_comparison_and_report(
             shared = InteractionResult.load(out / "shared" / model / f"{prompt}.npz")
             assert torch.equal(shared.values, results[model, prompt].values)
             assert shared.matching_error() < 1e-6
+    # the mismatched-pair control: small on one agreed prompt, llama on the other, fitted
+    # jointly with the run's options, and its gain table
+    assert agree == ["capital", "fox"]
+    crossed = {m: InteractionResult.load(out / "shared_mismatched" / m / "capital.npz")
+               for m in models}
+    reference = extract_shared([results["small", "capital"].values,
+                                results["llama", "fox"].values], alpha=0.1, qcoef=0.02,
+                               pcoef=0.5)
+    for model, expected in zip(models, reference, strict=True):
+        torch.testing.assert_close(crossed[model].and_interactions, expected.and_interactions)
+    assert crossed["llama"].players == results["small", "capital"].players
+    gains = list(csv.DictReader((out / "joint_control.csv").open()))
+    assert {(row["metric"], row["n_prompts"]) for row in gains} == {
+        ("jaccard", "2"), ("jaccard_any_sign", "2"), ("weighted_overlap", "2")}
     assert (out / "overlap.csv").read_text().startswith("extraction,model_a,model_b,metric")
     overlap_rows = list(csv.DictReader((out / "overlap.csv").open()))
     metrics = {row["metric"] for row in overlap_rows}

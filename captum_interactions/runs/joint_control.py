@@ -1,0 +1,190 @@
+"""The mismatched-pair control of shared extraction: how much sharing the joint fit makes.
+
+Shared extraction fits the AND-OR split of several models jointly, which pulls their
+interactions toward each other. To see how much of its extra sharing the fit makes by
+itself, a run with ``shared=True`` also fits models on *mismatched* prompts: model A on
+prompt i jointly with model B on prompt j ≠ i (players paired by position, as in the
+cross-prompt control). The joint fit's gain over independent extraction,
+``gain = metric(joint) - metric(independent)``, is then compared on matched and mismatched
+pairs: a ratio ``gain_mismatched / gain_matched`` near 1 says that the fit makes its extra
+sharing whatever the prompts are; near 0, that the extra sharing needs the same prompt.
+
+>>> partners(["p1", "p2", "p3"], 2)
+{'p1': ['p1', 'p2'], 'p2': ['p2', 'p3'], 'p3': ['p3', 'p1']}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from captum_interactions.extraction import extract_shared
+from captum_interactions.graphs import overlap_matrix
+from captum_interactions.result import InteractionResult
+
+from .options import RunOptions
+
+__all__ = ["GAIN_METRICS", "fit_mismatched", "joint_fit_gain", "partners"]
+
+#: The overlap metrics whose joint-fit gain is compared.
+GAIN_METRICS = ("jaccard", "jaccard_any_sign", "weighted_overlap")
+
+Results = Mapping[tuple[str, str], InteractionResult]
+
+
+def partners(prompts: Sequence[str], models: int) -> dict[str, list[str]]:
+    """For each anchor prompt, the prompt each of ``models`` models is fitted on: model k on
+    the k-th next prompt, cyclically, so that no two models share a prompt (empty when there
+    are fewer prompts than models)."""
+    count = len(prompts)
+    if count < models:
+        return {}
+    return {prompt: [prompts[(t + k) % count] for k in range(models)]
+            for t, prompt in enumerate(prompts)}
+
+
+def _groups(models: Sequence[str], prompts: Sequence[str], results: Results
+            ) -> dict[str, list[str]]:
+    """Anchor prompt -> each model's prompt, over the prompts on which every model explains
+    the same target, grouped by number of players (each group cycles on its own)."""
+    by_size: dict[int, list[str]] = defaultdict(list)
+    for prompt in prompts:
+        found = [results.get((m, prompt)) for m in models]
+        if all(r is not None for r in found) and len({r.target_key for r in found}) == 1:
+            by_size[found[0].n_players].append(prompt)
+    return {anchor: chosen for group in by_size.values()
+            for anchor, chosen in partners(group, len(models)).items()}
+
+
+def fit_mismatched(
+    folder,
+    options: RunOptions,
+    models: Sequence[str],
+    prompts: Sequence[str],
+    results: Results,
+    *,
+    show_progress: bool = False,
+) -> dict[tuple[str, str], InteractionResult]:
+    """Shared extraction of every model on a different prompt, per anchor prompt (see
+    :func:`partners`), with the run's shared-extraction options; saved in the run folder
+    (``shared_mismatched/<model>/<anchor>.npz``, resumable) and returned by ``(model,
+    anchor)``. Each result carries the anchor's players; ``metadata["prompt_id"]`` names the
+    prompt whose values it explains."""
+    out = {}
+    for anchor, chosen in _groups(models, prompts, results).items():
+        originals = [results[m, p] for m, p in zip(models, chosen, strict=True)]
+        key = {
+            "options": {k: getattr(options, k)
+                        for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
+            "models": list(models),
+            "independent": [r.metadata.get("run_key") for r in originals],
+        }
+        paths = {m: folder.result_path("mismatched", m, anchor) for m in models}
+        loaded = {m: folder.load_valid(path, key) for m, path in paths.items()}
+        if any(result is None for result in loaded.values()):
+            players = list(results[models[0], anchor].players)
+            fitted = extract_shared(
+                [r.values for r in originals], alpha=options.alpha,
+                qcoef=options.shared_qcoef, pcoef=options.pcoef, solver=options.solver,
+                players=players, show_progress=show_progress)
+            for model, original, result in zip(models, originals, fitted, strict=True):
+                result = dataclasses.replace(
+                    result, target=original.target, target_text=original.target_text,
+                    baseline=original.baseline, value_kind=original.value_kind,
+                    metadata={**original.metadata, "run_key": key, "anchor": anchor})
+                folder.save_result(paths[model], result)
+                loaded[model] = result
+        out.update({(m, anchor): result for m, result in loaded.items()})
+    return out
+
+
+def _relabelled(result: InteractionResult, players: Sequence[str]) -> InteractionResult:
+    return dataclasses.replace(result, players=list(players))
+
+
+def joint_fit_gain(
+    independent: Results,
+    shared: Results,
+    mismatched: Results,
+    *,
+    models: Sequence[str],
+    prompts: Sequence[str],
+    tau: float = 0.05,
+    merge_singletons: bool = True,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """The joint fit's gain on matched and mismatched pairs, per model pair and metric of
+    :data:`GAIN_METRICS`: the mean gain over anchor prompts with its bootstrap interval
+    (``gain_matched``, ``gain_mismatched``, each with ``_ci_low`` / ``_ci_high``), and the
+    ratio of the mean gains ``gain_mismatched / gain_matched`` with its interval
+    (resampling anchors), with ``n_prompts``. Empty without mismatched fits."""
+    groups = _groups(models, prompts, independent)
+    anchors = [a for a in groups if all((m, a) in mismatched for m in models)]
+    if not anchors:
+        return []
+
+    def per_sample(table: dict[str, list[InteractionResult]]) -> dict[str, np.ndarray]:
+        matrix = overlap_matrix(table, tau, merge_singletons=merge_singletons,
+                                match_target=False, n_bootstrap=0, n_chance=0,
+                                n_cross_prompt=0)
+        return {name: matrix.per_sample[name].cpu().numpy() for name in GAIN_METRICS}
+
+    def table(source: Results, pick) -> dict[str, list[InteractionResult]]:
+        return {m: [_relabelled(pick(source, m, k, a), independent[models[0], a].players)
+                    for a in anchors] for k, m in enumerate(models)}
+
+    matched = {kind: per_sample(table(source, lambda s, m, k, a: s[m, a]))
+               for kind, source in (("joint", shared), ("independent", independent))}
+    crossed = {
+        "joint": per_sample(table(mismatched, lambda s, m, k, a: s[m, a])),
+        "independent": per_sample(table(independent, lambda s, m, k, a: s[m, groups[a][k]])),
+    }
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(anchors), size=(n_bootstrap, len(anchors)))
+    levels = [(1 - confidence) / 2, (1 + confidence) / 2]
+    rows = []
+    for i, a in enumerate(models):
+        for j, b in enumerate(models):
+            if i >= j:
+                continue
+            for name in GAIN_METRICS:
+                gains = {
+                    "matched": matched["joint"][name][:, i, j] - matched["independent"][name][
+                        :, i, j],
+                    "mismatched": crossed["joint"][name][:, i, j] - crossed["independent"][
+                        name][:, i, j],
+                }
+                row: dict[str, Any] = {"model_a": a, "model_b": b, "metric": name}
+                resampled = {}
+                for kind, gain in gains.items():
+                    finite = np.isfinite(gain)
+                    row[f"gain_{kind}"] = float(gain[finite].mean()) if finite.any() else None
+                    boot = np.array([np.nanmean(gain[d]) if np.isfinite(gain[d]).any()
+                                     else np.nan for d in draws])
+                    resampled[kind] = boot
+                    low, high = _quantiles(boot, levels)
+                    row[f"gain_{kind}_ci_low"], row[f"gain_{kind}_ci_high"] = low, high
+                ratio = (row["gain_mismatched"] / row["gain_matched"]
+                         if row["gain_matched"] and row["gain_mismatched"] is not None
+                         else None)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    boot = resampled["mismatched"] / resampled["matched"]
+                row["ratio"] = ratio
+                row["ratio_ci_low"], row["ratio_ci_high"] = _quantiles(boot, levels)
+                row["n_prompts"] = len(anchors)
+                rows.append(row)
+    return rows
+
+
+def _quantiles(values: np.ndarray, levels: list[float]) -> tuple[float | None, float | None]:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return None, None
+    low, high = np.quantile(finite, levels)
+    return float(low), float(high)

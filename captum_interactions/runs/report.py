@@ -569,7 +569,8 @@ def write_report(out_dir: str | os.PathLike) -> Path:
     lines += ["", "---", "", "Files: `results/<model>/<prompt>.npz` (load with "
               "`InteractionResult.load`), `graphs/` (GraphML), `comparison.json`, "
               "`overlap.csv` (every metric, control and paired difference per pair), "
-              "`per_order.csv`, `cancellation.csv`, `sweep.csv`, `terms.csv`, `manifest.json`, "
-              "`run.log`."]
+              "`per_order.csv`, `cancellation.csv`, `sweep.csv`, `terms.csv`, "
+              "`screened_out.csv` (prompts skipped by screening), `joint_control.csv` (with "
+              "shared extraction), `manifest.json`, `run.log`."]
     return write_text(out_dir / "report.md", "\n".join(lines) + "\n")
 

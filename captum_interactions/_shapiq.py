@@ -1,12 +1,13 @@
 """Möbius coefficients to and from ``shapiq.InteractionValues`` (shapiq imported on use).
 
 The export is lossless: the coefficients of the game that a result's AND and OR terms
-rebuild (:func:`~captum_interactions._transforms.moebius_coefficients`), one entry per
+rebuild (:func:`~captum_interactions.moebius_coefficients`), one entry per
 non-zero coefficient in an explicit ``interaction_lookup`` (shapiq would enumerate every
 subset without one), and ``baseline_value = m(∅)`` (shapiq overwrites the empty coefficient
 with it). Other indices come from shapiq's own ``MoebiusConverter``. Only the constructor
 arguments, ``dict_values``, ``baseline_value``, ``index`` and ``n_players`` are used: they
-are the same in shapiq 1.4 (Python 3.10/3.11) and 1.5+ (Python 3.12+).
+are the same in shapiq 1.4 (Python 3.10/3.11) and 1.5+ (Python 3.12+; checked on 1.6 and
+1.8).
 """
 
 from __future__ import annotations

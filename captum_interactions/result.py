@@ -76,8 +76,8 @@ __all__ = [
     "attribution_maps",
 ]
 
-#: What :meth:`InteractionResult.attribution_map` can spread over the input.
-_KINDS = ("shapley", "banzhaf")
+#: The first-order views :meth:`InteractionResult.attribution_map` can spread over the input.
+_ATTRIBUTIONS = ("shapley", "banzhaf")
 
 FORMAT = "captum-interactions/result"
 #: Version 2 stores the extraction as an :class:`ExtractionInfo` record; version 1 files
@@ -454,6 +454,10 @@ class InteractionResult:
         return (Interaction(mask, indices, labels, "and", float(and_i[mask])),
                 Interaction(mask, indices, labels, "or", float(or_i[mask])))
 
+    #: Lookup by players does not make a result a sequence: ``iter(result)`` is a TypeError
+    #: (rather than Python's fallback of calling ``result[0], result[1], ...``).
+    __iter__ = None
+
     def _mask_of(self, players: str | int | Iterable[str | int]) -> int:
         given = (players,) if isinstance(players, (str, int)) else players
         if not isinstance(given, Iterable):
@@ -526,7 +530,7 @@ class InteractionResult:
     def attribution_map(
         self,
         feature_mask: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
-        kind: Literal["shapley", "banzhaf"] = "shapley",
+        attribution: Literal["shapley", "banzhaf"] = "shapley",
         *,
         of: Literal["values", "interactions", "noise"] = "values",
     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -542,8 +546,8 @@ class InteractionResult:
                 text result (of :class:`~captum_interactions.adapters.LLMInteractions`): one
                 entry per prompt token, from ``metadata["player_positions"]``, for Captum's
                 ``visualize_text``.
-            kind (str): ``"shapley"`` (:meth:`shapley_values`) or ``"banzhaf"``
-                (:meth:`banzhaf_values`).
+            attribution (str): ``"shapley"`` (:meth:`shapley_values`) or ``"banzhaf"``
+                (:meth:`banzhaf_values`), as in the graphs' ``attribution=``.
             of (str): the game shared out, as in :meth:`shapley_values`: ``"values"`` (the
                 model's), ``"interactions"`` (the share of the extracted interactions,
                 ``v + q``) or ``"noise"``.
@@ -553,10 +557,12 @@ class InteractionResult:
         >>> result.attribution_map(torch.tensor([[0, 1], [1, -1]])).tolist()
         [[2.0, 3.0], [3.0, 0.0]]
         """
-        if kind not in _KINDS:
-            raise InteractionError(f"kind={kind!r}: choose one of {list(_KINDS)} (which "
-                                   "game is shared out is chosen with of=)")
-        values = self.shapley_values(of) if kind == "shapley" else self.banzhaf_values(of)
+        if attribution not in _ATTRIBUTIONS:
+            raise InteractionError(f"attribution={attribution!r}: choose one of "
+                                   f"{list(_ATTRIBUTIONS)} (which game is shared out is chosen "
+                                   "with of=)")
+        values = (self.shapley_values(of) if attribution == "shapley"
+                  else self.banzhaf_values(of))
         if feature_mask is None:
             feature_mask = self._token_players()
         if isinstance(feature_mask, tuple):
@@ -673,7 +679,7 @@ class InteractionResult:
 def attribution_maps(
     results: Sequence[InteractionResult],
     feature_mask: torch.Tensor | tuple[torch.Tensor, ...],
-    kind: Literal["shapley", "banzhaf"] = "shapley",
+    attribution: Literal["shapley", "banzhaf"] = "shapley",
     *,
     of: Literal["values", "interactions", "noise"] = "values",
 ) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -705,6 +711,6 @@ def attribution_maps(
                 "per example), as in AndOrInteractions.attribute"
             )
         rows = [mask[i if mask.shape[0] > 1 else 0] for i in range(len(results))]
-        stacked.append(torch.stack([result.attribution_map(row, kind, of=of)
+        stacked.append(torch.stack([result.attribution_map(row, attribution, of=of)
                                     for result, row in zip(results, rows, strict=True)]))
     return tuple(stacked) if isinstance(feature_mask, tuple) else stacked[0]

@@ -146,7 +146,7 @@ def _segments(result: InteractionResult) -> list[tuple[str, int | None]]:
 
 def plot_token_heatmap(
     result: InteractionResult,
-    kind: Literal["shapley", "banzhaf"] = "shapley",
+    attribution: Literal["shapley", "banzhaf"] = "shapley",
     *,
     of: Literal["values", "interactions", "noise"] = "values",
     ax: Axes | None = None,
@@ -164,15 +164,15 @@ def plot_token_heatmap(
     ----------
     result : InteractionResult
         The result to draw.
-    kind, of
+    attribution, of
         Which first-order view, as in :meth:`InteractionResult.attribution_map`.
     ax, figure
         Where to draw, as in :func:`plot_waterfall`; returns ``(Figure, Axes)``.
     """
     _check(result, "plot_token_heatmap")
-    if kind not in ("shapley", "banzhaf"):
-        raise InteractionError(f"kind={kind!r}: choose 'shapley' or 'banzhaf'")
-    values = (result.shapley_values(of) if kind == "shapley"
+    if attribution not in ("shapley", "banzhaf"):
+        raise InteractionError(f"attribution={attribution!r}: choose 'shapley' or 'banzhaf'")
+    values = (result.shapley_values(of) if attribution == "shapley"
               else result.banzhaf_values(of)).tolist()
     pieces = _segments(result)
     if result.target_text is not None:
@@ -212,5 +212,5 @@ def plot_token_heatmap(
     ax.set_axis_off()
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, orientation="horizontal",
                  fraction=0.08, pad=0.02, shrink=0.5,
-                 label=f"{kind.capitalize()} value of each word, {_GAMES[of]}")
+                 label=f"{attribution.capitalize()} value of each word, {_GAMES[of]}")
     return fig, ax

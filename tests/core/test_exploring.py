@@ -34,6 +34,11 @@ def test_lookup_of_a_non_player_says_what_the_players_are(eiffel, key):
         eiffel[key]
 
 
+def test_a_result_is_not_a_sequence(eiffel):
+    with pytest.raises(TypeError, match="not iterable"):
+        list(eiffel)
+
+
 def test_top_k_and_by_order_reuse_salient(eiffel):
     assert [t.label for t in eiffel.top_k(2)] == ["Eiffel & city", "Tower | city"]
     assert eiffel.top_k(2) == eiffel.salient(top_k=2)
@@ -80,7 +85,7 @@ def test_attribution_map_spreads_values_like_the_first_order_methods(eiffel):
     pair = eiffel.attribution_map((mask, torch.tensor([1, -1])))
     assert torch.equal(pair[0], expected)
     assert pair[1].tolist() == [float(shapley[1]), 0.0]
-    with pytest.raises(InteractionError, match="kind='interactions'"):
+    with pytest.raises(InteractionError, match="attribution='interactions'"):
         eiffel.attribution_map(mask, "interactions")
     with pytest.raises(InteractionError, match="result has 3 players"):
         eiffel.attribution_map(torch.tensor([0, 3]))

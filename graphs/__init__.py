@@ -8,7 +8,8 @@ over many samples), and the plots :func:`plot_overlap_heatmap`, :func:`plot_over
 :func:`plot_order_histogram` and :func:`plot_cancellation`; :func:`plot_top_interactions`
 draws the strongest terms of results side by side, :func:`plot_waterfall` how one result's
 terms add up to its output, :func:`plot_token_heatmap` its words coloured by their Shapley
-values. Drawing and plotting import matplotlib only when called. This package imports the core of captum-interactions only (never the adapters or the run application).
+values. Drawing and plotting import matplotlib only when called. This package imports the
+core of captum-interactions only (never the adapters or the run application).
 """
 
 from __future__ import annotations

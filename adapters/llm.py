@@ -66,7 +66,7 @@ from .learned_baseline import LearnedBaseline, resolve_baseline
 from .targets import Target, readout, resolve_target
 from .text import PlayerSpec, PlayerWarning, select_players
 
-__all__ = ["LLMInteractions"]
+__all__ = ["LLMInteractions", "PromptGame"]
 
 TargetSpec = str | int | None
 #: Players chosen automatically when no number is given.
@@ -83,6 +83,42 @@ class _Case:
     target: Target | None  # resolved after the cost checks
     foil: Target | None
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PromptGame:
+    """``v(T)`` of one prompt as a function of masks (from :meth:`LLMInteractions.game`).
+
+    Attributes:
+        players (tuple[str, ...]): the word players, bit ``i`` of a mask is player ``i``.
+        target_text (str): what is explained (``" Paris"``, ``" Paris vs London"``).
+        metadata (dict): model, prompt, player spans and positions, target and baseline, as
+            in the metadata of :meth:`LLMInteractions.attribute`'s results.
+    """
+
+    adapter: LanguageModelAdapter
+    prompt: Prompt
+    players: tuple[str, ...]
+    positions: tuple[tuple[int, ...], ...]
+    target: tuple[int, ...]
+    foil: tuple[int, ...] | None
+    baseline: torch.Tensor
+    value: str | ValueFunction
+    target_text: str
+    metadata: dict[str, Any]
+
+    @property
+    def n_players(self) -> int:
+        """Number of players."""
+        return len(self.players)
+
+    def __call__(self, masks: torch.Tensor, *, show_progress: bool = False) -> torch.Tensor:
+        """``v(T)`` (``[M]`` float64 on the CPU) for ``[M]`` int64 bitmasks ``T``."""
+        with torch.no_grad():
+            return self.adapter.evaluate(
+                self.prompt, self.positions, masks, target=self.target, foil=self.foil,
+                baseline=self.baseline, value=self.value, show_progress=show_progress,
+            ).cpu()
 
 
 class LLMInteractions:
@@ -199,12 +235,7 @@ class LLMInteractions:
         values = []
         for case, (_, kind) in tqdm(list(zip(cases, kinds, strict=True)), desc="prompts",
                                     disable=not show_progress or len(cases) == 1):
-            token = case.metadata.pop("baseline_token", None)
-            spec = ("pad" if baseline is None else baseline) if token is None else token
-            key = spec if isinstance(spec, (str, int)) else id(spec)
-            if key not in vectors:
-                vectors[key] = resolve_baseline(adapter, spec)
-            vector, description = vectors[key]
+            vector, description = self._baseline(case, baseline, vectors)
             with torch.no_grad():
                 values.append(adapter.evaluate(
                     case.prompt, case.positions, all_masks(len(case.labels)),
@@ -222,6 +253,48 @@ class LLMInteractions:
             for i, result in zip(group, extracted, strict=True):
                 results[i] = _finish(result, cases[i])
         return results if batch else results[0]
+
+    def game(
+        self,
+        prompt: str | Any,
+        players: Sequence[PlayerSpec] | None = None,
+        target: TargetSpec = None,
+        baseline: BaselineSpec | LearnedBaseline | os.PathLike[str] | None = None,
+        n_players: int | None = None,
+        *,
+        foil: TargetSpec = None,
+        value: str | ValueFunction = "auto",
+    ) -> PromptGame:
+        """The value function of one prompt, ``masks -> v(T)``, without evaluating it.
+
+        Players, target, baseline and value are resolved exactly as in :meth:`attribute`
+        (same arguments, one prompt), so ``game(all_masks(n))`` equals the ``values`` of
+        ``attribute(..., mode="none")``. Any set of masks can be evaluated, e.g. the
+        coalitions an approximator samples (see
+        :class:`~captum_interactions.adapters.shapiq_game.LLMGame`); the adapter's
+        embedding-level masking and prefix sharing apply to every call.
+        """
+        if isinstance(prompt, (list, tuple)):
+            raise InteractionError("game() takes one prompt; call it once per prompt")
+        case = self._case(prompt, players, n_players)
+        case = self._targeted(case, target, foil)
+        _, kind = readout(case.target.tokens, case.foil and case.foil.tokens, value)
+        vector, description = self._baseline(case, baseline, {})
+        case.metadata.update(baseline=description, value_kind=kind)
+        text = case.target.text if case.foil is None else (
+            f"{case.target.text} vs {case.foil.text.strip()}")
+        return PromptGame(self.adapter, case.prompt, case.labels, case.positions,
+                          case.target.tokens, case.foil and case.foil.tokens, vector, value,
+                          text, case.metadata)
+
+    def _baseline(self, case: _Case, baseline: Any, vectors: dict) -> tuple[torch.Tensor, str]:
+        """The baseline vector of a case and its description (cached in ``vectors``)."""
+        token = case.metadata.pop("baseline_token", None)
+        spec = ("pad" if baseline is None else baseline) if token is None else token
+        key = spec if isinstance(spec, (str, int)) else id(spec)
+        if key not in vectors:
+            vectors[key] = resolve_baseline(self.adapter, spec)
+        return vectors[key]
 
     def _case(self, given: Any, players: Any, n_players: int | None) -> _Case:
         """Tokens and players of one prompt (the model does not run)."""

@@ -37,12 +37,14 @@ __all__ = [
     "SharedExtraction",
     "__version__",
     "and_transform",
+    "attribution_maps",
     "banzhaf_values",
     "extract",
     "extract_shared",
     "inverse_and_transform",
     "inverse_or_transform",
     "merge_singletons",
+    "moebius_coefficients",
     "or_transform",
     "reconstruct",
     "salient_masks",
@@ -54,24 +56,31 @@ if TYPE_CHECKING:
         and_transform,
         inverse_and_transform,
         inverse_or_transform,
+        moebius_coefficients,
         or_transform,
         reconstruct,
     )
     from .attribution import AndOrInteractions, HarsanyiInteractions
     from .extraction import extract, extract_shared
     from .first_order import banzhaf_values, shapley_values
-    from .result import ExtractionInfo, Interaction, InteractionResult, SharedExtraction
+    from .result import (
+        ExtractionInfo,
+        Interaction,
+        InteractionResult,
+        SharedExtraction,
+        attribution_maps,
+    )
     from .salience import merge_singletons, salient_masks
 
 #: Public names and the module that defines each, imported on first use.
 _LAZY = {
     **dict.fromkeys(("and_transform", "inverse_and_transform", "inverse_or_transform",
-                     "or_transform", "reconstruct"), "_transforms"),
+                     "moebius_coefficients", "or_transform", "reconstruct"), "_transforms"),
     **dict.fromkeys(("AndOrInteractions", "HarsanyiInteractions"), "attribution"),
     **dict.fromkeys(("extract", "extract_shared"), "extraction"),
     **dict.fromkeys(("banzhaf_values", "shapley_values"), "first_order"),
-    **dict.fromkeys(("ExtractionInfo", "Interaction", "InteractionResult", "SharedExtraction"),
-                    "result"),
+    **dict.fromkeys(("ExtractionInfo", "Interaction", "InteractionResult", "SharedExtraction",
+                     "attribution_maps"), "result"),
     **dict.fromkeys(("merge_singletons", "salient_masks"), "salience"),
 }
 #: Core submodules reachable as attributes (``captum_interactions.subsets``, ...); the

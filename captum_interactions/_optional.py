@@ -13,6 +13,7 @@ _EXTRA_OF = {
     "transformer_lens": "tl",
     "matplotlib": "plot",
     "pandas": "pandas",
+    "shapiq": "shapiq",
     "gguf": "hf",
     "tqdm": "core",
 }

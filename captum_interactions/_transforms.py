@@ -20,12 +20,13 @@ from __future__ import annotations
 import torch
 
 from .exceptions import InteractionError
-from .subsets import n_players_of
+from .subsets import n_players_of, orders
 
 __all__ = [
     "and_transform",
     "inverse_and_transform",
     "inverse_or_transform",
+    "moebius_coefficients",
     "or_transform",
     "reconstruct",
 ]
@@ -148,3 +149,37 @@ def reconstruct(and_interactions: torch.Tensor, or_interactions: torch.Tensor) -
             f"{or_interactions.device}; move both to one device with .to(device)"
         )
     return inverse_and_transform(and_interactions) + inverse_or_transform(or_interactions)
+
+
+def moebius_coefficients(and_interactions: torch.Tensor,
+                         or_interactions: torch.Tensor) -> torch.Tensor:
+    """Möbius coefficients ``m`` of the game that AND and OR interactions rebuild together.
+
+    ``Σ_{R ⊆ T} m(R)`` equals :func:`reconstruct` on every mask ``T``. An OR term fires when
+    ``S`` meets ``T``: ``1 - Π_{i ∈ S} (1 - [i ∈ T]) = Σ_{∅ ≠ R ⊆ S} (-1)^{|R|+1} [R ⊆ T]``, so
+
+    ``m(∅) = I_and(∅) + I_or(∅)`` and ``m(R) = I_and(R) + (-1)^{|R|+1} Σ_{S ⊇ R} I_or(S)``.
+
+    Coefficients stay exactly zero where no term reaches them (a sparse result stays sparse,
+    unlike ``and_transform(reconstruct(...))``, which equals this up to rounding).
+
+    >>> I_and = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    >>> I_or = torch.tensor([0.0, 0.0, 0.0, 2.0])       # OR{0, 1} = 2: v = 1, 3, 3, 3
+    >>> moebius_coefficients(I_and, I_or).tolist()
+    [1.0, 2.0, 2.0, -2.0]
+    >>> inverse_and_transform(moebius_coefficients(I_and, I_or)).tolist()
+    [1.0, 3.0, 3.0, 3.0]
+    """
+    and_interactions, n = _checked(and_interactions, "and_interactions")
+    or_interactions, _ = _checked(or_interactions, "or_interactions")
+    if and_interactions.shape != or_interactions.shape:
+        raise InteractionError(
+            f"AND and OR interactions must have the same shape, got "
+            f"{tuple(and_interactions.shape)} and {tuple(or_interactions.shape)}"
+        )
+    nonempty = or_interactions.clone()
+    nonempty[..., 0] = 0
+    sign = 1.0 - 2.0 * (orders(n, device=nonempty.device) % 2 == 0).to(nonempty.dtype)
+    coefficients = and_interactions + sign * _superset_sums(nonempty, n)
+    coefficients[..., 0] = and_interactions[..., 0] + or_interactions[..., 0]
+    return coefficients

@@ -10,6 +10,13 @@ so both summaries are weighted sums over the masks that contain a player.
 [2.0, 3.0]
 >>> banzhaf_values(and_transform(v)).tolist()
 [2.0, 3.0]
+
+:func:`spread` puts one value per player back onto an input's shape through a Captum
+``feature_mask`` (every element of group ``i`` gets player ``i``'s value, background ``-1``
+gets zero), the shape Captum's attributions and visualisation functions use:
+
+>>> spread(torch.tensor([2.0, 3.0]), torch.tensor([[0, 0, 1, -1]])).tolist()
+[[2.0, 2.0, 3.0, 0.0]]
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from ._transforms import _checked
 from .exceptions import InteractionError
 from .subsets import orders
 
-__all__ = ["banzhaf_values", "shapley_values"]
+__all__ = ["banzhaf_values", "shapley_values", "spread"]
 
 
 def _combined(and_interactions: torch.Tensor, or_interactions: torch.Tensor | None):
@@ -61,3 +68,25 @@ def banzhaf_values(
     total, n = _combined(and_interactions, or_interactions)
     size = orders(n, device=total.device).to(total.dtype)
     return _per_player_sums(total * torch.exp2(1 - size), n)
+
+
+def spread(per_player: torch.Tensor, feature_mask: torch.Tensor) -> torch.Tensor:
+    """``out[e] = per_player[feature_mask[e]]`` (``0`` where ``feature_mask[e] == -1``), shaped
+    like ``feature_mask`` and typed like ``per_player``."""
+    if not isinstance(feature_mask, torch.Tensor):
+        raise TypeError(f"feature_mask must be a torch.Tensor of player ids, got "
+                        f"{type(feature_mask).__name__}; wrap it with torch.as_tensor(...)")
+    if feature_mask.is_floating_point() or feature_mask.is_complex() or (
+            feature_mask.dtype == torch.bool):
+        raise TypeError(f"feature_mask must hold integer player ids, got dtype "
+                        f"{feature_mask.dtype}; convert it with .long()")
+    n = per_player.shape[-1]
+    if feature_mask.numel() and (int(feature_mask.min()) < -1 or int(feature_mask.max()) >= n):
+        raise InteractionError(
+            f"feature_mask holds ids from {int(feature_mask.min())} to "
+            f"{int(feature_mask.max())}, but the result has {n} players: ids must be 0 .. "
+            f"{n - 1} (or -1 for background). Pass the feature_mask the result was made with"
+        )
+    ids = feature_mask.to(per_player.device).long()
+    padded = torch.cat([per_player, per_player.new_zeros(1)])  # id -1 reads the zero
+    return padded[ids]

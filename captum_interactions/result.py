@@ -12,17 +12,28 @@ InteractionResult(n_players=2, players=['a', 'b'], salient=3, objective=5)
 [('b', 'and', 2.0), ('a & b', 'and', 2.0), ('a', 'and', 1.0)]
 >>> result.shapley_values().tolist()
 [2.0, 3.0]
+
+Explore it like shapiq's ``InteractionValues``: by labels or indices, strongest first, by order.
+
+>>> and_term, or_term = result["a", "b"]
+>>> and_term
+Interaction(mask=3, indices=(0, 1), players=('a', 'b'), type='and', value=2.0)
+>>> or_term.label, or_term.value
+('a | b', 0.0)
+>>> [term.label for term in result.top_k(2)], [t.label for t in result.by_order(1)]
+(['b', 'a & b'], ['b', 'a'])
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import torch
 
+from . import _shapiq
 from ._npz import (
     BOOLEAN,
     INTEGER,
@@ -40,15 +51,33 @@ from ._npz import (
     load_npz,
     save_npz,
 )
-from ._transforms import _checked, and_transform, reconstruct
+from ._transforms import (
+    _checked,
+    and_transform,
+    inverse_and_transform,
+    moebius_coefficients,
+    reconstruct,
+)
 from ._version import __version__
 from .exceptions import InteractionError, ResultFormatError
-from .first_order import banzhaf_values, shapley_values
+from .first_order import banzhaf_values, shapley_values, spread
 from .salience import merge_singletons as _merge_singletons
 from .salience import salient_masks
-from .subsets import MASK_CONVENTION, check_labels, orders, to_indices
+from .subsets import MASK_CONVENTION, check_labels, orders, to_indices, to_mask
 
-__all__ = ["ExtractionInfo", "Interaction", "InteractionResult", "SharedExtraction"]
+if TYPE_CHECKING:
+    from shapiq import InteractionValues
+
+__all__ = [
+    "ExtractionInfo",
+    "Interaction",
+    "InteractionResult",
+    "SharedExtraction",
+    "attribution_maps",
+]
+
+#: The first-order views :meth:`InteractionResult.attribution_map` can spread over the input.
+_ATTRIBUTIONS = ("shapley", "banzhaf")
 
 FORMAT = "captum-interactions/result"
 #: Version 2 stores the extraction as an :class:`ExtractionInfo` record; version 1 files
@@ -406,12 +435,207 @@ class InteractionResult:
         pandas = require("pandas", purpose="InteractionResult.to_pandas")
         return pandas.DataFrame.from_records(self.to_records(tau, **criterion))
 
+    def __getitem__(self, players: str | int | Iterable[str | int]) -> tuple[
+            Interaction, Interaction]:
+        """The AND and the OR term on one set of players, ``(and_term, or_term)``.
+
+        ``players`` is a label, an index, or a tuple of them (``result["Eiffel", "city"]``,
+        ``result[0, 3]``, ``result[()]`` for the empty set). Values are those of the merged
+        view (:meth:`interactions`): a single player's ``OR{i}`` is added into its AND term,
+        so its OR term reads 0. Terms that are zero are returned too (they are not salient).
+
+        Raises:
+            InteractionError: for a label or index that is not a player, or a repeated one.
+        """
+        mask = self._mask_of(players)
+        and_i, or_i = self.interactions()
+        indices = to_indices(mask)
+        labels = tuple(self.players[i] for i in indices)
+        return (Interaction(mask, indices, labels, "and", float(and_i[mask])),
+                Interaction(mask, indices, labels, "or", float(or_i[mask])))
+
+    #: Lookup by players does not make a result a sequence: ``iter(result)`` is a TypeError
+    #: (rather than Python's fallback of calling ``result[0], result[1], ...``).
+    __iter__ = None
+
+    def _mask_of(self, players: str | int | Iterable[str | int]) -> int:
+        given = (players,) if isinstance(players, (str, int)) else players
+        if not isinstance(given, Iterable):
+            raise TypeError(f"look terms up by a player label, an index or a tuple of them; "
+                            f"got {type(players).__name__}")
+        indices = []
+        for player in given:
+            if isinstance(player, str) and player in self.players:
+                indices.append(self.players.index(player))
+            elif (isinstance(player, int) and not isinstance(player, bool)
+                  and 0 <= player < self.n_players):
+                indices.append(player)
+            else:
+                raise InteractionError(
+                    f"{player!r} is not a player of this result; players are "
+                    f"{self.players} (labels) or indices 0 .. {self.n_players - 1}"
+                )
+        return to_mask(indices)
+
+    def top_k(self, k: int = 10, *, merge_singletons: bool = True) -> list[Interaction]:
+        """The ``k`` strongest terms, AND and OR together: :meth:`salient` with ``top_k=k``."""
+        return self.salient(top_k=k, merge_singletons=merge_singletons)
+
+    def by_order(self, order: int, tau: float = 0.05, **criterion: Any) -> list[Interaction]:
+        """The salient terms of one order ``|S|``, strongest first.
+
+        Salience is judged over all orders, as in :meth:`salient` (same arguments); ``tau=0``
+        lists every non-zero term of that order.
+        """
+        if isinstance(order, bool) or not isinstance(order, int) or not (
+                1 <= order <= self.n_players):
+            raise InteractionError(f"order must be an int from 1 to n_players="
+                                   f"{self.n_players}, got {order!r}")
+        return [term for term in self.salient(tau, **criterion) if term.order == order]
+
+    def sparsify(self, tau: float = 0.05, **criterion: Any) -> InteractionResult:
+        """A copy that keeps only the salient terms (criterion as in :meth:`salient`, on the
+        merged view; a kept singleton keeps both its stored AND and OR parts).
+
+        The empty-set terms stay. What the dropped terms added moves into the noise ``q``, so
+        universal matching (``values + q == reconstruct()``) still holds; ``bound`` becomes
+        ``max |q|`` and ``metadata["sparsified"]`` records the criterion.
+
+        >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+        >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
+        >>> small = result.sparsify(top_k=2)
+        >>> small.and_interactions.tolist(), small.q.tolist(), small.matching_error()
+        ([0.0, 0.0, 2.0, 2.0], [0.0, -1.0, 0.0, -1.0], 0.0)
+        """
+        keep_and, keep_or = self.salient_masks(tau, **criterion)
+        singletons = [1 << i for i in range(self.n_players)]
+        keep_or[singletons] = keep_and[singletons]
+        keep_and[0] = keep_or[0] = True
+        and_i = torch.where(keep_and, self.and_interactions, 0.0)
+        or_i = torch.where(keep_or, self.or_interactions, 0.0)
+        q = reconstruct(and_i, or_i) - self.values
+        return replace(self, and_interactions=and_i, or_interactions=or_i, q=q,
+                       bound=float(q.abs().max()),
+                       metadata={**self.metadata, "sparsified": {"tau": tau, **criterion}})
+
     def __repr__(self) -> str:
         players = self.players if self.n_players <= 6 else [*self.players[:6], "..."]
+        target = "" if self.target_text is None else f"target={self.target_text!r}, "
         return (
-            f"{type(self).__name__}(n_players={self.n_players}, players={players}, "
+            f"{type(self).__name__}(n_players={self.n_players}, players={players}, {target}"
             f"salient={len(self.salient())}, objective={self.objective:.4g})"
         )
+
+    # --------------------------------------------------------------------------- bridges
+    def attribution_map(
+        self,
+        feature_mask: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
+        attribution: Literal["shapley", "banzhaf"] = "shapley",
+        *,
+        of: Literal["values", "interactions", "noise"] = "values",
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Each player's first-order value spread back over the input, in Captum's shape.
+
+        Every element of player ``i``'s group gets ``i``'s value (as Captum's
+        ``ShapleyValues`` with the same ``feature_mask``); background (``-1``) gets 0. The
+        map can go straight to ``captum.attr.visualization.visualize_image_attr``.
+
+        Args:
+            feature_mask (Tensor or tuple of Tensors, optional): the player ids the result
+                was made with (one tensor per input); the map has its shape. ``None`` for a
+                text result (of :class:`~captum_interactions.adapters.LLMInteractions`): one
+                entry per prompt token, from ``metadata["player_positions"]``, for Captum's
+                ``visualize_text``.
+            attribution (str): ``"shapley"`` (:meth:`shapley_values`) or ``"banzhaf"``
+                (:meth:`banzhaf_values`), as in the graphs' ``attribution=``.
+            of (str): the game shared out, as in :meth:`shapley_values`: ``"values"`` (the
+                model's), ``"interactions"`` (the share of the extracted interactions,
+                ``v + q``) or ``"noise"``.
+
+        >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+        >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
+        >>> result.attribution_map(torch.tensor([[0, 1], [1, -1]])).tolist()
+        [[2.0, 3.0], [3.0, 0.0]]
+        """
+        if attribution not in _ATTRIBUTIONS:
+            raise InteractionError(f"attribution={attribution!r}: choose one of "
+                                   f"{list(_ATTRIBUTIONS)} (which game is shared out is chosen "
+                                   "with of=)")
+        values = (self.shapley_values(of) if attribution == "shapley"
+                  else self.banzhaf_values(of))
+        if feature_mask is None:
+            feature_mask = self._token_players()
+        if isinstance(feature_mask, tuple):
+            return tuple(spread(values, mask) for mask in feature_mask)
+        return spread(values, feature_mask)
+
+    def _token_players(self) -> torch.Tensor:
+        """``[tokens]`` player id of every prompt token (``-1``: no player) of a text result."""
+        if not {"input_ids", "player_positions"} <= self.metadata.keys():
+            raise InteractionError(
+                "feature_mask is needed: this result has no token positions in its metadata "
+                "(only results of LLMInteractions do); pass the feature_mask it was made with"
+            )
+        ids = torch.full((len(self.metadata["input_ids"]),), -1, dtype=torch.long)
+        for player, positions in enumerate(self.metadata["player_positions"]):
+            ids[list(positions)] = player
+        return ids
+
+    def moebius(self) -> torch.Tensor:
+        """Möbius coefficients of the game the interactions rebuild (``values + q``): AND and
+        OR terms folded together, see :func:`~captum_interactions.moebius_coefficients`."""
+        return moebius_coefficients(self.and_interactions, self.or_interactions)
+
+    def to_shapiq(
+        self,
+        index: str = "Moebius",
+        order: int | None = None,
+        *,
+        salient_only: bool = False,
+        tau: float = 0.05,
+        **criterion: Any,
+    ) -> InteractionValues:
+        """The result as a ``shapiq.InteractionValues`` (needs shapiq).
+
+        ``index="Moebius"`` is lossless: the Möbius coefficients of the game that the AND
+        and OR terms rebuild (:meth:`moebius`), every non-zero one listed in
+        ``interaction_lookup``, ``baseline_value = m(∅)``. Any other index is computed from
+        them by shapiq's ``MoebiusConverter``: ``"SV"``, ``"BV"`` (order 1), ``"SII"``,
+        ``"k-SII"``, ``"STII"``, ``"FSII"``, ``"FBII"`` (``order`` 2 unless given).
+
+        Args:
+            index (str): the shapiq index.
+            order (int, optional): the highest order of an interaction index.
+            salient_only (bool): fold only the salient terms (``tau`` and ``criterion`` as in
+                :meth:`salient`, the empty-set terms always), i.e. export the game of
+                :meth:`sparsify`.
+
+        Example (with shapiq installed)::
+
+            values = result.to_shapiq()               # lossless Möbius coefficients
+            values.get_top_k(5)
+            result.to_shapiq("k-SII", order=2).plot_force()
+        """
+        _shapiq.check_index(index, order, self.n_players)
+        source = self.sparsify(tau, **criterion) if salient_only else self
+        return _shapiq.to_interaction_values(source.moebius(), index=index, order=order)
+
+    @classmethod
+    def from_shapiq(
+        cls, values: InteractionValues, players: Sequence[str] | None = None, **fields: Any
+    ) -> InteractionResult:
+        """An AND-only result from a ``shapiq.InteractionValues`` of Möbius coefficients.
+
+        The coefficients become the AND interactions (OR terms zero, no noise) and the game
+        they define becomes ``values``; ``players`` labels them (default ``x0 .. x{n-1}``),
+        ``fields`` sets any other attribute (``target_text``, ``metadata``, ...).
+        ``result.to_shapiq()`` of the result gives the same coefficients back.
+        """
+        coefficients = _shapiq.coefficients_from_shapiq(values)
+        n = coefficients.shape[0].bit_length() - 1
+        labels = check_labels(players, n, source="the InteractionValues")
+        return cls(labels, inverse_and_transform(coefficients), coefficients,
+                   torch.zeros_like(coefficients), **fields)
 
     # ------------------------------------------------------------------------ save/load
     def _header(self) -> dict[str, Any]:
@@ -450,3 +674,43 @@ class InteractionResult:
         except (InteractionError, TypeError) as error:
             raise ResultFormatError(f"{path} holds an inconsistent {_WHAT}: {error}") from error
 
+
+
+def attribution_maps(
+    results: Sequence[InteractionResult],
+    feature_mask: torch.Tensor | tuple[torch.Tensor, ...],
+    attribution: Literal["shapley", "banzhaf"] = "shapley",
+    *,
+    of: Literal["values", "interactions", "noise"] = "values",
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """:meth:`InteractionResult.attribution_map` of a batch, stacked like Captum's output.
+
+    ``results`` are one result per example (as ``AndOrInteractions.attribute`` returns them);
+    ``feature_mask`` is the batch's (leading dimension 1 when shared, else one row per
+    example). The maps have shape ``[len(results), *feature_mask.shape[1:]]``.
+
+    >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+    >>> a = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))
+    >>> b = InteractionResult(["a", "b"], -v, and_transform(-v), torch.zeros(4))
+    >>> attribution_maps([a, b], torch.tensor([[0, 1, -1]])).tolist()
+    [[2.0, 3.0, 0.0], [-2.0, -3.0, 0.0]]
+    """
+    results = list(results)
+    if not results or not all(isinstance(result, InteractionResult) for result in results):
+        raise TypeError("attribution_maps takes a non-empty list of InteractionResult (one per "
+                        "example)")
+    masks = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
+    stacked = []
+    for position, mask in enumerate(masks):
+        if not isinstance(mask, torch.Tensor) or mask.dim() == 0 or mask.shape[0] not in (
+                1, len(results)):
+            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise InteractionError(
+                f"feature_mask[{position}] has shape {shape}; for {len(results)} results its "
+                f"leading dimension must be 1 (shared by the batch) or {len(results)} (one row "
+                "per example), as in AndOrInteractions.attribute"
+            )
+        rows = [mask[i if mask.shape[0] > 1 else 0] for i in range(len(results))]
+        stacked.append(torch.stack([result.attribution_map(row, attribution, of=of)
+                                    for result, row in zip(results, rows, strict=True)]))
+    return tuple(stacked) if isinstance(feature_mask, tuple) else stacked[0]

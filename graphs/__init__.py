@@ -6,15 +6,17 @@ with scalar attributes), :func:`write_graph` / :func:`read_graph` (GraphML, node
 players: :func:`overlap` (two results), :func:`overlap_matrix` (many models or checkpoints
 over many samples), and the plots :func:`plot_overlap_heatmap`, :func:`plot_overlap_pairs`,
 :func:`plot_order_histogram` and :func:`plot_cancellation`; :func:`plot_top_interactions`
-draws the strongest terms of results side by side. Drawing and plotting import matplotlib
-only when called. This package
-imports the core of captum-interactions only (never the adapters or the run application).
+draws the strongest terms of results side by side, :func:`plot_waterfall` how one result's
+terms add up to its output, :func:`plot_token_heatmap` its words coloured by their Shapley
+values. Drawing and plotting import matplotlib only when called. This package imports the
+core of captum-interactions only (never the adapters or the run application).
 """
 
 from __future__ import annotations
 
 from .build import and_or_graph, interaction_node, player_graph, player_node
 from .comparison import SHARED_DEFINITIONS, OverlapMatrix, PairOverlap, overlap, overlap_matrix
+from .contributions import plot_token_heatmap, plot_waterfall
 from .draw import draw_and_or_graph, draw_player_graph
 from .io import read_graph, write_graph
 from .plots import (
@@ -41,7 +43,9 @@ __all__ = [
     "plot_order_histogram",
     "plot_overlap_heatmap",
     "plot_overlap_pairs",
+    "plot_token_heatmap",
     "plot_top_interactions",
+    "plot_waterfall",
     "read_graph",
     "write_graph",
 ]

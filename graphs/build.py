@@ -97,15 +97,28 @@ def _base_graph(
         )
     graph.graph.update(kind=kind, n_players=result.n_players, attribution=attribution,
                        merge_singletons=merge_singletons, **criterion)
-    for name in ("target", "target_text", "baseline", "value_kind"):
-        value = getattr(result, name)
-        if value is not None:
-            graph.graph[name] = value
+    graph.graph.update(_provenance(result))
     first_order = result.shapley_values() if attribution == "shapley" else result.banzhaf_values()
     for index, (label, value) in enumerate(zip(result.players, first_order.tolist(), strict=True)):
         graph.add_node(player_node(index), kind="player", index=index, label=label,
                        attribution=value)
     return graph
+
+
+def _provenance(result: InteractionResult) -> dict[str, Any]:
+    """What a graph shows and how it was made, as scalars (for Gephi, Cytoscape, networkx):
+    the result's target and baseline, the model and prompt of its metadata, the extraction."""
+    found: dict[str, Any] = {name: getattr(result, name) for name in
+                             ("target", "target_text", "baseline", "value_kind")}
+    found.update({name: result.metadata.get(name) for name in ("model", "prompt")})
+    found["bound"] = result.bound
+    info = result.extraction
+    if info is not None:
+        found.update(extraction_mode=info.mode, solver=info.solver, qcoef=info.qcoef,
+                     scale=info.scale, subtract_v0=info.subtract_v0, objective=info.objective,
+                     gap=info.gap, converged=info.converged)
+    return {name: value for name, value in found.items()
+            if isinstance(value, (str, int, float, bool))}
 
 
 def and_or_graph(
@@ -141,8 +154,12 @@ def and_or_graph(
         Edges player -> interaction have ``kind="member"``; edges interaction -> output have
         ``kind="contribution"``, ``value``, ``sign`` and ``weight`` (``|value|``).
         Graph attributes: ``kind="and_or"``, ``n_players``, the salience criterion in effect
-        (``tau``, ``absolute``, ``top_k`` or ``top_fraction``), ``merge_singletons``, and the
-        result's ``target``, ``target_text``, ``baseline``, ``value_kind`` when set.
+        (``tau``, ``absolute``, ``top_k`` or ``top_fraction``), ``merge_singletons``, the
+        result's ``target``, ``target_text``, ``baseline``, ``value_kind``, ``bound``, the
+        ``model`` and ``prompt`` of its metadata, and its extraction (``extraction_mode``,
+        ``solver``, ``qcoef``, ``scale``, ``subtract_v0``, ``objective``, ``gap``,
+        ``converged``), each when set. Player and interaction nodes carry their words in
+        ``label``, which Gephi and Cytoscape show.
 
     Examples
     --------
@@ -205,7 +222,8 @@ def player_graph(
         least one salient interaction (AND or OR) contains both, with ``positive`` (sum of
         the positive values of those interactions), ``negative`` (sum of ``|value|`` of the
         negative ones), ``weight`` (``positive + negative``), ``net`` (``positive -
-        negative``) and ``count`` (how many). Graph attribute ``kind="player"``.
+        negative``) and ``count`` (how many). Graph attributes as in :func:`and_or_graph`,
+        with ``kind="player"``.
 
     Examples
     --------

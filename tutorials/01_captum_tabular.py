@@ -18,7 +18,9 @@ so we can check that the interactions recover that structure. Steps:
    Shapley values (which interactions share out among their players);
 4. draw the AND-OR graph and export it as GraphML;
 5. explain a *regression* model with Captum's defaults (no target, no value choice): one
-   output per applicant is explained as it is, and its Shapley values are Captum's.
+   output per applicant is explained as it is, and its Shapley values are Captum's;
+6. take the result to the tools you already use: a first-order map in Captum's shape, a
+   waterfall of how the terms add up, and shapiq's ``InteractionValues`` (if installed).
 
 Run it::
 
@@ -29,6 +31,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 
@@ -36,7 +39,12 @@ import torch
 from captum.attr import ShapleyValues
 
 import captum_interactions as ci
-from captum_interactions.graphs import and_or_graph, draw_and_or_graph, write_graph
+from captum_interactions.graphs import (
+    and_or_graph,
+    draw_and_or_graph,
+    plot_waterfall,
+    write_graph,
+)
 
 FEATURES = ["income", "employed", "savings", "collateral", "debt", "age", "zip_a", "zip_b"]
 #: Players are groups of features: the two postcode features form one player "region".
@@ -141,9 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         perturbations_per_eval=128)
     captum = ShapleyValues(regressor).attribute(applicants[:1], baselines=-1.0,
                                                 feature_mask=GROUPS)
-    first = [int((GROUPS[0] == k).nonzero()[0]) for k in range(len(PLAYERS))]
-    per_player = captum.reshape(-1)[first]  # (a group's features share its value)
-    gap = float((amount.shapley_values() - per_player.double()).abs().max())
+    # attribution_map spreads each player's value over its features: Captum's shape
+    gap = float((amount.attribution_map(GROUPS) - captum.double()).abs().max())
     print(f"\nregressor: value_kind {amount.value_kind!r}, v(all) = "
           f"{float(amount.values[-1]):+.3f}; largest |Shapley - Captum's ShapleyValues| "
           f"= {gap:.1e}")
@@ -154,6 +161,22 @@ def main(argv: list[str] | None = None) -> None:
     write_graph(graph, args.out / "and_or_graph.graphml")
     results[0].save(args.out / "applicant.npz")
     print(f"\nwrote {args.out / 'and_or_graph.png'}, .graphml and the result (applicant.npz)")
+
+    # 6. Bridges. A batch of results becomes one map shaped like the inputs, as Captum's
+    # attributions are (feed it to captum.attr.visualization like theirs); a waterfall shows
+    # how the terms add up from v(∅) to v(N); shapiq gets the exact Möbius coefficients of
+    # the AND and OR terms together, and any of its indices from them.
+    maps = ci.attribution_maps(results, GROUPS)
+    print(f"\nShapley maps {tuple(maps.shape)} like the inputs {tuple(applicants.shape)}; "
+          f"both-halves applicant: {[round(v, 2) + 0.0 for v in maps[0].tolist()]}")
+    figure, _ = plot_waterfall(results[0], n_top=6)
+    figure.savefig(args.out / "waterfall.png", dpi=110)
+    print(f"wrote {args.out / 'waterfall.png'}; the terms of income & employed: "
+          f"{[round(term.value, 3) + 0.0 for term in results[0]['income', 'employed']]} (AND, OR)")
+    if importlib.util.find_spec("shapiq") is not None:
+        k_sii = results[0].to_shapiq("k-SII", order=2).get_top_k(3).dict_values
+        print("shapiq k-SII, the strongest:", {" & ".join(PLAYERS[i] for i in key): round(value, 3)
+                                               for key, value in k_sii.items() if key})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import networkx as nx
 import pytest
 from helpers.games import random_result
 
-from captum_interactions import InteractionError, InteractionResult
+from captum_interactions import InteractionError, InteractionResult, extract
 from captum_interactions.graphs.build import (
     and_or_graph,
     interaction_node,
@@ -42,7 +42,7 @@ def test_and_or_graph_mirrors_the_salient_interactions():
     assert graph.graph == {"kind": "and_or", "n_players": 5, "attribution": "shapley",
                            "merge_singletons": True, "tau": 0.05, "target": 42,
                            "target_text": " Paris", "baseline": "pad",
-                           "value_kind": "log_odds"}
+                           "value_kind": "log_odds", "bound": 0.0}
     shapley = result.shapley_values().tolist()
     for i, word in enumerate(WORDS):
         assert graph.nodes[player_node(i)] == {"kind": "player", "index": i, "label": word,
@@ -131,6 +131,32 @@ def test_graphml_is_plain_graphml_with_typed_keys(tmp_path):
     assert 'attr.name="label" attr.type="string"' in text
     assert 'edgedefault="directed"' in text
     assert_same_graph(and_or_graph(planted()), read_graph(path, format="graphml"))
+
+
+def test_graphml_carries_words_prompt_model_and_extraction_for_other_tools(tmp_path):
+    values = random_result(5, seed=2, density=0.5).reconstruct()
+    result = extract(values, players=WORDS, qcoef=0.05)
+    result.target_text = " Paris"
+    result.metadata.update(model="smollm2-135m", prompt="The capital of France is")
+    path = write_graph(and_or_graph(result), tmp_path / "graph.graphml")
+    graph = nx.read_graphml(path)  # networkx itself, as Gephi and Cytoscape read it
+    assert {key: graph.graph[key] for key in ("model", "prompt", "target_text",
+                                              "extraction_mode", "solver")} == {
+        "model": "smollm2-135m", "prompt": "The capital of France is",
+        "target_text": " Paris", "extraction_mode": "and_or",
+        "solver": result.extraction.solver}
+    assert graph.graph["qcoef"] == 0.05
+    assert graph.graph["bound"] == pytest.approx(result.bound)
+    assert graph.graph["objective"] == pytest.approx(result.objective)
+    words = {data["label"] for node, data in graph.nodes(data=True) if node.startswith("p")}
+    assert words == set(WORDS)
+    top = result.salient()[0]
+    assert graph.nodes[f"{top.type}:{top.mask}"]["label"] == top.label
+    rank = nx.pagerank(graph, weight="weight")  # every term feeds the output: it ranks first
+    assert max(rank, key=rank.get) == "output"
+    players = nx.read_graphml(write_graph(player_graph(result), tmp_path / "players.graphml"))
+    communities = nx.community.louvain_communities(players, weight="weight", seed=0)
+    assert set().union(*communities) == {f"p{i}" for i in range(5)}
 
 
 def test_writer_rejects_what_would_not_come_back(tmp_path):

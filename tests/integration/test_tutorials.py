@@ -13,7 +13,8 @@ TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 
 #: Files each tutorial writes into its --out folder.
 OUTPUTS = {
-    "01_captum_tabular": ["and_or_graph.png", "and_or_graph.graphml", "applicant.npz"],
+    "01_captum_tabular": ["and_or_graph.png", "and_or_graph.graphml", "applicant.npz",
+                          "waterfall.png"],
     "02_transformer_lens": ["player_graph.png"],
     "03_compare_llms": ["comparison.png"],
     "04_training_checkpoints": ["checkpoints.png", "run/manifest.json",

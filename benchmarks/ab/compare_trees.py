@@ -16,7 +16,7 @@ that must agree (an objective, a checksum) next to the time. Workloads:
 A tree is a checkout of captum-interactions; a shadow package that links its
 ``captum_interactions/``, ``adapters/`` and ``graphs/`` as the installed layout is built in a
 temporary folder, so neither tree is touched. Results go to
-``benchmarks/results/compare_trees.json``.
+``benchmarks/results/compare_trees.json`` (``--out`` names another file there).
 
 Run: ``python benchmarks/ab/compare_trees.py --before ../before [--after .] [--only ipm]``
 (make a before tree with ``git worktree add ../before <commit>``).
@@ -192,6 +192,8 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=ROOT)
     parser.add_argument("--only", action="append", choices=WORKLOADS)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default="compare_trees.json",
+                        help="file name in benchmarks/results/ (default: %(default)s)")
     parser.add_argument("--worker", choices=WORKLOADS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -229,7 +231,7 @@ def main() -> None:
                   flush=True)
     report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compare_trees.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

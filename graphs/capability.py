@@ -136,6 +136,23 @@ def _capabilities(capability: Mapping[str, Any], names: list[str]
     return out
 
 
+def _pairs(pairs: Sequence[tuple[str, str]] | None, names: list[str]) -> list[tuple[int, int]]:
+    """Matrix indices ``(i, j)`` of the chosen unordered pairs (at least 3, distinct)."""
+    if pairs is None:
+        return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    index = []
+    for pair in pairs:
+        if (len(pair) != 2 or any(name not in names for name in pair)
+                or pair[0] == pair[1]):
+            raise InteractionError(f"pairs must hold two different models of the matrix "
+                                   f"({names}) each, got {pair!r}")
+        index.append(tuple(sorted(names.index(name) for name in pair)))
+    if len(set(index)) != len(index) or len(index) < 3:
+        raise InteractionError(f"pairs must be at least 3 different model pairs for a rank "
+                               f"correlation, got {list(pairs)!r}")
+    return index
+
+
 def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman's rho of the last axis of ``x`` and ``y`` (average ranks for ties; NaN where
     either is constant)."""
@@ -168,6 +185,7 @@ def sharing_vs_capability(
     capability: Mapping[str, float | Sequence[float]],
     *,
     metric: str = "jaccard_minus_jaccard_cross_prompt",
+    pairs: Sequence[tuple[str, str]] | None = None,
     combine: Literal["min", "max", "mean"] = "min",
     resample: Literal["pairs", "models"] = "pairs",
     n_bootstrap: int = 2000,
@@ -186,6 +204,9 @@ def sharing_vs_capability(
     metric : str
         The sharing metric of ``matrix``; default the Jaccard minus its cross-prompt
         control. Any key of the matrix works (e.g. ``"jaccard"`` for the raw sharing).
+    pairs : sequence of (str, str), optional
+        The model pairs to relate (default every unordered pair of the matrix), e.g. only
+        the pairs of checkpoints at the same training step.
     combine : {"min", "max", "mean"}
         The pair's capability from its two models' (default the weaker model's).
     resample : {"pairs", "models"}
@@ -218,6 +239,7 @@ def sharing_vs_capability(
             f"a rank correlation over model pairs needs at least 3 pairs, i.e. 3 models; "
             f"this matrix has {len(names)} model(s) ({names}), so "
             f"{len(names) * (len(names) - 1) // 2} pair(s); compare more models or checkpoints")
+    index = _pairs(pairs, names)
     if metric not in matrix:
         raise InteractionError(
             f"{metric!r} is not a metric of this matrix; available differences: "
@@ -238,7 +260,6 @@ def sharing_vs_capability(
     def join(a: float, b: float) -> float:  # NaN in, NaN out (min and max would drop it)
         return rule(a, b) if math.isfinite(a) and math.isfinite(b) else math.nan
 
-    index = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     sharing = [float(matrix.mean[metric][i, j]) for i, j in index]
     cap = [join(values[names[i]][0], values[names[j]][0]) for i, j in index]
     usable = [k for k in range(len(index)) if math.isfinite(sharing[k]) and math.isfinite(cap[k])]

@@ -113,6 +113,21 @@ def test_bad_options_are_named(kwargs, match):
         sharing_vs_capability(random_matrix(3), {"m0": 1.0, "m1": 2.0, "m2": 3.0}, **kwargs)
 
 
+def test_chosen_pairs_only():
+    matrix = random_matrix(6)
+    capability = {f"m{m}": float(m) for m in range(6)}
+    chosen = [("m1", "m0"), ("m2", "m3"), ("m4", "m5")]
+    found = sharing_vs_capability(matrix, capability, pairs=chosen)
+    assert found.pairs == [("m0", "m1"), ("m2", "m3"), ("m4", "m5")]
+    y = [float(matrix[METRIC][i, i + 1]) for i in (0, 2, 4)]
+    assert found.rho == pytest.approx(scipy.stats.spearmanr([0, 2, 4], y).statistic)
+    with pytest.raises(InteractionError, match="two different models of the matrix"):
+        sharing_vs_capability(matrix, capability, pairs=[("m0", "m9")] * 3)
+    with pytest.raises(InteractionError, match="at least 3 different model pairs"):
+        sharing_vs_capability(matrix, capability, pairs=[("m0", "m1"), ("m1", "m0"),
+                                                         ("m2", "m3")])
+
+
 def test_bad_capability_is_named():
     matrix = random_matrix(3)
     with pytest.raises(InteractionError, match=r"no value for model\(s\) \['m2'\]"):

@@ -4,9 +4,10 @@ For every model and prompt a run computes one :class:`InteractionResult` (the va
 ``2**n`` masks and the extracted AND and OR interactions) and saves it the moment it is done.
 Across models it compares the results of every prompt on which two models predict the same
 next word (the others are skipped and counted), optionally runs shared extraction within
-each group of agreeing models, and writes graphs, overlap tables (:mod:`.analysis`) and a
-report (:mod:`.report`). Started again with the same options, a run reuses every valid
-result and computes only what is missing (:mod:`.folder`).
+each group of agreeing models, and writes graphs, overlap tables (:mod:`.analysis`), each
+model's capability on the prompts (:mod:`.capability`) and a report (:mod:`.report`).
+Started again with the same options, a run reuses every valid result and computes only what
+is missing (:mod:`.folder`).
 
 >>> run(["gpt-17"], "prompts.txt", "out")
 Traceback (most recent call last):
@@ -35,6 +36,7 @@ from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction, extract_shared
 from captum_interactions.result import InteractionResult
 
+from .capability import ScoreStore, write_capability
 from .folder import RunFolder
 from .options import RunOptions
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
@@ -125,6 +127,7 @@ class InteractionRun:
                              qcoef=self.options.shared_qcoef, solver=self.options.solver)
         self.folder = RunFolder(out_dir, self.options)
         self.out_dir = self.folder.path
+        self.scores = ScoreStore(self.out_dir, self.options.dtype)
 
     def existing(self) -> Results:
         """Valid results already in the folder, by ``(model label, prompt id)``."""
@@ -177,11 +180,13 @@ class InteractionRun:
                   disable=not show_progress) as bar:
             for model in self.models:
                 todo = [p for p in self.prompts if (model.label, p.id) not in results]
-                if not todo:
+                unscored = self.scores.missing(model, self.prompts)
+                if not todo and not unscored:
                     continue
                 bar.set_postfix_str(f"loading {model.label}")
                 adapter = model.load(device=device, dtype=self.options.torch_dtype)
-                baseline = self._baseline(adapter, model, show_progress)
+                self.scores.measure(adapter, model, unscored)  # capability: a pass per word
+                baseline = self._baseline(adapter, model, show_progress) if todo else None
                 for prompt in todo:
                     bar.set_postfix_str(f"{model.label} / {prompt.id}")
                     results[model.label, prompt.id] = self._compute(
@@ -231,6 +236,9 @@ class InteractionRun:
 
         counts = analyse(self.out_dir, by_extraction, models=labels, prompts=prompts,
                          options=self.options, mismatched=mismatched)
+        write_capability(self.out_dir, manifest=self.folder.manifest, options=self.options,
+                         table={m: [results[m, p] for p in prompts] for m in labels},
+                         prompts=prompts)
         summary.compared, summary.skipped = counts.compared, counts.skipped
         if report:
             from .report import write_report

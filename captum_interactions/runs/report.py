@@ -44,6 +44,7 @@ from captum_interactions.graphs import (
 from captum_interactions.result import Interaction
 
 from .analysis import compare_models, tau_sweep
+from .capability import capability_findings
 from .folder import RunData, load_run
 from .store import write_text
 
@@ -236,6 +237,7 @@ def _across_models(data: RunData, matrices: dict[str, OverlapMatrix], figures: P
               "in brackets; counts and orders are per prompt, from model A's side (see "
               "[Definitions](#definitions))."]
     lines += _findings(independent, pairs, data.options.definition)
+    lines += capability_findings(data, independent, figures)
     lines += _sensitivity(data, names, pairs)
     if "shared" in matrices:
         lines += ["", f"> {_SHARED_NOTE}", *_joint_control(data)]
@@ -428,8 +430,6 @@ def _findings(matrix: OverlapMatrix, pairs: list[tuple[int, int]], primary: str)
             lines += [f"*Shared = {_DEFINITION_TEXT[definition]}* "
                       f"({'primary' if definition == primary else 'secondary'}):", ""]
             lines += _definition_findings(matrix, order_rows, i, j, definition)
-    lines += ["Claim 2 (more sharing between more capable models) needs a capability ordering "
-              "of three or more models and is not tested by this report."]
     return lines
 
 
@@ -571,6 +571,7 @@ def write_report(out_dir: str | os.PathLike) -> Path:
               "`overlap.csv` (every metric, control and paired difference per pair), "
               "`per_order.csv`, `cancellation.csv`, `sweep.csv`, `terms.csv`, "
               "`screened_out.csv` (prompts skipped by screening), `joint_control.csv` (with "
-              "shared extraction), `manifest.json`, `run.log`."]
+              "shared extraction), `capability.csv` and `capability_sharing.csv` (claim 2), "
+              "`manifest.json`, `run.log`."]
     return write_text(out_dir / "report.md", "\n".join(lines) + "\n")
 

@@ -309,6 +309,7 @@ def plot_sharing_vs_capability(
     found: SharingCapability,
     *,
     capability_label: str = "capability of the pair",
+    point_labels: Sequence[str] | None = None,
     ax: Axes | None = None,
     figure: Figure | None = None,
 ) -> tuple[Figure, Axes]:
@@ -321,6 +322,8 @@ def plot_sharing_vs_capability(
         From :func:`sharing_vs_capability`.
     capability_label : str
         The x-axis label (say what the capability is, e.g. "lower mean log p(word)").
+    point_labels : sequence of str, optional
+        One label per pair (default ``"A vs B"``; drawn up to 15 pairs).
     ax : matplotlib Axes, optional
         Draw into these axes instead of a new figure.
     figure : matplotlib Figure, optional
@@ -333,8 +336,12 @@ def plot_sharing_vs_capability(
     if not isinstance(found, SharingCapability):
         raise TypeError(f"plot_sharing_vs_capability takes the result of "
                         f"sharing_vs_capability(...), got {type(found).__name__}")
+    if point_labels is not None and len(point_labels) != len(found.pairs):
+        raise InteractionError(f"point_labels needs one label per pair ({len(found.pairs)}), "
+                               f"got {len(point_labels)}")
+    labels = point_labels or [f"{a} vs {b}" for a, b in found.pairs]
     fig, ax = figure_axes(ax, (5.6, 4.2), "plot_sharing_vs_capability", figure=figure)
-    for k, (a, b) in enumerate(found.pairs):
+    for k in range(len(found.pairs)):
         x, y = found.capability[k], found.sharing[k]
         if not (math.isfinite(x) and math.isfinite(y)):
             continue
@@ -346,8 +353,8 @@ def plot_sharing_vs_capability(
             ax.plot([left, right], [y, y], color=NOT_SHARED, lw=1.0, alpha=0.7)
         ax.plot([x], [y], "o", color=SHARED, ms=6)
         if len(found.pairs) <= 15:
-            ax.annotate(f"{a} vs {b}", (x, y), xytext=(4, 4), textcoords="offset points",
-                        fontsize="xx-small")
+            ax.annotate(labels[k], (x, y), xytext=(4, 4 if k % 2 else -10),  # alternate:
+                        textcoords="offset points", fontsize="xx-small")  # neighbours apart
     metric = found.settings.get("metric", "sharing")
     if "_minus_" in metric:
         ax.axhline(0.0, color=NOT_SHARED, lw=0.8, ls="--")

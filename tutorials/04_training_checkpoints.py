@@ -61,11 +61,14 @@ def make_tokenizer() -> PreTrainedTokenizerFast:
                                    unk_token="<unk>")
 
 
-def train(tokenizer, steps: int, checkpoints: list[int], folder: Path) -> list[float]:
-    """Train a 2-layer GPT-2 on random sentences; save the checkpoints; return the losses."""
+def train(tokenizer, steps: int, checkpoints: list[int], folder: Path, *,
+          seed: int = 0) -> list[float]:
+    """Train a 2-layer GPT-2 on random sentences; save the checkpoints; return the losses.
+    ``seed`` draws the initial weights and dropout; the sentences are the same for every
+    seed (tutorial 5 trains models of several seeds on the same data)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a model this small trains fastest on one thread
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     rng = random.Random(0)
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=16, n_embd=64, n_layer=2,
                         n_head=4, pad_token_id=tokenizer.pad_token_id)

@@ -4,7 +4,8 @@ A run computes one :class:`~captum_interactions.InteractionResult` per model and
 (:mod:`.execute`), keeps them in a run folder with a manifest, atomic writes and resume
 (:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`) and writes a report
 (:mod:`.report`). :mod:`.reanalysis` redoes extraction and comparison from the saved values
-without the models, and :mod:`.screen` finds each model's next word before a run.
+without the models, :mod:`.screen` finds each model's next word before a run, and
+:mod:`.capability` measures each model's capability on the prompts (claim 2).
 :mod:`.specs` reads prompt files and model specifications, :mod:`.options` the options,
 and :mod:`.cli` is the ``captum-interactions`` command line. This package sits on top of
 the others: it imports the core, the adapters and the graphs; nothing imports it.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from captum_interactions._devices import check_device
 
     from .analysis import compare_models
+    from .capability import Capability, capability
     from .execute import InteractionRun, RunSummary, run
     from .folder import RunData, RunFolderError, load_run
     from .options import RunOptions
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
 
 __all__ = [
+    "Capability",
     "InteractionRun",
     "ModelSpec",
     "ModelSpecError",
@@ -45,6 +48,7 @@ __all__ = [
     "RunOptions",
     "RunSummary",
     "ScreenRow",
+    "capability",
     "check_device",
     "compare_models",
     "load_run",
@@ -60,6 +64,7 @@ __all__ = [
 _LAZY = {
     "check_device": "captum_interactions._devices",
     "compare_models": ".analysis",
+    **dict.fromkeys(("Capability", "capability"), ".capability"),
     **dict.fromkeys(("InteractionRun", "RunSummary", "run"), ".execute"),
     **dict.fromkeys(("RunData", "RunFolderError", "load_run"), ".folder"),
     "RunOptions": ".options",

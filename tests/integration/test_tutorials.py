@@ -19,6 +19,8 @@ OUTPUTS = {
     "03_compare_llms": ["comparison.png"],
     "04_training_checkpoints": ["checkpoints.png", "run/manifest.json",
                                 "checkpoints/step200/config.json"],
+    "05_checkpoint_ladder": ["ladder.png", "seed0/step0/config.json",
+                             "seed1/step200/config.json"],
 }
 #: The pretrained models each tutorial loads.
 REAL_MODELS = {"02_transformer_lens": ("smollm2-135m",),
@@ -57,3 +59,8 @@ def test_tutorial_runs_in_fast_mode(name, tmp_path):
     if name == "02_transformer_lens":  # a whole word of several tokens and a contrast
         assert "' Montmartre' takes the tokens" in done.stdout
         assert "' Paris vs London': v = log p(Paris) - log p(London)" in done.stdout
+    if name == "05_checkpoint_ladder":  # every step next to its controls, then claim 2
+        assert sum(line.startswith(f"{step:4d} | ") for step in (0, 25, 50, 100, 200)
+                   for line in done.stdout.splitlines()) == 5
+        assert "Untrained (step 0): Jaccard" in done.stdout
+        assert "Across the ladder: " in done.stdout

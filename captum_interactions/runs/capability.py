@@ -1,6 +1,7 @@
 """How capable is each model on the study's own prompts? (The seed paper's claim 2.)
 
-For every model and prompt one short forward pass per token gives (:func:`score_prompt`):
+For every model and prompt a few forward passes of the unmasked prompt give
+(:func:`score_prompt`):
 
 - the model's greedy next **word** (:func:`~captum_interactions.adapters.targets.next_word`,
   the word ``screen`` compares) and the log-probability of that token path;
@@ -61,6 +62,7 @@ __all__ = [
     "Capability",
     "ScoreStore",
     "WordScore",
+    "answer_of",
     "capability",
     "capability_findings",
     "relate",
@@ -121,11 +123,17 @@ class Capability:
         return asdict(self)
 
 
-def _answer(prompt: PromptSpec) -> str | None:
+def answer_of(prompt: PromptSpec) -> str | None:
+    """The prompt's ``meta["answer"]`` as a word (a number such as a year becomes its text),
+    or ``None``; anything else is an error that names the prompt."""
     answer = prompt.meta.get("answer") if isinstance(prompt.meta, Mapping) else None
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        answer = str(answer)
     if answer is not None and (not isinstance(answer, str) or not answer.strip()):
-        raise InteractionError(f"prompt {prompt.id!r}: meta['answer'] must be a non-empty "
-                               f"word (a string), got {answer!r}")
+        raise InteractionError(
+            f"{prompt.where or 'prompt ' + repr(prompt.id)}: meta['answer'] must be a "
+            f"non-empty word (a string, or an integer such as a year), got {answer!r}; fix "
+            "it or remove it (the capability then uses the word all models agree on)")
     return answer
 
 
@@ -143,7 +151,7 @@ def score_prompt(adapter: LanguageModelAdapter, prompt: PromptSpec) -> WordScore
     prompt has an answer, the answer's (a few forward passes)."""
     tokens = adapter.tokenize(prompt.text)
     word = next_word(adapter, tokens)
-    answer = _answer(prompt)
+    answer = answer_of(prompt)
     answer_log_prob = correct = None
     if answer is not None:
         target = resolve_target(adapter, tokens, answer)
@@ -230,7 +238,7 @@ def capability(
         prompts = read_prompts(prompts)
     prompts = list(prompts)
     for prompt in prompts:  # bad answers surface before any model loads
-        _answer(prompt)
+        answer_of(prompt)
     device = check_device(device)
     scores: dict[str, dict[str, WordScore]] = {}
     for spec in specs:
@@ -254,7 +262,7 @@ class ScoreStore:
 
     def _key(self, model: ModelSpec, prompt: PromptSpec) -> dict[str, Any]:
         return {"model": model.source, "dtype": self.dtype, "prompt": prompt.text,
-                "answer": _answer(prompt)}
+                "answer": answer_of(prompt)}
 
     def _read(self, label: str) -> dict[str, Any]:
         path = self.folder / f"{label}.json"

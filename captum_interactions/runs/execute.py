@@ -36,7 +36,7 @@ from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction, extract_shared
 from captum_interactions.result import InteractionResult
 
-from .capability import ScoreStore, write_capability
+from .capability import ScoreStore, answer_of, write_capability
 from .folder import RunFolder
 from .options import RunOptions
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
@@ -117,6 +117,7 @@ class InteractionRun:
         if not self.prompts:
             raise InteractionError("a run needs at least one prompt")
         for prompt in self.prompts:  # automatic players come from the text: check them now
+            answer_of(prompt)  # and a capability answer, if given
             if prompt.players is None:
                 try:
                     select_players(prompt.text, n_players=self.options.n_players)

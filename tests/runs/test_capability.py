@@ -13,10 +13,11 @@ from helpers.run_models import PROMPTS, save_tiny_models, write_prompts
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.targets import next_word
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.runs import ModelSpec, PromptSpec, run
+from captum_interactions.runs import InteractionRun, ModelSpec, PromptSpec, run
 from captum_interactions.runs.capability import (
     CAPABILITY_COLUMNS,
     WordScore,
+    answer_of,
     capability,
     score_prompt,
     summarise,
@@ -82,8 +83,12 @@ def test_capability_loads_each_model_and_checks_answers_first(tiny_models):
     rows = capability([f"a={tiny_models['gpt2']}", f"b={tiny_models['llama']}"], prompts)
     assert [row.model for row in rows] == ["a", "b"]
     assert all(row.n_prompts == 1 and row.n_with_answer == 1 for row in rows)
+    bad = [PromptSpec("p", TEXT, meta={"answer": ["rome"]})]
     with pytest.raises(InteractionError, match=r"meta\['answer'\] must be a non-empty word"):
-        capability([str(tiny_models["gpt2"])], [PromptSpec("p", TEXT, meta={"answer": 3})])
+        capability([str(tiny_models["gpt2"])], bad)
+    with pytest.raises(InteractionError, match=r"prompt 'p': meta\['answer'\] must be"):
+        InteractionRun([str(tiny_models["gpt2"])], bad, "unused")  # before any work
+    assert answer_of(PromptSpec("p", TEXT, meta={"answer": 1889})) == "1889"
 
 
 def read(path):

@@ -310,13 +310,17 @@ def run_capability(out_dir: str | os.PathLike, manifest: Mapping[str, Any],
     return None if scores is None else summarise(scores, seed=options.seed)
 
 
-def relate(matrix: OverlapMatrix, rows: Sequence[Capability], seed: int) -> SharingCapability:
-    """Each pair's Jaccard minus its cross-prompt control against the lower mean log p of
-    its two models (with the models' intervals, for the plot)."""
-    from captum_interactions.graphs import sharing_vs_capability
+def relate(matrix: OverlapMatrix, rows: Sequence[Capability], options: RunOptions
+           ) -> SharingCapability:
+    """Each pair's Jaccard (under the run's primary definition of a shared term) minus its
+    cross-prompt control against the lower mean log p of its two models (with the models'
+    intervals, for the plot)."""
+    from captum_interactions.graphs import SHARED_DEFINITIONS, sharing_vs_capability
 
+    suffix = SHARED_DEFINITIONS[options.definition]
     return sharing_vs_capability(
-        matrix, {c.model: (c.mean_log_prob, c.ci_low, c.ci_high) for c in rows}, seed=seed)
+        matrix, {c.model: (c.mean_log_prob, c.ci_low, c.ci_high) for c in rows},
+        metric=f"jaccard{suffix}_minus_jaccard{suffix}_cross_prompt", seed=options.seed)
 
 
 def write_capability(
@@ -341,7 +345,7 @@ def write_capability(
     if len(rows) >= 3 and prompts:
         matrix = compare_models(table, **options.salience(), seed=options.seed)
         write_csv(Path(out_dir) / "capability_sharing.csv",
-                  relate(matrix, rows, options.seed).to_records())
+                  relate(matrix, rows, options).to_records())
 
 
 def _num(value: float, digits: int = 2) -> str:
@@ -371,8 +375,9 @@ def capability_findings(data: RunData, matrix: OverlapMatrix, figures: Path) -> 
                 f"tested by this run: with {len(rows)} models there is "
                 f"{len(rows) * (len(rows) - 1) // 2} model pair, and a rank correlation of "
                 "sharing with capability across pairs needs at least 3 pairs (3 models)."]
-    found = relate(matrix, rows, data.options.seed)
-    metric = found.settings["metric"].replace("_minus_", " minus ").replace("_", " ")
+    found = relate(matrix, rows, data.options)
+    metric = (f"the Jaccard ({data.options.definition.replace('_', ' ')}) minus its "
+              "cross-prompt control")
     if not math.isfinite(found.rho):
         return [*lines, "", f"No rank correlation of {metric} with the pairs' capability: "
                 f"{found.note}."]
@@ -387,7 +392,7 @@ def capability_findings(data: RunData, matrix: OverlapMatrix, figures: Path) -> 
     lines += ["", f"Spearman rank correlation of {metric} (each pair's mean over prompts) "
               f"with the pair's capability (the lower mean log p of its two models): "
               f"ρ = {found.rho:.2f}{interval} over {found.n_pairs} pairs; {verdict}. The "
-              f"interval resamples pairs, which share models, so it is too narrow; with "
+              f"interval resamples pairs, which share models, so it is likely too narrow; with "
               f"{found.n_pairs} pairs of {len(rows)} models this cannot separate capability "
               "from anything else that differs between the models (size, data, tokenizer)."]
     from matplotlib.figure import Figure

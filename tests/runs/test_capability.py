@@ -113,6 +113,7 @@ def test_a_run_writes_capability_and_relates_it_to_sharing(tmp_path, tiny_models
     pairs = read(out / "capability_sharing.csv")
     assert [(p["model_a"], p["model_b"]) for p in pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
     assert list(pairs[0])[:4] == ["model_a", "model_b", "metric", "sharing"]
+    assert pairs[0]["metric"] == "jaccard_minus_jaccard_cross_prompt"  # the primary definition
     assert {"capability", "rho", "rho_ci_low", "rho_ci_high", "n_pairs"} <= set(pairs[0])
     report = (out / "report.md").read_text()
     assert "**Claim 2 — sharing and capability.**" in report

@@ -17,7 +17,8 @@ every model agrees on, as the log-probability of each model's own token path to 
 with neither are left out, so all models are scored on the same prompts) with a bootstrap
 interval over prompts, and the accuracy on the prompts with an answer.
 :func:`capability` loads models one at a time and does both. A run scores every model it
-loads and keeps the scores in ``capability/<model>.json`` (:class:`ScoreStore`); with three
+loads on the prompts it computes (after screening) and keeps the scores in
+``capability/<model>.json`` (:class:`ScoreStore`); with three
 or more models, :func:`write_capability` also relates each pair's control-adjusted sharing
 to its capability (:func:`captum_interactions.graphs.sharing_vs_capability`).
 
@@ -368,8 +369,10 @@ def capability_findings(data: RunData, matrix: OverlapMatrix, figures: Path) -> 
         lines.append(f"| {row.model} | {row.n_prompts} | {_num(row.mean_log_prob)} "
                      f"[{_num(row.ci_low)}, {_num(row.ci_high)}] | {_num(row.accuracy)} "
                      f"({row.n_with_answer}) |")
-    lines += ["", "The reference word of a prompt is its `answer`, or else the next word all "
-              "models agree on; the interval is a 95% bootstrap interval over prompts."]
+    lines += ["", "Measured on the prompts this run compares (prompts skipped by screening "
+              "are not scored, so the models agree on the next word of every prompt without "
+              "an `answer`). The reference word of a prompt is its `answer`, or else that "
+              "agreed word; the interval is a 95% bootstrap interval over prompts."]
     if len(rows) < 3:
         return [*lines, "", f"Claim 2 (more sharing between more capable models) cannot be "
                 f"tested by this run: with {len(rows)} models there is "

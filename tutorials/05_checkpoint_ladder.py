@@ -153,8 +153,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{untrained['jaccard'] / untrained['cross-prompt']:.1f}x the cross-prompt control "
           f"({untrained['cross-prompt']:.3f}); Jaccard - cross-prompt "
           f"{float(test['mean'][i, j]):+.3f} [{low:+.3f}, {high:+.3f}] "
-          + ("excludes 0." if low > 0 or high < 0 else "includes 0: the cross-prompt control "
-             "accounts for the untrained models' sharing."))
+          + ("excludes 0." if low > 0 or high < 0 else "includes 0: the untrained models "
+             "share no more on the same prompt than on different prompts, within the "
+             "interval."))
     last = rows[-1]
     print(f"From step 0 to step {last['step']} the Jaccard goes from {untrained['jaccard']:.3f} "
           f"to {last['jaccard']:.3f} and the cross-prompt control from "

@@ -197,7 +197,7 @@ class OverlapMatrix(_MetricTable):
         """``metric`` against ``control`` over the samples, per pair ``[M, M]``: the mean
         difference with its bootstrap interval (``mean``, ``ci_low``, ``ci_high``), the
         two-sided Wilcoxon signed-rank p-value of the per-sample differences (``p_value``;
-        NaN with fewer than 2 non-zero differences), and how many samples are above, below
+        NaN for a model against itself and with fewer than 2 non-zero differences), and how many samples are above, below
         and compared (``n_above``, ``n_below``, ``n``).
 
         >>> from captum_interactions import InteractionResult, and_transform
@@ -225,6 +225,8 @@ class OverlapMatrix(_MetricTable):
         p_value = torch.full((size, size), math.nan, dtype=torch.float64)
         for i in range(size):
             for j in range(size):
+                if i == j:  # a model against itself: no test (scipy's exact tests are slow)
+                    continue
                 column = values[:, i, j]
                 column = column[torch.isfinite(column)].numpy()
                 if np.count_nonzero(column) >= 2:

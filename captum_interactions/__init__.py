@@ -20,6 +20,7 @@ from .exceptions import (
     CostWarning,
     InteractionError,
     MissingDependencyError,
+    OversubscriptionWarning,
     ResultFormatError,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "InteractionError",
     "InteractionResult",
     "MissingDependencyError",
+    "OversubscriptionWarning",
     "ResultFormatError",
     "SharedExtraction",
     "__version__",

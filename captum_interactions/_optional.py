@@ -16,6 +16,7 @@ _EXTRA_OF = {
     "shapiq": "shapiq",
     "gguf": "hf",
     "tqdm": "core",
+    "ray": "ray",
 }
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "CostWarning",
     "InteractionError",
     "MissingDependencyError",
+    "OversubscriptionWarning",
     "ResultFormatError",
 ]
 
@@ -34,3 +35,9 @@ class ConvergenceWarning(UserWarning):
     """A solver stopped before its tolerance (an iteration cap): the result is feasible and
     carries the certified gap it reached (``result.extraction.gap``), but may be above the
     optimum by that much."""
+
+
+class OversubscriptionWarning(UserWarning):
+    """More threads want the CPU cores than there are: other busy processes (the load
+    average) and this run's workers × threads together exceed the cores, so threads wait for
+    each other and a run can take several times as long."""

@@ -3,9 +3,11 @@
 A run computes one :class:`~captum_interactions.InteractionResult` per model and prompt
 (:mod:`.execute`), keeps them in a run folder with a manifest, atomic writes and resume
 (:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`) and writes a report
-(:mod:`.report`). :mod:`.reanalysis` redoes extraction and comparison from the saved values
-without the models, :mod:`.screen` finds each model's next word before a run, and
-:mod:`.capability` measures each model's capability on the prompts (claim 2).
+(:mod:`.report`), in this process or on a Ray cluster (:mod:`.ray_executor`), with torch
+threads matched to the cores (:mod:`.threads`). :mod:`.reanalysis` redoes extraction and
+comparison from the saved values without the models, :mod:`.screen` finds each model's next
+word before a run, and :mod:`.capability` measures each model's capability on the prompts
+(claim 2).
 :mod:`.specs` reads prompt files and model specifications, :mod:`.options` the options,
 and :mod:`.cli` is the ``captum-interactions`` command line. This package sits on top of
 the others: it imports the core, the adapters and the graphs; nothing imports it.
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .execute import InteractionRun, RunSummary, run
     from .folder import RunData, RunFolderError, load_run
     from .options import RunOptions
+    from .ray_executor import RayExecutor
     from .reanalysis import reanalyse
     from .report import write_report
     from .screen import ScreenRow, screen
@@ -43,6 +46,7 @@ __all__ = [
     "ModelSpecError",
     "PromptFileError",
     "PromptSpec",
+    "RayExecutor",
     "RunData",
     "RunFolderError",
     "RunOptions",
@@ -68,6 +72,7 @@ _LAZY = {
     **dict.fromkeys(("InteractionRun", "RunSummary", "run"), ".execute"),
     **dict.fromkeys(("RunData", "RunFolderError", "load_run"), ".folder"),
     "RunOptions": ".options",
+    "RayExecutor": ".ray_executor",
     "reanalyse": ".reanalysis",
     "write_report": ".report",
     **dict.fromkeys(("ScreenRow", "screen"), ".screen"),

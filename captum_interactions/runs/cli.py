@@ -34,8 +34,6 @@ from captum_interactions.modes import MODES
 from .options import DTYPES, SHARED_TERM_DEFINITIONS, RunOptions
 
 if TYPE_CHECKING:
-    import torch
-
     from .execute import InteractionRun
 
 __all__ = [
@@ -172,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
                      "skipped before any masked evaluation, the others explain the agreed word)")
     run.add_argument("--no-report", action="store_true", help="skip report.md and figures")
     _add_machine_options(run)
+    machine = run.add_argument_group("executor")
+    machine.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
+                         help="where the work runs: this process, or a Ray cluster (pip "
+                         "install 'captum-interactions[ray]'; see README, Running on a "
+                         "cluster) (default: %(default)s)")
+    machine.add_argument("--ray-address", metavar="ADDRESS",
+                         help="the Ray cluster to join, e.g. auto or ray://head:10001 "
+                         "(default: RAY_ADDRESS, else a local cluster for this run)")
+    machine.add_argument("--gpus-per-actor", type=float, default=1.0, metavar="SHARE",
+                         help="Ray: the GPU share of each model, e.g. 0.5 for two small "
+                         "models per GPU (default: %(default)s)")
+    machine.add_argument("--threads", type=int, metavar="N",
+                         help="torch threads per worker (default: the cores left free by "
+                         "other processes; never more than the cores)")
 
     demo = commands.add_parser(
         "demo", help="the embedded default: SmolLM2-135M and Gemma-3-270M on built-in prompts",
@@ -316,11 +328,24 @@ def _logging(folder: Path, quiet: bool) -> Iterator[None]:
         log_file.close()
 
 
-def _execute(job: InteractionRun, args: argparse.Namespace, device: torch.device) -> int:
+def _executor(args: argparse.Namespace):
+    """The executor the arguments of ``run`` ask for (``"in-process"`` for ``demo``)."""
+    if getattr(args, "executor", "in-process") == "in-process":
+        if getattr(args, "ray_address", None) is not None:
+            raise InteractionError(f"--ray-address {args.ray_address} is for --executor ray; "
+                                   "add --executor ray")
+        return "in-process"
+    from .ray_executor import RayExecutor
+
+    return RayExecutor(address=args.ray_address, gpus_per_actor=args.gpus_per_actor)
+
+
+def _execute(job: InteractionRun, args: argparse.Namespace, executor) -> int:
     start = time.perf_counter()
     with _logging(job.out_dir, args.quiet):
-        summary = job.execute(device=device, show_progress=not args.quiet,
-                              report=not getattr(args, "no_report", False))
+        summary = job.execute(device=args.device, show_progress=not args.quiet,
+                              report=not getattr(args, "no_report", False),
+                              executor=executor, threads=getattr(args, "threads", None))
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     pairs = len(job.models) * (len(job.models) - 1) // 2
     screened = (f"{len(summary.screened_out)} prompt(s) skipped before any masked evaluation "
@@ -355,9 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from .execute import InteractionRun
 
-        device = check_device(args.device)
         if args.command == "screen":
-            return _screen(args, device)
+            return _screen(args, check_device(args.device))
+        executor = _executor(args)  # checked before the run folder is made
+        if executor == "in-process":
+            check_device(args.device)
         if args.command == "demo":
             job = InteractionRun(DEMO_MODELS, demo_prompts(), args.out,
                                  options=RunOptions(**DEMO_SETTINGS))
@@ -368,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             job = InteractionRun(args.models, _prompt_file(args.prompts), args.out,
                                  options=_options(args))
-        return _execute(job, args, device)
+        return _execute(job, args, executor)
     except (InteractionError, MissingDependencyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -23,10 +23,10 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -40,8 +40,17 @@ from .capability import ScoreStore, answer_of, write_capability
 from .folder import RunFolder
 from .options import RunOptions
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
+from .threads import other_load, plan_threads, torch_threads
 
-__all__ = ["InteractionRun", "RunSummary", "run"]
+if TYPE_CHECKING:
+    from .ray_executor import RayExecutor
+
+__all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "SharedJob", "compute", "learn_baseline",
+           "run"]
+
+#: Where a run computes: this process, or a Ray cluster (``pip install
+#: 'captum-interactions[ray]'``).
+EXECUTORS = ("in-process", "ray")
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +158,8 @@ class InteractionRun:
         device: torch.device | str | None = None,
         show_progress: bool = True,
         report: bool = True,
+        executor: str | RayExecutor = "in-process",
+        threads: int | None = None,
     ) -> RunSummary:
         """Compute what is missing, compare the models and write the report.
 
@@ -157,17 +168,37 @@ class InteractionRun:
                 available, else CPU).
             show_progress (bool): a progress bar for the run and one for each prompt.
             report (bool): write ``report.md`` and its figures.
+            executor (str or RayExecutor): ``"in-process"`` (default: this process, one
+                model at a time) or ``"ray"`` (a Ray cluster, see
+                :class:`~captum_interactions.runs.ray_executor.RayExecutor`, which also
+                takes its options); both write the same folder and results.
+            threads (int, optional): torch threads per worker (default: as many as the
+                cores left free by other processes, see :mod:`.threads`).
         """
         start = time.perf_counter()
-        device = check_device(device)
-        with self.folder.lock():
-            summary = self._execute(device, show_progress=show_progress, report=report)
+        if executor == "ray" or not isinstance(executor, str):
+            from .ray_executor import RayExecutor
+
+            runner = RayExecutor() if executor == "ray" else executor
+            if not isinstance(runner, RayExecutor):
+                raise TypeError(f"executor must be one of {list(EXECUTORS)} or a RayExecutor, "
+                                f"got {type(executor).__name__}")
+            summary = runner.execute(self, device=device, show_progress=show_progress,
+                                     report=report, threads=threads)
+        elif executor == "in-process":
+            device = check_device(device)
+            plan = plan_threads(threads, load=other_load())
+            with self.folder.lock(), torch_threads(plan):
+                summary = self._execute(device, show_progress=show_progress, report=report)
+        else:
+            raise InteractionError(f"unknown executor {executor!r}; use one of "
+                                   f"{list(EXECUTORS)}")
         summary.seconds = time.perf_counter() - start
         return summary
 
     def _execute(self, device: torch.device, *, show_progress: bool, report: bool
                  ) -> RunSummary:
-        """:meth:`execute` with the folder held."""
+        """:meth:`execute` in this process, with the folder held."""
         from tqdm.auto import tqdm
 
         session = self.folder.begin_session(str(device), self.models, self.prompts)
@@ -190,9 +221,12 @@ class InteractionRun:
                 baseline = self._baseline(adapter, model, show_progress) if todo else None
                 for prompt in todo:
                     bar.set_postfix_str(f"{model.label} / {prompt.id}")
-                    results[model.label, prompt.id] = self._compute(
-                        adapter, baseline, model, prompt, session, show_progress
-                    )
+                    begun = time.perf_counter()
+                    result, notes = compute(adapter, baseline, prompt, self.options,
+                                            show_progress=show_progress)
+                    results[model.label, prompt.id] = self.keep(
+                        model, prompt, result, session=session,
+                        seconds=time.perf_counter() - begun, notes=notes)
                     summary.computed.append((model.label, prompt.id))
                     bar.update()
                 del adapter, baseline
@@ -219,12 +253,16 @@ class InteractionRun:
         return [row.prompt.id for row in skipped]
 
     def finish(self, results: Results, summary: RunSummary, *, show_progress: bool = False,
-               report: bool = True) -> RunSummary:
+               report: bool = True, solve_shared: SharedSolver | None = None) -> RunSummary:
         """Shared extraction (if asked) with its mismatched-pair control
         (:mod:`.joint_control`), the comparison files and the report, from every model's
-        result on every prompt (with the folder held); fills ``summary``."""
+        result on every prompt (with the folder held); fills ``summary``.
+
+        ``solve_shared`` maps shared-extraction jobs to their results (default: one after
+        the other in this process; the Ray executor runs them as tasks)."""
         by_extraction = {"independent": results}
-        shared = self._shared_results(results, show_progress) if self.options.shared else None
+        shared = (self._shared_results(results, solve_shared or _solve_here(show_progress))
+                  if self.options.shared else None)
         labels, prompts = [m.label for m in self.models], [p.id for p in self.prompts]
         mismatched = {}
         if shared is not None:
@@ -248,10 +286,23 @@ class InteractionRun:
         return summary
 
     def _baseline(self, adapter, model: ModelSpec, show_progress: bool):
-        """The baseline argument for ``model``: the option, or its learned baseline."""
+        """The baseline argument for ``model``: the option, or its learned baseline (trained
+        and saved if the folder has none)."""
         if self.options.baseline != "learned":
             return self.options.baseline
-        from captum_interactions.adapters.learned_baseline import LearnedBaseline, train_baseline
+        stored = self.stored_baseline(model)
+        if stored is not None:
+            return stored
+        logger.info("training a baseline for %s on %d prompts", model.label, len(self.prompts))
+        learned = learn_baseline(adapter, self.prompts, self.options,
+                                 show_progress=show_progress)
+        self.folder.save_result(self.folder.baseline_path(model.label), learned)
+        return learned
+
+    def stored_baseline(self, model: ModelSpec):
+        """The learned baseline of ``model`` saved in the folder, or ``None`` (also when
+        damaged: it is trained again)."""
+        from captum_interactions.adapters.learned_baseline import LearnedBaseline
 
         path = self.folder.baseline_path(model.label)
         if path.exists():
@@ -259,107 +310,149 @@ class InteractionRun:
                 return LearnedBaseline.load(path)
             except ResultFormatError as error:
                 logger.warning("retraining the baseline of %s: %s", model.label, error)
-        logger.info("training a baseline for %s on %d prompts", model.label, len(self.prompts))
-        learned = train_baseline(
-            adapter, [p.text for p in self.prompts], players=[p.players for p in self.prompts],
-            targets=[p.target for p in self.prompts], n_players=self.options.n_players,
-            seed=self.options.seed, show_progress=show_progress,
-        )
-        self.folder.save_result(path, learned)
-        return learned
+        return None
 
-    def _compute(self, adapter, baseline, model, prompt, session, show_progress):
-        from captum_interactions.adapters.llm import LLMInteractions
-
-        torch.manual_seed(self.options.seed)
-        begun = time.perf_counter()
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always", PlayerWarning)  # the report says it per prompt
-            result = LLMInteractions(adapter).attribute(
-                prompt.text,
-                players=None if prompt.players is None else list(prompt.players),
-                target=prompt.target,
-                foil=prompt.foil,
-                baseline=baseline,
-                n_players=self.options.n_players,
-                mode=self.options.mode,
-                qcoef=self.options.qcoef,
-                solver=self.options.solver,
-                show_progress=show_progress,
-            )
-        for warning in said:
-            if issubclass(warning.category, PlayerWarning):
-                logger.info("%s / %s: %s", model.label, prompt.id, warning.message)
-            else:
-                warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                       warning.lineno)
-        seconds = time.perf_counter() - begun
+    def keep(self, model: ModelSpec, prompt: PromptSpec, result: InteractionResult, *,
+             session: int, seconds: float, notes: Sequence[str] = (),
+             where: str | None = None) -> InteractionResult:
+        """Save a computed result with its run metadata, note it in the manifest (with
+        ``where`` it was computed, if given) and log it (with the ``notes`` of
+        :func:`compute`); return it."""
+        for note in notes:
+            logger.info("%s / %s: %s", model.label, prompt.id, note)
         result.metadata.update(
             model=model.label, prompt_id=prompt.id, meta=prompt.meta, session=session,
             seconds=seconds, run_key=self.folder.item_key(model, prompt),
         )
         self.folder.save_result(
             self.folder.result_path("independent", model.label, prompt.id), result)
-        self.folder.record_item(model.label, prompt.id, {
-            "session": session, "seconds": round(seconds, 3), "target": result.target_text,
-        })
+        entry = {"session": session, "seconds": round(seconds, 3), "target": result.target_text}
+        self.folder.record_item(model.label, prompt.id,
+                                entry if where is None else {**entry, "where": where})
         self.folder.save_manifest(self.models, self.prompts)
-        logger.info("%s / %s: %.1f s, explains %r", model.label, prompt.id, seconds,
-                    result.target_text)
+        logger.info("%s / %s: %.1f s, explains %r%s", model.label, prompt.id, seconds,
+                    result.target_text, "" if where is None else f" ({where})")
         return result
 
     # ------------------------------------------------------------------ shared extraction
-    def _shared(
-        self, prompt: PromptSpec, group: list[str], results: Results, show_progress: bool
-    ) -> dict[str, InteractionResult]:
-        """Shared extraction over the models of ``group`` on ``prompt`` (saved, resumable)."""
-        key = {
-            "options": {k: getattr(self.options, k)
-                        for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
-            "models": group,
-            "independent": [results[m, prompt.id].metadata["run_key"] for m in group],
-        }
-        paths = {m: self.folder.result_path("shared", m, prompt.id) for m in group}
-        loaded = {m: self.folder.load_valid(path, key) for m, path in paths.items()}
-        if all(result is not None for result in loaded.values()):
-            return loaded
-        shared = extract_shared(
-            [results[m, prompt.id].values for m in group], alpha=self.options.alpha,
-            qcoef=self.options.shared_qcoef, pcoef=self.options.pcoef,
-            solver=self.options.solver, players=results[group[0], prompt.id].players,
-            show_progress=show_progress,
-        )
-        out = {}
-        for m, result in zip(group, shared, strict=True):
-            independent = results[m, prompt.id]
-            result = dataclasses.replace(
-                result,
-                target=independent.target,
-                target_text=independent.target_text,
-                baseline=independent.baseline,
-                value_kind=independent.value_kind,
-                metadata={**independent.metadata, "run_key": key, "shared_with": group},
-            )
-            self.folder.save_result(paths[m], result)
-            out[m] = result
-        return out
-
-    def _shared_results(self, results: Results, show_progress: bool) -> Results | None:
+    def _shared_results(self, results: Results, solve: SharedSolver) -> Results | None:
         """Shared extraction within every group of models that predict the same word on a
-        prompt; a model that agrees with no other keeps its independent result. ``None`` when
-        no two models agree on any prompt."""
-        out, any_group = dict(results), False
+        prompt (saved as each finishes, reused when valid); a model that agrees with no
+        other keeps its independent result. ``None`` when no two models agree on any
+        prompt."""
+        out, any_group, todo = dict(results), False, []
         for prompt in self.prompts:
             groups: dict[Any, list[str]] = {}
             for model in self.models:
                 key = results[model.label, prompt.id].target_key
                 groups.setdefault(key, []).append(model.label)
             for group in groups.values():
-                if len(group) > 1:
-                    any_group = True
-                    shared = self._shared(prompt, group, results, show_progress)
-                    out.update({(m, prompt.id): result for m, result in shared.items()})
+                if len(group) < 2:
+                    continue
+                any_group = True
+                key = {
+                    "options": {k: getattr(self.options, k)
+                                for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
+                    "models": group,
+                    "independent": [results[m, prompt.id].metadata["run_key"] for m in group],
+                }
+                paths = {m: self.folder.result_path("shared", m, prompt.id) for m in group}
+                loaded = {m: self.folder.load_valid(path, key) for m, path in paths.items()}
+                if all(result is not None for result in loaded.values()):
+                    out.update({(m, prompt.id): result for m, result in loaded.items()})
+                else:
+                    todo.append((prompt, group, key, paths))
+        jobs = [SharedJob([results[m, prompt.id].values for m in group],
+                          results[group[0], prompt.id].players)
+                for prompt, group, _, _ in todo]
+        solved = solve(jobs, self.shared_options())
+        for (prompt, group, key, paths), shared in zip(todo, solved, strict=True):
+            for m, result in zip(group, shared, strict=True):
+                independent = results[m, prompt.id]
+                result = dataclasses.replace(
+                    result,
+                    target=independent.target,
+                    target_text=independent.target_text,
+                    baseline=independent.baseline,
+                    value_kind=independent.value_kind,
+                    metadata={**independent.metadata, "run_key": key, "shared_with": group},
+                )
+                self.folder.save_result(paths[m], result)
+                out[m, prompt.id] = result
         return out if any_group else None
+
+    def shared_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~captum_interactions.extraction.extract_shared`."""
+        return {"alpha": self.options.alpha, "qcoef": self.options.shared_qcoef,
+                "pcoef": self.options.pcoef, "solver": self.options.solver}
+
+
+@dataclass(frozen=True)
+class SharedJob:
+    """One shared extraction: the values of every model of a group on one prompt."""
+
+    values: list[torch.Tensor]
+    players: list[str]
+
+
+#: Maps shared-extraction jobs and the options of ``extract_shared`` to one list of results
+#: per job (per model of its group), in order; results may come one job at a time.
+SharedSolver = Callable[[list[SharedJob], dict[str, Any]], Iterable[list[InteractionResult]]]
+
+
+def _solve_here(show_progress: bool) -> SharedSolver:
+    """Shared extraction in this process, one job after the other."""
+    def solve(jobs: list[SharedJob], options: dict[str, Any]):
+        for job in jobs:
+            yield extract_shared(job.values, players=job.players, show_progress=show_progress,
+                                 **options)
+
+    return solve
+
+
+def learn_baseline(adapter, prompts: Sequence[PromptSpec], options: RunOptions, *,
+                   show_progress: bool = False):
+    """A baseline learned for the model of ``adapter`` on the run's prompts (Ren et al.)."""
+    from captum_interactions.adapters.learned_baseline import train_baseline
+
+    return train_baseline(
+        adapter, [p.text for p in prompts], players=[p.players for p in prompts],
+        targets=[p.target for p in prompts], n_players=options.n_players,
+        seed=options.seed, show_progress=show_progress,
+    )
+
+
+def compute(adapter, baseline, prompt: PromptSpec, options: RunOptions, *,
+            show_progress: bool = False, mode: str | None = None
+            ) -> tuple[InteractionResult, list[str]]:
+    """The result of one model (its adapter and baseline) on one prompt with the run's
+    options, seeded, and what the player selection said (for the log: the report says it
+    per prompt); ``mode`` overrides the options' (``"none"``: values, no extraction)."""
+    from captum_interactions.adapters.llm import LLMInteractions
+
+    torch.manual_seed(options.seed)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", PlayerWarning)
+        result = LLMInteractions(adapter).attribute(
+            prompt.text,
+            players=None if prompt.players is None else list(prompt.players),
+            target=prompt.target,
+            foil=prompt.foil,
+            baseline=baseline,
+            n_players=options.n_players,
+            mode=options.mode if mode is None else mode,
+            qcoef=options.qcoef,
+            solver=options.solver,
+            show_progress=show_progress,
+        )
+    notes = []
+    for warning in said:
+        if issubclass(warning.category, PlayerWarning):
+            notes.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return result, notes
 
 
 def run(
@@ -370,15 +463,30 @@ def run(
     device: torch.device | str | None = None,
     show_progress: bool = True,
     report: bool = True,
+    executor: str | RayExecutor = "in-process",
+    ray_address: str | None = None,
+    threads: int | None = None,
     **options: Any,
 ) -> RunSummary:
     """Run (or resume) models × prompts in ``out_dir``; keyword options go to :class:`RunOptions`.
+
+    ``executor``, ``threads``: see :meth:`InteractionRun.execute`; ``ray_address`` (with
+    ``executor="ray"``) names the Ray cluster to join (default: ``RAY_ADDRESS`` or a local one).
 
     Example (it needs the pretrained models, so it is not run here)::
 
         summary = run(["smollm2-135m", "gemma-3-270m"], "prompts.jsonl", "out", n_players=8)
         print(summary.report)
     """
+    if ray_address is not None:
+        if executor != "ray":
+            raise InteractionError(
+                f"ray_address={ray_address!r} is for executor='ray', got executor="
+                f"{executor!r}; give executor='ray' (or RayExecutor(address=...) alone)")
+        from .ray_executor import RayExecutor
+
+        executor = RayExecutor(address=ray_address)
     return InteractionRun(models, prompts, out_dir, options=RunOptions(**options)).execute(
-        device=device, show_progress=show_progress, report=report
+        device=device, show_progress=show_progress, report=report, executor=executor,
+        threads=threads,
     )

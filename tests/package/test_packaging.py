@@ -54,7 +54,7 @@ def test_bare_import_pulls_in_no_extras():
     code = (
         "import sys, captum_interactions, captum_interactions.adapters, "
         "captum_interactions.graphs, captum_interactions.runs;"
-        "heavy = {'transformers', 'transformer_lens', 'matplotlib', 'pandas', 'shapiq'};"
+        "heavy = {'transformers', 'transformer_lens', 'matplotlib', 'pandas', 'shapiq', 'ray'};"
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,

@@ -1,0 +1,334 @@
+"""The Ray executor: a run's models on the actors of a Ray cluster, the driver the only writer.
+
+``run(..., executor="ray")`` (command line: ``--executor ray [--ray-address ADDRESS]``) gives
+the same run folder, manifest, resume and results as the in-process executor, computed on a
+Ray cluster (``pip install 'captum-interactions[ray]'``):
+
+- each model with work left gets an **actor** that builds it from its
+  :class:`~captum_interactions.runs.specs.ModelSpec` (models and tokenizers are never
+  pickled) and keeps it loaded for all its prompts: on a GPU (``num_gpus=1``, or a fraction
+  for small models) where the cluster has GPUs, else on CPU cores; Ray queues the actors
+  that find no free device, so each device holds one model at a time (or its fraction);
+- an actor evaluates the ``2**n`` masks of a prompt; the **extraction** is a one-thread CPU
+  task fed by the object reference of those values, and so is each **shared extraction**;
+- the driver (this process) holds the folder lock and is the **only writer**: it saves each
+  result the moment it arrives (atomically), updates the manifest, the progress bar and the
+  log. Work on the cluster writes nothing, so Ray's retries (a restarted actor, a retried
+  task) are harmless, and a killed driver loses only what it had not yet received: the
+  same command again resumes from the folder.
+
+Results travel as arrays and plain records. A cluster's workers need this package and the
+models' files (a factory file, a folder): see the README, "Running on a cluster".
+
+>>> RayExecutor(gpus_per_actor=0.5).actor_resources(gpus=True, threads=1)
+{'num_cpus': 1, 'num_gpus': 0.5}
+>>> RayExecutor(gpus_per_actor=1.5)
+Traceback (most recent call last):
+...
+captum_interactions.exceptions.InteractionError: gpus_per_actor=1.5: give a fraction ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from captum_interactions._optional import require
+from captum_interactions.exceptions import InteractionError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from captum_interactions.result import InteractionResult
+
+    from .execute import InteractionRun, RunSummary, SharedJob
+    from .options import RunOptions
+    from .specs import ModelSpec, PromptSpec
+
+__all__ = ["Evaluation", "ModelWorker", "RayExecutor"]
+
+logger = logging.getLogger(__name__)
+
+#: Restarts of a model actor whose process died (its unfinished evaluations run again).
+ACTOR_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an actor sends back for one prompt: the values over all masks and the record of
+    the evaluation (plain data; the extraction task makes the result from it).
+
+    Attributes:
+        values (ndarray): ``v(T)`` for every mask ``T``.
+        fields (dict): the result's players, target, target text, baseline and value kind.
+        metadata (dict): the result's metadata (model, prompt, tokens, player positions).
+        notes (list[str]): what the player selection said.
+        seconds (float): time of the evaluation.
+        where (str): the node, GPUs and device of the actor.
+    """
+
+    values: np.ndarray
+    fields: dict[str, Any]
+    metadata: dict[str, Any]
+    notes: list[str]
+    seconds: float
+    where: str
+
+
+class ModelWorker:
+    """A Ray actor's state: one model, built from its spec inside the actor and kept loaded.
+
+    Args:
+        model (ModelSpec): the model.
+        options (RunOptions): the run's options (dtype, players, baseline, seed).
+        device (str, optional): ``"cpu"``, ``"cuda"``, or ``None`` for the actor's GPU where
+            Ray gave it one and CUDA is there, else the CPU.
+        threads (int): torch threads of the actor.
+    """
+
+    def __init__(self, model: ModelSpec, options: RunOptions, device: str | None,
+                 threads: int) -> None:
+        import ray
+        import torch
+
+        torch.set_num_threads(threads)
+        gpus = [str(g) for g in ray.get_gpu_ids()]
+        if device is None:
+            device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise InteractionError(
+                f"device 'cuda' was asked for, but torch sees no CUDA on Ray node "
+                f"{ray.get_runtime_context().get_node_id()[:8]} (GPUs given: {gpus}); install a "
+                "CUDA build of PyTorch there or run with device='cpu'")
+        self.model, self.options = model, options
+        self.where = (f"node {ray.get_runtime_context().get_node_id()[:8]}, "
+                      f"GPU {','.join(gpus) or 'none'}, {device}")
+        self.adapter = model.load(device=device, dtype=options.torch_dtype)
+
+    def learn_baseline(self, prompts: list[PromptSpec]):
+        """The model's learned baseline on the run's prompts."""
+        from .execute import learn_baseline
+
+        return learn_baseline(self.adapter, prompts, self.options)
+
+    def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
+        """The values of all masks of ``prompt`` (no extraction: a CPU task does that)."""
+        from .execute import compute
+
+        begun = time.perf_counter()
+        result, notes = compute(self.adapter, baseline, prompt, self.options, mode="none")
+        return Evaluation(
+            values=result.values.cpu().numpy(),
+            fields={name: getattr(result, name) for name in
+                    ("players", "target", "target_text", "baseline", "value_kind")},
+            metadata=result.metadata, notes=notes, seconds=time.perf_counter() - begun,
+            where=self.where,
+        )
+
+
+def _extract(evaluation: Evaluation, options: dict[str, Any], seed: int
+             ) -> tuple[InteractionResult, float]:
+    """A Ray task: the result of an evaluation, extracted with ``options``, and its seconds."""
+    import torch
+
+    from captum_interactions.extraction import extract
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    begun = time.perf_counter()
+    result = extract(torch.tensor(evaluation.values), players=evaluation.fields["players"],
+                     **options)
+    result = dataclasses.replace(result, **evaluation.fields, metadata=dict(evaluation.metadata))
+    return result, time.perf_counter() - begun
+
+
+def _extract_shared(values: list[np.ndarray], players: list[str], options: dict[str, Any]
+                    ) -> list[InteractionResult]:
+    """A Ray task: shared extraction of one group of models on one prompt."""
+    import torch
+
+    from captum_interactions.extraction import extract_shared
+
+    torch.set_num_threads(1)
+    return extract_shared([torch.tensor(v) for v in values], players=players, **options)
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    """Runs a study on a Ray cluster (see the module); ``executor="ray"`` is
+    ``RayExecutor()``.
+
+    Args:
+        address (str, optional): the cluster to join, e.g. ``"ray://head:10001"`` or
+            ``"auto"``; default: the one this process is already connected to, else
+            ``RAY_ADDRESS``, else a local cluster started for the run and stopped after it.
+        gpus_per_actor (float): the GPU share of each model's actor: 1 (default), or a
+            fraction such as 0.5 to put two small models on one GPU.
+    """
+
+    address: str | None = None
+    gpus_per_actor: float = 1.0
+
+    def __post_init__(self) -> None:
+        share = self.gpus_per_actor
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not (
+                share > 0 and (share <= 1 or float(share).is_integer())):
+            raise InteractionError(
+                f"gpus_per_actor={share!r}: give a fraction in (0, 1] (several small models "
+                "per GPU) or a whole number of GPUs per model")
+
+    def actor_resources(self, *, gpus: bool, threads: int) -> dict[str, Any]:
+        """Ray resources of one model actor: ``threads`` CPUs, and its GPU share if ``gpus``."""
+        return {"num_cpus": threads, **({"num_gpus": self.gpus_per_actor} if gpus else {})}
+
+    # ------------------------------------------------------------------------ checks
+    def _placement(self, ray, device: torch.device | str | None, threads: int) -> bool:
+        """Whether the actors take GPUs; an error, before any work, where the cluster
+        cannot hold an actor."""
+        import torch
+
+        if device is not None:
+            try:
+                device = torch.device(device)
+            except (RuntimeError, TypeError) as error:
+                raise InteractionError(
+                    f"unknown device {device!r} ({error}); use 'cpu' or 'cuda'") from error
+            if device.type not in ("cpu", "cuda") or device.index is not None:
+                raise InteractionError(
+                    f"device {str(device)!r}: with executor='ray' give 'cpu' or 'cuda' (Ray "
+                    "assigns each actor its GPU)")
+        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+        cluster_gpus = sum(node.get("GPU", 0) for node in nodes)
+        gpus = device.type == "cuda" if device is not None else cluster_gpus > 0
+        if gpus and not any(node.get("GPU", 0) >= self.gpus_per_actor for node in nodes):
+            raise InteractionError(
+                f"the actors need {self.gpus_per_actor} GPU(s) each, but no node of the Ray "
+                f"cluster has that many (GPUs: {cluster_gpus:g}); run with device='cpu', a "
+                "smaller gpus_per_actor, or on a cluster with GPUs")
+        if not any(node.get("CPU", 0) >= threads for node in nodes):
+            raise InteractionError(
+                f"threads={threads}: no node of the Ray cluster has {threads} CPUs for an "
+                f"actor (most: {max((n.get('CPU', 0) for n in nodes), default=0):g}); give "
+                "fewer threads")
+        return gpus
+
+    # ------------------------------------------------------------------------- a run
+    def execute(self, job: InteractionRun, *, device: torch.device | str | None = None,
+                show_progress: bool = True, report: bool = True,
+                threads: int | None = None) -> RunSummary:
+        """Compute what is missing of ``job`` on the cluster, then compare and report (see
+        :meth:`InteractionRun.execute <captum_interactions.runs.InteractionRun.execute>`)."""
+        ray = require("ray", purpose="executor='ray'")
+        from .threads import check_threads
+
+        threads = 1 if threads is None else check_threads(threads)
+        started = not ray.is_initialized()
+        if started:
+            local = self.address is None and not os.environ.get("RAY_ADDRESS")
+            ray.init(address=self.address, logging_level=logging.WARNING,
+                     **({"include_dashboard": False} if local else {}))
+        try:
+            gpus = self._placement(ray, device, threads)
+            with job.folder.lock():
+                return self._execute(ray, job, device=None if device is None else str(device),
+                                     gpus=gpus, threads=threads, show_progress=show_progress,
+                                     report=report)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _execute(self, ray, job: InteractionRun, *, device: str | None, gpus: bool,
+                 threads: int, show_progress: bool, report: bool) -> RunSummary:
+        """:meth:`execute` with the cluster connected and the folder held."""
+        from tqdm.auto import tqdm
+
+        from .execute import RunSummary
+
+        where = f"ray {ray.get_runtime_context().gcs_address}, {'GPU' if gpus else 'CPU'} actors"
+        session = job.folder.begin_session(where, job.models, job.prompts)
+        results = job.existing()
+        summary = RunSummary(job.out_dir, reused=len(results))
+        total = len(job.models) * len(job.prompts)
+        logger.info("session %d: %d of %d results already in %s; %s", session, len(results),
+                    total, job.out_dir, where)
+        worker = ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)(
+            ModelWorker).options(**self.actor_resources(gpus=gpus, threads=threads))
+        extract_task = ray.remote(num_cpus=1)(_extract)
+        options = job.options
+        extraction = {"mode": options.mode, "qcoef": options.qcoef, "solver": options.solver}
+        actors, evaluating, pending = {}, {}, {}
+        for model in job.models:
+            todo = [p for p in job.prompts if (model.label, p.id) not in results]
+            if not todo:
+                continue
+            actor = actors[model.label] = worker.remote(model, options, device, threads)
+            baseline = options.baseline
+            if baseline == "learned":
+                baseline = job.stored_baseline(model)
+                if baseline is None:
+                    baseline = actor.learn_baseline.remote(job.prompts)
+                    pending[baseline] = ("baseline", model, None)
+            for prompt in todo:
+                evaluated = actor.evaluate.remote(prompt, baseline)
+                evaluating[evaluated] = model.label
+                pending[extract_task.remote(evaluated, extraction, options.seed)] = (
+                    "result", model, (prompt, evaluated))
+            del actor  # only actors[] keeps it alive
+        left = {label: sum(1 for name in evaluating.values() if name == label)
+                for label in actors}
+        with tqdm(total=total, initial=len(results), desc="run", unit="result",
+                  disable=not show_progress) as bar:
+            while pending or evaluating:
+                (ready,), _ = ray.wait([*pending, *evaluating], num_returns=1)
+                if ready in evaluating:  # an actor finished a prompt: free it after its last
+                    label = evaluating.pop(ready)
+                    left[label] -= 1
+                    if not left[label]:
+                        del actors[label]  # Ray ends the actor: its device takes the next
+                    continue
+                kind, model, item = pending.pop(ready)
+                value = _get(ray, ready, model)
+                if kind == "baseline":
+                    job.folder.save_result(job.folder.baseline_path(model.label), value)
+                    continue
+                prompt, evaluated = item
+                result, seconds = value
+                evaluation = _get(ray, evaluated, model)
+                results[model.label, prompt.id] = job.keep(
+                    model, prompt, result, session=session,
+                    seconds=evaluation.seconds + seconds, notes=evaluation.notes,
+                    where=evaluation.where)
+                summary.computed.append((model.label, prompt.id))
+                bar.set_postfix_str(f"{model.label} / {prompt.id}")
+                bar.update()
+        return job.finish(results, summary, show_progress=show_progress, report=report,
+                          solve_shared=_solve_on(ray))
+
+
+def _get(ray, ref, model: ModelSpec):
+    """``ray.get(ref)``; an actor that died for good is an error that says how to resume."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayActorError as error:
+        raise InteractionError(
+            f"the Ray actor of model {model.label!r} died {ACTOR_RESTARTS + 1} times ({error}); "
+            "the results received so far are saved: run the same command again to resume"
+        ) from error
+
+
+def _solve_on(ray):
+    """Shared extraction as Ray tasks, all submitted at once, results in order."""
+    task = ray.remote(num_cpus=1)(_extract_shared)
+
+    def solve(jobs: list[SharedJob], options: dict[str, Any]):
+        refs = [task.remote([v.cpu().numpy() for v in job.values], job.players, options)
+                for job in jobs]
+        for ref in refs:
+            yield ray.get(ref)
+
+    return solve

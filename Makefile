@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: install test test-fast lint demo benchmarks clean
+.PHONY: install test test-fast lint demo benchmarks gpu-wheels bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,23 @@ demo: $(STAMP)
 
 benchmarks: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+# The GPU benchmark (benchmarks/gpu.py) on a machine without network whose own Python has torch
+# (CUDA), transformers, scipy, networkx, einops, tqdm and pandas: "make gpu-wheels" here puts
+# the wheels it lacks (captum, gguf, this package) in build/gpu-wheels; carry that folder and
+# run "make bench-gpu PYTHON=python3" there.
+GPU_WHEELS := build/gpu-wheels
+
+gpu-wheels: $(STAMP)
+	rm -rf $(GPU_WHEELS)
+	$(BIN)/python -m pip download --no-deps --constraint constraints.txt --dest $(GPU_WHEELS) \
+		captum gguf
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation --wheel-dir $(GPU_WHEELS) .
+
+bench-gpu:
+	$(PYTHON) -m venv --system-site-packages build/gpu-venv
+	build/gpu-venv/bin/python -m pip install --no-index --no-deps $(GPU_WHEELS)/*.whl
+	build/gpu-venv/bin/python benchmarks/gpu.py $(BENCH_GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info captum-interactions-demo tutorial-output

@@ -1,7 +1,8 @@
-"""Two tiny random causal LMs and a dozen prompts for the executor benchmarks, offline.
+"""Random causal LMs, a word-level tokenizer and a dozen prompts for the benchmarks, offline.
 
-:func:`save_tiny_models` writes a GPT-2 and a Llama (random weights, one word-level tokenizer
-over :data:`PROMPTS`' words) as ``save_pretrained`` folders, the form ``--model`` takes.
+:func:`save_tiny_models` writes a tiny GPT-2 and a tiny Llama (random weights, one word-level
+tokenizer over :data:`PROMPTS`' words, :func:`word_tokenizer`) as ``save_pretrained``
+folders, the form ``--model`` takes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PROMPTS", "save_tiny_models", "write_prompts"]
+__all__ = ["PROMPTS", "save_tiny_models", "word_tokenizer", "write_prompts"]
 
 #: Twelve prompts with at least eight content words each (n = 8 players).
 PROMPTS = [
@@ -30,11 +31,12 @@ PROMPTS = [
 ]
 
 
-def _tokenizer():
+def word_tokenizer(texts: list[str] = PROMPTS):
+    """A word-level fast tokenizer (pad 0, unk 1, bos 2, eos 3) over the words of ``texts``."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    words = sorted({word for prompt in PROMPTS for word in prompt.split()})
+    words = sorted({word for text in texts for word in text.split()})
     vocab = {token: i for i, token in enumerate(["<pad>", "<unk>", "<bos>", "<eos>", *words])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -47,7 +49,7 @@ def save_tiny_models(root: Path) -> list[str]:
     """Save the two models into ``root/gpt2`` and ``root/llama``; return their folders."""
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    tokenizer = _tokenizer()
+    tokenizer = word_tokenizer()
     vocab = len(tokenizer)
     torch.manual_seed(0)
     built = {

@@ -2,7 +2,9 @@
 
 :func:`save_tiny_models` writes a tiny GPT-2 and a tiny Llama (random weights, one word-level
 tokenizer over :data:`PROMPTS`' words, :func:`word_tokenizer`) as ``save_pretrained``
-folders, the form ``--model`` takes.
+folders, the form ``--model`` takes. :func:`build` makes a random model of a real
+architecture's shape (:data:`CONFIGS`: SmolLM2-135M, a 1.1B Llama): speed does not depend on
+the weights.
 """
 
 from __future__ import annotations
@@ -12,7 +14,24 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PROMPTS", "save_tiny_models", "word_tokenizer", "write_prompts"]
+__all__ = ["CONFIGS", "PROMPTS", "build", "save_tiny_models", "word_tokenizer", "write_prompts"]
+
+#: Real architectures' configs (LlamaConfig fields): SmolLM2-135M's, and TinyLlama-1.1B's.
+CONFIGS = {
+    "smollm2-135m": {
+        "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+        "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+        "max_position_embeddings": 8192, "rope_theta": 100000.0, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": True, "hidden_act": "silu",
+    },
+    "llama-1.1b": {
+        "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632,
+        "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4,
+        "max_position_embeddings": 2048, "rope_theta": 10000.0, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "hidden_act": "silu",
+    },
+}
+
 
 #: Twelve prompts with at least eight content words each (n = 8 players).
 PROMPTS = [
@@ -66,6 +85,19 @@ def save_tiny_models(root: Path) -> list[str]:
         tokenizer.save_pretrained(root / name)
         folders.append(str(root / name))
     return folders
+
+
+def build(name: str, tokenizer, device: torch.device, dtype: torch.dtype):
+    """A randomly initialised Llama-architecture model from ``CONFIGS[name]``, on ``device``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(**CONFIGS[name], pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    with torch.device(device):  # initialised where it runs: fast on a GPU
+        model = LlamaForCausalLM(config)
+    return model.to(dtype).eval()
 
 
 def write_prompts(path: Path) -> Path:

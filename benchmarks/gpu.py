@@ -37,7 +37,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch
 from _timing import record
-from _tiny_models import word_tokenizer
+from _tiny_models import CONFIGS, build, word_tokenizer
 
 from captum_interactions import extract, extract_shared, inverse_and_transform
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
@@ -45,21 +45,6 @@ from captum_interactions.runs import InteractionRun, RunOptions
 from captum_interactions.runs.threads import other_load, plan_threads
 from captum_interactions.subsets import all_masks
 
-#: Real architectures' configs (LlamaConfig fields): SmolLM2-135M's, and TinyLlama-1.1B's.
-CONFIGS = {
-    "smollm2-135m": {
-        "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
-        "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
-        "max_position_embeddings": 8192, "rope_theta": 100000.0, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": True, "hidden_act": "silu",
-    },
-    "llama-1.1b": {
-        "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632,
-        "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4,
-        "max_position_embeddings": 2048, "rope_theta": 10000.0, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "hidden_act": "silu",
-    },
-}
 PROMPT = ("every morning the old fisherman rowed his small boat across the quiet bay and in "
           "the evening he sold fresh fish at the busy market near the")
 PROMPTS = [
@@ -70,19 +55,6 @@ PROMPTS = [
     "ancient roman times",
     "she said warm weather made today nice so we walked outside near the old river and",
 ]
-
-
-def build(name: str, tokenizer, device: torch.device, dtype: torch.dtype):
-    """A randomly initialised Llama-architecture model from ``CONFIGS[name]``, on ``device``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(**CONFIGS[name], pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    with torch.device(device):  # initialised where it runs: fast on a GPU
-        model = LlamaForCausalLM(config)
-    return model.to(dtype).eval()
 
 
 def best_seconds(device: torch.device, function: Callable[[], object], repeats: int

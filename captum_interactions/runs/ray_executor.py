@@ -50,12 +50,16 @@ if TYPE_CHECKING:
     from .options import RunOptions
     from .specs import ModelSpec, PromptSpec
 
-__all__ = ["Evaluation", "ModelWorker", "RayExecutor"]
+__all__ = ["PRELOAD", "Evaluation", "ModelWorker", "RayExecutor"]
 
 logger = logging.getLogger(__name__)
 
 #: Restarts of a model actor whose process died (its unfinished evaluations run again).
 ACTOR_RESTARTS = 3
+#: Modules the workers of a cluster import before they take work (Ray's
+#: ``preload_python_modules``), so an actor or task starts without seconds of imports: the
+#: local cluster of a run is started with them, and so can a cluster of one's own (README).
+PRELOAD = ["torch", "transformers", "captum_interactions.runs.execute"]
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,9 @@ class RayExecutor:
         if started:
             local = self.address is None and not os.environ.get("RAY_ADDRESS")
             ray.init(address=self.address, logging_level=logging.WARNING,
-                     **({"include_dashboard": False} if local else {}))
+                     **({"include_dashboard": False,
+                         "_system_config": {"preload_python_modules": PRELOAD}}
+                        if local else {}))
         try:
             gpus = self._placement(ray, device, threads)
             with job.folder.lock():

@@ -5,7 +5,8 @@ meanwhile the same run (a random SmolLM2-135M-shaped model, ``--prompts`` prompt
 ``--players``) is made with ``threads=`` the number of cores (what torch does by default)
 and with the plan (``threads=None``: the cores the others leave free, at least one),
 alternated ``--repeats`` times into fresh folders; the fastest of each counts. Then the
-same two without the competing load. Records the load average and the plan's choice.
+same two without the spinners (other processes of the machine still run: the load average
+before each run is recorded, and the plan's choice).
 
 Writes ``benchmarks/results/thread_contention.json``. Run:
 ``python benchmarks/thread_contention.py [--busy 4]``.
@@ -87,12 +88,12 @@ def main() -> None:
                 spinner.kill()
                 spinner.wait()
         time.sleep(5)
-        quiet = compare(root / "model", prompts, root, args, "no competing load")
+        quiet = compare(root / "model", prompts, root, args, "no spinners")
     record("thread_contention", {
         "jobs": f"random smollm2-135m-shaped model x {args.prompts} prompts, n = "
                 f"{args.players}, in-process, device cpu",
         "cores": available_cores(), "busy_processes": args.busy,
-        "under_load": loaded, "without_competing_load": quiet,
+        "with_spinners": loaded, "without_spinners": quiet,
     })
 
 

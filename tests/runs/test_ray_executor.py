@@ -125,6 +125,7 @@ def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path):
     assert (again.computed, again.reused) == ([], 12)
 
 
+@pytest.mark.slow  # a restarted actor process, and a second run to compare with
 def test_a_killed_actor_is_restarted_and_the_run_completes(cluster, root, models, tmp_path):
     flag = root / "crashed"
     assert not flag.exists()

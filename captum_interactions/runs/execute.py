@@ -202,7 +202,7 @@ class InteractionRun:
         from tqdm.auto import tqdm
 
         session = self.folder.begin_session(str(device), self.models, self.prompts)
-        screened_out = self._screen(device, show_progress)
+        screened_out = self.screen_prompts(device, show_progress)
         results = self.existing()
         summary = RunSummary(self.out_dir, reused=len(results), screened_out=screened_out)
         total = len(self.models) * len(self.prompts)
@@ -233,7 +233,7 @@ class InteractionRun:
                 gc.collect()
         return self.finish(results, summary, show_progress=show_progress, report=report)
 
-    def _screen(self, device: torch.device, show_progress: bool) -> list[str]:
+    def screen_prompts(self, device: torch.device, show_progress: bool) -> list[str]:
         """With two or more models and ``options.screen``: replace :attr:`prompts` by the
         prompts to compute (:func:`~captum_interactions.runs.screen.screen_run`), record the
         screening in the manifest and ``screen.csv``; return the ids of the prompts skipped."""

@@ -13,9 +13,11 @@ Ray cluster (``pip install 'captum-interactions[ray]'``):
   task fed by the object reference of those values, and so is each **shared extraction**;
 - the driver (this process) holds the folder lock and is the **only writer**: it saves each
   result the moment it arrives (atomically), updates the manifest, the progress bar and the
-  log. Work on the cluster writes nothing, so Ray's retries (a restarted actor, a retried
-  task) are harmless, and a killed driver loses only what it had not yet received: the
-  same command again resumes from the folder.
+  log. It also screens the prompts (a few forward passes per model, on this machine) and
+  fits the joint-extraction control, as the in-process run does. Work on the cluster
+  writes nothing, so Ray's retries (a restarted actor, a retried task) are harmless, and a
+  killed driver loses only what it had not yet received: the same command again resumes
+  from the folder.
 
 Results travel as arrays and plain records. A cluster's workers need this package and the
 models' files (a factory file, a folder): see the README, "Running on a cluster".
@@ -253,12 +255,17 @@ class RayExecutor:
         """:meth:`execute` with the cluster connected and the folder held."""
         from tqdm.auto import tqdm
 
+        from captum_interactions._devices import check_device
+
         from .execute import RunSummary
 
         where = f"ray {ray.get_runtime_context().gcs_address}, {'GPU' if gpus else 'CPU'} actors"
         session = job.folder.begin_session(where, job.models, job.prompts)
+        # screening is a few forward passes per model and prompt: here, on this machine
+        screened_out = job.screen_prompts(check_device("cpu" if device == "cpu" else None),
+                                          show_progress)
         results = job.existing()
-        summary = RunSummary(job.out_dir, reused=len(results))
+        summary = RunSummary(job.out_dir, reused=len(results), screened_out=screened_out)
         total = len(job.models) * len(job.prompts)
         logger.info("session %d: %d of %d results already in %s; %s", session, len(results),
                     total, job.out_dir, where)

@@ -1,16 +1,16 @@
 """The run application: resumable studies of models × prompts, their analysis and report.
 
 A run computes one :class:`~captum_interactions.InteractionResult` per model and prompt
-(:mod:`.execute`), keeps them in a run folder with a manifest, atomic writes and resume
-(:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`) and writes a report
-(:mod:`.report`), in this process or on a Ray cluster (:mod:`.ray_executor`), with torch
-threads matched to the cores (:mod:`.threads`). :mod:`.reanalysis` redoes extraction and
-comparison from the saved values without the models, :mod:`.screen` finds each model's next
-word before a run, and :mod:`.capability` measures each model's capability on the prompts
-(claim 2).
-:mod:`.specs` reads prompt files and model specifications, :mod:`.options` the options,
-and :mod:`.cli` is the ``captum-interactions`` command line. This package sits on top of
-the others: it imports the core, the adapters and the graphs; nothing imports it.
+(:mod:`.execute`, :mod:`.compute`), keeps them in a run folder with a manifest, atomic
+writes and resume (:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.analysis`)
+and writes a report (:mod:`.report`), in this process or on a Ray cluster
+(:mod:`.ray_executor`), with torch threads matched to the cores (:mod:`.threads`).
+:mod:`.reanalysis` redoes extraction and comparison from the saved values without the
+models, :mod:`.screen` finds each model's next word before a run, and :mod:`.capability`
+measures each model's capability on the prompts (claim 2). :mod:`.specs` reads prompt files
+and model specifications, :mod:`.options` the options, and :mod:`.cli` is the
+``captum-interactions`` command line. This package sits on top of the others: it imports
+the core, the adapters and the graphs; nothing imports it.
 
 Example (it needs the pretrained models, so it is not run here)::
 

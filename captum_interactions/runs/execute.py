@@ -22,7 +22,6 @@ import gc
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from captum_interactions._devices import check_device
-from captum_interactions.adapters import PlayerWarning, select_players
+from captum_interactions.adapters import select_players
 from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction, extract_shared
 from captum_interactions.result import InteractionResult
 
 from .capability import ScoreStore, answer_of, write_capability
+from .compute import compute, learn_baseline
 from .folder import RunFolder
 from .options import RunOptions
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
@@ -45,8 +45,7 @@ from .threads import other_load, plan_threads, torch_threads
 if TYPE_CHECKING:
     from .ray_executor import RayExecutor
 
-__all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "SharedJob", "compute", "learn_baseline",
-           "run"]
+__all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "SharedJob", "run"]
 
 #: Where a run computes: this process, or a Ray cluster (``pip install
 #: 'captum-interactions[ray]'``).
@@ -201,13 +200,8 @@ class InteractionRun:
         """:meth:`execute` in this process, with the folder held."""
         from tqdm.auto import tqdm
 
-        session = self.folder.begin_session(str(device), self.models, self.prompts)
-        screened_out = self.screen_prompts(device, show_progress)
-        results = self.existing()
-        summary = RunSummary(self.out_dir, reused=len(results), screened_out=screened_out)
+        session, results, summary = self.begin(str(device), device, show_progress)
         total = len(self.models) * len(self.prompts)
-        logger.info("session %d: %d of %d results already in %s", session, len(results), total,
-                    self.out_dir)
         with tqdm(total=total, initial=len(results), desc="run", unit="result",
                   disable=not show_progress) as bar:
             for model in self.models:
@@ -232,6 +226,19 @@ class InteractionRun:
                 del adapter, baseline
                 gc.collect()
         return self.finish(results, summary, show_progress=show_progress, report=report)
+
+    def begin(self, where: str, device: torch.device, show_progress: bool
+              ) -> tuple[int, Results, RunSummary]:
+        """Start a session (with the folder held) computed ``where``: record it, screen the
+        prompts on ``device``, find the valid results; return the session's number, those
+        results and the summary to fill."""
+        session = self.folder.begin_session(where, self.models, self.prompts)
+        screened_out = self.screen_prompts(device, show_progress)
+        results = self.existing()
+        logger.info("session %d: %d of %d results already in %s (%s)", session, len(results),
+                    len(self.models) * len(self.prompts), self.out_dir, where)
+        return session, results, RunSummary(self.out_dir, reused=len(results),
+                                            screened_out=screened_out)
 
     def screen_prompts(self, device: torch.device, show_progress: bool) -> list[str]:
         """With two or more models and ``options.screen``: replace :attr:`prompts` by the
@@ -408,51 +415,6 @@ def _solve_here(show_progress: bool) -> SharedSolver:
                                  **options)
 
     return solve
-
-
-def learn_baseline(adapter, prompts: Sequence[PromptSpec], options: RunOptions, *,
-                   show_progress: bool = False):
-    """A baseline learned for the model of ``adapter`` on the run's prompts (Ren et al.)."""
-    from captum_interactions.adapters.learned_baseline import train_baseline
-
-    return train_baseline(
-        adapter, [p.text for p in prompts], players=[p.players for p in prompts],
-        targets=[p.target for p in prompts], n_players=options.n_players,
-        seed=options.seed, show_progress=show_progress,
-    )
-
-
-def compute(adapter, baseline, prompt: PromptSpec, options: RunOptions, *,
-            show_progress: bool = False, mode: str | None = None
-            ) -> tuple[InteractionResult, list[str]]:
-    """The result of one model (its adapter and baseline) on one prompt with the run's
-    options, seeded, and what the player selection said (for the log: the report says it
-    per prompt); ``mode`` overrides the options' (``"none"``: values, no extraction)."""
-    from captum_interactions.adapters.llm import LLMInteractions
-
-    torch.manual_seed(options.seed)
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always", PlayerWarning)
-        result = LLMInteractions(adapter).attribute(
-            prompt.text,
-            players=None if prompt.players is None else list(prompt.players),
-            target=prompt.target,
-            foil=prompt.foil,
-            baseline=baseline,
-            n_players=options.n_players,
-            mode=options.mode if mode is None else mode,
-            qcoef=options.qcoef,
-            solver=options.solver,
-            show_progress=show_progress,
-        )
-    notes = []
-    for warning in said:
-        if issubclass(warning.category, PlayerWarning):
-            notes.append(str(warning.message))
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
-    return result, notes
 
 
 def run(

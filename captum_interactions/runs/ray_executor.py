@@ -61,7 +61,8 @@ ACTOR_RESTARTS = 3
 #: Modules the workers of a cluster import before they take work (Ray's
 #: ``preload_python_modules``), so an actor or task starts without seconds of imports: the
 #: local cluster of a run is started with them, and so can a cluster of one's own (README).
-PRELOAD = ["torch", "transformers", "captum_interactions.runs.execute"]
+PRELOAD = ["torch", "transformers", "captum_interactions.adapters.llm",
+           "captum_interactions.extraction", "captum_interactions.runs.ray_executor"]
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,13 @@ class ModelWorker:
 
     def learn_baseline(self, prompts: list[PromptSpec]):
         """The model's learned baseline on the run's prompts."""
-        from .execute import learn_baseline
+        from .compute import learn_baseline
 
         return learn_baseline(self.adapter, prompts, self.options)
 
     def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
         """The values of all masks of ``prompt`` (no extraction: a CPU task does that)."""
-        from .execute import compute
+        from .compute import compute
 
         begun = time.perf_counter()
         result, notes = compute(self.adapter, baseline, prompt, self.options, mode="none")
@@ -257,18 +258,11 @@ class RayExecutor:
 
         from captum_interactions._devices import check_device
 
-        from .execute import RunSummary
-
         where = f"ray {ray.get_runtime_context().gcs_address}, {'GPU' if gpus else 'CPU'} actors"
-        session = job.folder.begin_session(where, job.models, job.prompts)
         # screening is a few forward passes per model and prompt: here, on this machine
-        screened_out = job.screen_prompts(check_device("cpu" if device == "cpu" else None),
-                                          show_progress)
-        results = job.existing()
-        summary = RunSummary(job.out_dir, reused=len(results), screened_out=screened_out)
+        session, results, summary = job.begin(
+            where, check_device("cpu" if device == "cpu" else None), show_progress)
         total = len(job.models) * len(job.prompts)
-        logger.info("session %d: %d of %d results already in %s; %s", session, len(results),
-                    total, job.out_dir, where)
         worker = ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)(
             ModelWorker).options(**self.actor_resources(gpus=gpus, threads=threads))
         extract_task = ray.remote(num_cpus=1)(_extract)

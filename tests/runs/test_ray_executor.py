@@ -18,6 +18,7 @@ import torch
 from helpers.run_models import PROMPTS, save_tiny_models, write_factory, write_prompts
 
 from captum_interactions import InteractionError, InteractionResult
+from captum_interactions._files import PARTIAL_PREFIX
 from captum_interactions.runs import InteractionRun, RayExecutor, RunOptions, load_run, run
 from captum_interactions.runs.ray_executor import PRELOAD
 
@@ -156,9 +157,11 @@ def test_a_killed_actor_is_restarted_and_the_run_completes(cluster, root, models
 
 
 def _files(out: Path) -> dict[str, tuple[int, bytes]]:
-    """Every result file: (modification time in ns, content)."""
+    """Every result file: (modification time in ns, content); not the temporary file of a
+    write the kill interrupted (the next run removes it)."""
     return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted((out / "results").glob("*/*.npz"))}
+            for p in sorted((out / "results").glob("*/*.npz"))
+            if not p.name.startswith(PARTIAL_PREFIX)}
 
 
 @pytest.mark.slow  # starts a Python interpreter as a second driver
@@ -172,7 +175,7 @@ def test_a_killed_driver_resumes_with_nothing_recomputed(cluster, root, tmp_path
                "--device", "cpu"]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(list(out.glob("results/*/*.npz"))) < 3:
+    while len(_files(out)) < 3:
         assert driver.poll() is None, driver.stderr.read().decode()
         assert time.monotonic() < deadline, "the driver made no results in 120 s"
         time.sleep(0.05)

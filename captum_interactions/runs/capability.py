@@ -278,11 +278,16 @@ class ScoreStore:
     def measure(self, adapter: LanguageModelAdapter, model: ModelSpec,
                 prompts: Sequence[PromptSpec]) -> None:
         """Score ``prompts`` with the loaded ``model`` and save the scores."""
+        self.save(model, prompts, [score_prompt(adapter, prompt) for prompt in prompts])
+
+    def save(self, model: ModelSpec, prompts: Sequence[PromptSpec],
+             scores: Sequence[WordScore]) -> None:
+        """Save the ``scores`` of ``model`` on ``prompts`` (made elsewhere, e.g. by a Ray
+        actor)."""
         if not prompts:
             return
         found = self._read(model.label)
-        for prompt in prompts:
-            score = score_prompt(adapter, prompt)
+        for prompt, score in zip(prompts, scores, strict=True):
             found[prompt.id] = {"key": self._key(model, prompt), **asdict(score)}
         write_json(self.folder / f"{model.label}.json", found)
 

@@ -123,6 +123,12 @@ class ModelWorker:
 
         return learn_baseline(self.adapter, prompts, self.options)
 
+    def score(self, prompts: list[PromptSpec]) -> list:
+        """The model's capability scores on ``prompts`` (:mod:`.capability`)."""
+        from .capability import score_prompt
+
+        return [score_prompt(self.adapter, prompt) for prompt in prompts]
+
     def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
         """The values of all masks of ``prompt`` (no extraction: a CPU task does that)."""
         from .compute import compute
@@ -271,9 +277,14 @@ class RayExecutor:
         actors, evaluating, pending = {}, {}, {}
         for model in job.models:
             todo = [p for p in job.prompts if (model.label, p.id) not in results]
-            if not todo:
+            unscored = job.scores.missing(model, job.prompts)
+            if not todo and not unscored:
                 continue
             actor = actors[model.label] = worker.remote(model, options, device, threads)
+            if unscored:  # capability: a pass per word, on the actor
+                scored = actor.score.remote(unscored)
+                evaluating[scored] = model.label
+                pending[scored] = ("scores", model, unscored)
             baseline = options.baseline
             if baseline == "learned":
                 baseline = job.stored_baseline(model)
@@ -291,17 +302,22 @@ class RayExecutor:
         with tqdm(total=total, initial=len(results), desc="run", unit="result",
                   disable=not show_progress) as bar:
             while pending or evaluating:
-                (ready,), _ = ray.wait([*pending, *evaluating], num_returns=1)
-                if ready in evaluating:  # an actor finished a prompt: free it after its last
+                (ready,), _ = ray.wait(list(dict.fromkeys([*pending, *evaluating])),
+                                       num_returns=1)
+                if ready in evaluating:  # an actor finished a call: free it after its last
                     label = evaluating.pop(ready)
                     left[label] -= 1
                     if not left[label]:
                         del actors[label]  # Ray ends the actor: its device takes the next
+                if ready not in pending:
                     continue
                 kind, model, item = pending.pop(ready)
                 value = _get(ray, ready, model)
                 if kind == "baseline":
                     job.folder.save_result(job.folder.baseline_path(model.label), value)
+                    continue
+                if kind == "scores":
+                    job.scores.save(model, item, value)
                     continue
                 prompt, evaluated = item
                 result, seconds = value

@@ -115,6 +115,12 @@ def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path):
             assert result.salient() == other.salient(), (table, key)
             assert result.target_text == other.target_text
             assert result.metadata["run_key"] == other.metadata["run_key"]
+    # the capability scores (made on the actors) are the same
+    scores = sorted(p.name for p in (tmp_path / "here" / "capability").glob("*.json"))
+    assert scores == ["gpt2.json", "llama.json"]
+    for name in scores:
+        assert json.loads((tmp_path / "ray" / "capability" / name).read_text()) == json.loads(
+            (tmp_path / "here" / "capability" / name).read_text())
     # the comparison files are the same too, and the manifest says where each result ran
     assert (tmp_path / "ray" / "overlap.csv").read_text() == (
         tmp_path / "here" / "overlap.csv").read_text()

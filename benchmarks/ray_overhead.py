@@ -1,13 +1,13 @@
 """The Ray executor's overhead against the in-process run on the same jobs.
 
 Two tiny random models (GPT-2 and Llama shapes) × twelve prompts, n = 8 players, independent
-extraction, no report, on this machine: the in-process executor, then ``executor="ray"`` on a
-local cluster of ``--cpus`` CPUs (started once, before the timings, as a cluster a user
-already has, its workers preloading torch and the library unless ``--no-preload``, warmed
-by one untimed run; its start is recorded apart), alternated ``--repeats`` times into fresh folders;
-the fastest of each counts. Records the load average around each run (other processes slow
-both alike: compare the ratio), and the sum of the results' own seconds (evaluation plus
-extraction, from the manifest) next to the wall time.
+extraction, no screening, no report, on this machine: the in-process executor, then
+``executor="ray"`` on a local cluster of ``--cpus`` CPUs (started once, before the timings,
+as a cluster a user already has, its workers preloading torch and the library unless
+``--no-preload``, warmed by one untimed run; its start is recorded apart), alternated
+``--repeats`` times into fresh folders; the fastest of each counts. Records the load average
+around each run (other processes slow both alike: compare the ratio), and the sum of the
+results' own seconds (evaluation plus extraction, from the manifest) next to the wall time.
 
 Writes ``benchmarks/results/ray_overhead.json`` (``ray_overhead_no_preload.json``). Run:
 ``python benchmarks/ray_overhead.py [--no-preload]``.
@@ -38,7 +38,8 @@ def timed_run(models, prompts, out: Path, executor: str) -> dict:
     """One run into ``out``: wall seconds, the results' own seconds, the load around it."""
     load = os.getloadavg()[0]
     begun = time.perf_counter()
-    summary = InteractionRun(models, prompts, out, options=RunOptions(n_players=8)).execute(
+    options = RunOptions(n_players=8, screen=False)  # all 24: random models rarely agree
+    summary = InteractionRun(models, prompts, out, options=options).execute(
         executor=executor, device="cpu", show_progress=False, report=False)
     seconds = time.perf_counter() - begun
     items = json.loads((out / "manifest.json").read_text())["items"]

@@ -197,8 +197,8 @@ class OverlapMatrix(_MetricTable):
         """``metric`` against ``control`` over the samples, per pair ``[M, M]``: the mean
         difference with its bootstrap interval (``mean``, ``ci_low``, ``ci_high``), the
         two-sided Wilcoxon signed-rank p-value of the per-sample differences (``p_value``;
-        NaN for a model against itself and with fewer than 2 non-zero differences), and how many samples are above, below
-        and compared (``n_above``, ``n_below``, ``n``).
+        NaN for a model against itself and with fewer than 2 non-zero differences), and how
+        many samples are above, below and compared (``n_above``, ``n_below``, ``n``).
 
         >>> from captum_interactions import InteractionResult, and_transform
         >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])

@@ -114,7 +114,8 @@ def analyse(
     tables: dict[str, list[dict[str, Any]]] = {"overlap": [], "per_order": [],
                                                "cancellation": []}
     counts = Comparison()
-    if len(models) > 1:
+    compare = len(models) > 1 and len(prompts) > 0  # (screening may leave no prompt)
+    if compare:
         for name, found in by_extraction.items():
             table = {m: [found[m, p] for p in prompts] for m in models}
             matrix = compare_models(table, **salience, seed=options.seed)
@@ -130,7 +131,7 @@ def analyse(
                     "compared %d (model pair, prompt) combinations; skipped %d where the two "
                     "models predict different next words", counts.compared, counts.skipped,
                 )
-    if len(models) > 1:
+    if compare:
         tables["sweep"] = tau_sweep(by_extraction["independent"], models=models,
                                     prompts=prompts, options=options)
     if mismatched:

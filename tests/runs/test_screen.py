@@ -138,5 +138,15 @@ def test_a_run_skips_prompts_the_models_disagree_on_before_any_masked_evaluation
     assert (len(everything.computed), everything.skipped) == (6, 1)
 
 
+def test_a_run_whose_models_disagree_on_every_prompt_finishes_with_nothing_compared(tmp_path):
+    models = save_tiny_models(tmp_path / "models")
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[2:])  # weather: 'went' vs 'a'
+    summary = run([f"a={models['gpt2']}", f"c={models['llama']}"], prompts, tmp_path / "out",
+                  n_players=3, show_progress=False)
+    assert (summary.screened_out, summary.computed, summary.compared) == (["weather"], [], 0)
+    assert "1 were skipped because the models predict different words" in (
+        summary.report.read_text())
+
+
 def _no_model(*args, **kwargs):
     raise AssertionError("screened again")

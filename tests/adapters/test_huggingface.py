@@ -13,6 +13,7 @@ from helpers.lm_models import (
     tiny_hf_bridge,
     tiny_llama,
 )
+from helpers.oracles import substituted_log_odds
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.exceptions import InteractionError
@@ -38,16 +39,8 @@ def adapter(model, tokenizer):
     return HuggingFaceAdapter(model, tokenizer)
 
 
-def substituted_log_odds(model, ids, players, masks, token, target):
-    """Oracle: run the model on token ids with absent players' tokens replaced by ``token``."""
-    batch = ids.repeat(len(masks), 1)
-    for row, mask in enumerate(masks.tolist()):
-        for i, positions in enumerate(players):
-            if not (mask >> i) & 1:
-                batch[row, positions] = token
-    with torch.no_grad():
-        logits = model(batch).logits[:, -1]
-    return log_odds(logits, torch.full((len(masks),), target)).double()
+def hf_logits(model):
+    return lambda ids: model(ids).logits
 
 
 def embeds_log_odds(model, ids, players, masks, vector, target):
@@ -71,7 +64,9 @@ def test_masked_equals_token_substitution(adapter, model, tokenizer, sharing):
         prompt, PLAYERS, masks, target=target, baseline="pad", prefix_sharing=sharing
     )
     pad = tokenizer.pad_token_id
-    expected = substituted_log_odds(model, prompt.input_ids[None], PLAYERS, masks, pad, target)
+    expected = substituted_log_odds(
+        hf_logits(model), prompt.input_ids[None], PLAYERS, masks, pad, target
+    )
     assert values.dtype == torch.float64
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
 
@@ -84,7 +79,9 @@ def test_other_token_baselines(adapter, model, tokenizer, spec):
     token = spec if isinstance(spec, int) else tokenizer.convert_tokens_to_ids(
         getattr(tokenizer, f"{spec}_token", None) or spec
     )
-    expected = substituted_log_odds(model, prompt.input_ids[None], PLAYERS, masks, token, 7)
+    expected = substituted_log_odds(
+        hf_logits(model), prompt.input_ids[None], PLAYERS, masks, token, 7
+    )
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
 
 

@@ -8,17 +8,18 @@ import torch
 from helpers.lm_models import (
     PROMPT,
     make_tokenizer,
+    no_hooks_left,
     tiny_gemma3,
     tiny_gpt2,
     tiny_hf_bridge,
     tiny_llama,
     tiny_native_bridge,
 )
+from helpers.oracles import substituted_log_odds
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.values import log_odds
 
 PLAYERS = [[1, 2], [4], [6, 7, 8], [9, 20], [12], [15, 16]]
 MASKS = torch.arange(2 ** len(PLAYERS))
@@ -36,28 +37,14 @@ def hf_and_bridge(request, tokenizer):
     return model, tiny_hf_bridge(model, tokenizer)
 
 
-def substituted_log_odds(run, ids, token, target):
-    """Oracle: ``run`` (token ids -> logits [B, L, V]) with absent players' tokens replaced."""
-    batch = ids.repeat(len(MASKS), 1)
-    for row, mask in enumerate(MASKS.tolist()):
-        for i, positions in enumerate(PLAYERS):
-            if not (mask >> i) & 1:
-                batch[row, positions] = token
-    with torch.no_grad():
-        logits = run(batch)[:, -1]
-    return log_odds(logits, torch.full((len(MASKS),), target)).double()
-
-
-def no_hooks_left(model) -> bool:
-    return all(not point._forward_hooks for point in model.hook_dict.values())
-
-
 def test_native_bridge_equals_token_substitution(tokenizer):
     bridge = tiny_native_bridge(tokenizer)
     adapter = TransformerLensAdapter(bridge, tokenizer)
     prompt = adapter.tokenize(PROMPT)
     values = adapter.evaluate(prompt, PLAYERS, MASKS, target=9, baseline="unk")
-    expected = substituted_log_odds(bridge, prompt.input_ids[None], tokenizer.unk_token_id, 9)
+    expected = substituted_log_odds(
+        bridge, prompt.input_ids[None], PLAYERS, MASKS, tokenizer.unk_token_id, 9
+    )
     assert not adapter.supports_prefix_sharing
     assert no_hooks_left(bridge)
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
@@ -72,7 +59,8 @@ def test_hf_bridge_equals_token_substitution(hf_and_bridge, tokenizer, sharing):
         prompt, PLAYERS, MASKS, target=11, baseline="pad", prefix_sharing=sharing
     )
     expected = substituted_log_odds(
-        lambda ids: model(ids).logits, prompt.input_ids[None], tokenizer.pad_token_id, 11
+        lambda ids: model(ids).logits, prompt.input_ids[None], PLAYERS, MASKS,
+        tokenizer.pad_token_id, 11
     )
     assert adapter.supports_prefix_sharing
     assert no_hooks_left(bridge)

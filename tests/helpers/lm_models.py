@@ -12,6 +12,8 @@ Import from any test with ``from lm_models import ...`` (pytest puts ``tests/`` 
 - :func:`tiny_native_bridge`: a TransformerLens 4.x ``TransformerBridge`` from ``boot_native``.
 - :func:`tiny_hf_bridge`: a ``TransformerBridge`` wrapping one of the tiny HF models via
   ``boot_transformers(..., hf_model=...)`` (sharing its weights).
+- :func:`tiny_hooked_transformer`, :func:`hooked_transformer_from_hf`: TransformerLens 3.x
+  ``HookedTransformer`` models (random from a config, or TL's own conversion of an HF model).
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ __all__ = [
     "CORPUS",
     "PROMPT",
     "SPECIAL_TOKENS",
+    "hooked_transformer_from_hf",
     "make_tokenizer",
+    "no_hooks_left",
     "tiny_gemma3",
     "tiny_gpt2",
     "tiny_hf_bridge",
+    "tiny_hooked_transformer",
     "tiny_llama",
     "tiny_native_bridge",
 ]
@@ -202,9 +207,9 @@ def tiny_gemma3(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
 
 
 def _bridge_tokenizer(tokenizer):
-    """A copy of ``tokenizer`` that the bridge keeps as is.
+    """A copy of ``tokenizer`` that TransformerLens (bridge or ``HookedTransformer``) keeps as is.
 
-    Unless ``add_bos_token`` is in its init kwargs, the bridge reloads the tokenizer from
+    Unless ``add_bos_token`` is in its init kwargs, TransformerLens reloads the tokenizer from
     ``name_or_path`` (a hub name or folder), which an in-memory tokenizer does not have.
     The flag only stops the reload; the copy tokenizes exactly like the original.
     """
@@ -216,23 +221,30 @@ def _bridge_tokenizer(tokenizer):
     return tokenizer
 
 
+def _native_config(tokenizer, d_model: int, n_layers: int) -> dict:
+    """The shared fields of the TransformerLens-native tiny models' configs."""
+    return {
+        "d_model": d_model,
+        "d_head": d_model // 4,
+        "n_heads": 4,
+        "n_layers": n_layers,
+        "n_ctx": 64,
+        "d_vocab": _vocab_size(tokenizer),
+        "d_mlp": 2 * d_model,
+        "act_fn": "gelu",
+        "normalization_type": "LN",
+        "seed": _SEED,
+    }
+
+
 def tiny_native_bridge(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
     """A random TransformerLens-native ``TransformerBridge`` (``boot_native``, LayerNorm, GELU)."""
     from transformer_lens.config import TransformerBridgeConfig
     from transformer_lens.model_bridge import TransformerBridge
 
     config = TransformerBridgeConfig(
-        d_model=d_model,
-        d_head=d_model // 4,
-        n_heads=4,
-        n_layers=n_layers,
-        n_ctx=64,
-        d_vocab=_vocab_size(tokenizer),
-        d_mlp=2 * d_model,
-        act_fn="gelu",
-        normalization_type="LN",
+        **_native_config(tokenizer, d_model, n_layers),
         positional_embedding_type="standard",
-        seed=_SEED,
         tokenizer_prepends_bos=False,
     )
     bridge = TransformerBridge.boot_native(
@@ -255,3 +267,37 @@ def tiny_hf_bridge(hf_model, tokenizer=None):
         device="cpu",
     )
     return bridge.eval()
+
+
+def tiny_hooked_transformer(tokenizer=None, *, d_model: int = 32, n_layers: int = 2):
+    """A random TransformerLens 3.x ``HookedTransformer`` from a config (LayerNorm, GELU)."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    config = HookedTransformerConfig(
+        **_native_config(tokenizer, d_model, n_layers), default_prepend_bos=False, device="cpu"
+    )
+    return HookedTransformer(config, _bridge_tokenizer(tokenizer)).eval()
+
+
+def hooked_transformer_from_hf(hf_model, tokenizer, folder):
+    """Convert an HF model into a TransformerLens 3.x ``HookedTransformer``, offline.
+
+    TransformerLens' ``from_pretrained`` accepts only the hub names it lists, so this takes the
+    two steps inside it: the config conversion (which reads ``config.json`` from a local
+    ``folder``) and the architecture's weight conversion of ``hf_model``, followed by the usual
+    processing (folded norms, centred unembedding). ``folder``'s path must not contain "llama"
+    or "gemma": TransformerLens would take it for a name and skip reading its config.
+    """
+    from transformer_lens import HookedTransformer, loading
+
+    hf_model.config.save_pretrained(folder)
+    config = loading.get_pretrained_model_config(str(folder), fold_ln=True, device="cpu")
+    state = loading.get_pretrained_state_dict(str(folder), config, hf_model)
+    model = HookedTransformer(config, _bridge_tokenizer(tokenizer))
+    model.load_and_process_state_dict(state)
+    return model.eval()
+
+
+def no_hooks_left(model) -> bool:
+    """Whether no forward hook is left on any of a TransformerLens model's hook points."""
+    return all(not point._forward_hooks for point in model.hook_dict.values())

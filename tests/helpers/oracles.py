@@ -7,7 +7,16 @@ import numpy as np
 import scipy.optimize
 import torch
 
-__all__ = ["brute_and", "brute_or", "dense_lp_optimum", "lab_sgd", "masked_logits"]
+from captum_interactions.values import log_odds
+
+__all__ = [
+    "brute_and",
+    "brute_or",
+    "dense_lp_optimum",
+    "lab_sgd",
+    "masked_logits",
+    "substituted_log_odds",
+]
 
 
 def brute_and(values: torch.Tensor) -> torch.Tensor:
@@ -138,3 +147,17 @@ def masked_logits(model, input_ids, positions, masks, baseline_id) -> torch.Tens
                     row[list(found)] = fill
             rows.append(row)
         return model(inputs_embeds=torch.stack(rows)).logits.double()
+
+
+def substituted_log_odds(run, ids, players, masks, token, target) -> torch.Tensor:
+    """Log-odds (float64) of ``target`` at the last position, one per mask, from ``run`` (token
+    ids ``[B, L]`` -> logits ``[B, L, V]``) on token ids with absent players' tokens replaced by
+    ``token``: masking by substitution, no embeddings or hooks involved."""
+    batch = ids.repeat(len(masks), 1)
+    for row, mask in enumerate(masks.tolist()):
+        for i, positions in enumerate(players):
+            if not (mask >> i) & 1:
+                batch[row, positions] = token
+    with torch.no_grad():
+        logits = run(batch)[:, -1]
+    return log_odds(logits, torch.full((len(masks),), target)).double()

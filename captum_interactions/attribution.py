@@ -167,8 +167,9 @@ class AndOrInteractions(PerturbationAttribution):
                 :mod:`captum_interactions.costs`).
             return_convergence_delta (bool): also return the universal-matching error of each
                 result (see :meth:`compute_convergence_delta`).
-            mode, qcoef, scale, solver, time_limit, **solver_options: passed to
-                :func:`~captum_interactions.extraction.extract`, once for the whole batch,
+            mode, qcoef, scale, solver, time_limit, solver_options: passed to
+                :func:`~captum_interactions.extraction.extract` (``solver_options`` as
+                further keyword arguments), once for the whole batch,
                 and checked before any forward call. ``mode`` defaults to the class's
                 :attr:`default_mode` ("and_or" here); ``mode="none"`` skips the
                 optimisation and gives the plain Harsanyi dividends.

@@ -12,7 +12,7 @@ same players:
   metric about shared terms, its controls and per-order statistics exist for both.
 * ``weighted_overlap``: Σ [min(I_A⁺, I_B⁺) + min(I_A⁻, I_B⁻)] / Σ [max(I_A⁺, I_B⁺) +
   max(I_A⁻, I_B⁻)] over all terms, I⁺ = max(I, 0), I⁻ = max(-I, 0); equal to
-  (L - d) / (L + d) with L = |I_A|₁ + |I_B|₁ and d = |I_A - I_B|₁. With ``l1_normalize=True``
+  (L - d) / (L + d) with L = ‖I_A‖₁ + ‖I_B‖₁ and d = ‖I_A - I_B‖₁. With ``l1_normalize=True``
   both vectors are first divided by their L1 norms.
 * ``jaccard`` = |shared| / |Ω_A ∪ Ω_B| (a term salient in both with opposite signs counts
   once in each set), ``cover_ratio`` = |shared| / |Ω_A|, ``top_k_overlap`` = common terms

@@ -3,6 +3,7 @@ its script (``tutorials/notebooks.py``) in a Jupyter kernel, so neither can rot.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -58,6 +59,25 @@ def run_notebook(name: str, folder: Path) -> str:
         output.text for cell in notebook.cells if cell.cell_type == "code"
         for output in cell.outputs if output.output_type == "stream" and output.name == "stdout"
     )
+
+
+@pytest.mark.parametrize("name", list(OUTPUTS))
+def test_notebook_holds_the_whole_script(name):
+    """Every line of the script between its docstring and its ``__main__`` block is in the
+    notebook's code cells, in order, and each cell is valid Python on its own."""
+    script = TUTORIALS / f"{name}.py"
+    notebook = _notebooks().tutorial_notebook(script, ["--fast"])
+    markdown, title, *code, run = notebook.cells
+    module = ast.parse(script.read_text())
+    lines = script.read_text().splitlines()[module.body[0].end_lineno:module.body[-1].lineno - 1]
+    cells = "\n".join(cell.source for cell in code).splitlines()
+    assert [line for line in cells if line.strip()] == [line for line in lines if line.strip()]
+    for cell in code:
+        ast.parse(cell.source)
+    assert markdown.cell_type == "markdown"
+    assert markdown.source.startswith("# Tutorial")
+    assert title.source.startswith("__doc__ = 'Tutorial")
+    assert run.source == "main(['--fast'])"
 
 
 def test_every_tutorial_is_tested():

@@ -6,6 +6,9 @@ with its comments) as a code cell, and a last cell that runs the tutorial, ``mai
 with the given command-line arguments. Nothing is committed twice: the documentation build
 and the tutorial tests generate the notebooks.
 
+Run a notebook in this folder (the kernel's working folder is on its path, as a script's
+folder is): tutorial 5 imports tutorial 4.
+
 Run it::
 
     python tutorials/notebooks.py notebooks/          # notebooks/01_captum_tabular.ipynb, ...

@@ -44,12 +44,14 @@ def _notebooks():
 
 
 def run_notebook(name: str, folder: Path) -> str:
-    """Execute the tutorial's notebook in fast mode in ``folder``; return what it printed."""
+    """Execute the tutorial's notebook in fast mode, writing to ``folder``; return what it
+    printed. The kernel starts in the tutorials' folder, which is then on its path as a
+    script's folder is (tutorial 5 imports tutorial 4)."""
     notebook = _notebooks().tutorial_notebook(
         TUTORIALS / f"{name}.py", ["--fast", "--out", str(folder)]
     )
     client = nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": folder}}
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": TUTORIALS}}
     )
     try:
         client.execute()

@@ -352,6 +352,7 @@ def chance_statistics(
     shared = dict(zip(suffixes, relocated(counts(signs), universe), strict=True))
     top_shared = dict(zip(suffixes, relocated(counts(top_signs), universe), strict=True))
     size, top_size = signs.sum(-1), top_signs.sum(-1)
+    out: dict[str, torch.Tensor] = {}
 
     def chance(common: dict[str, torch.Tensor], kind: str, names: tuple[str, ...]):
         for suffix in suffixes:
@@ -362,7 +363,6 @@ def chance_statistics(
             out.update({f"{name}_chance_{kind}": metrics[name].mean(0) for name in names
                         if name in metrics})
 
-    out: dict[str, torch.Tensor] = {}
     chance(shared, "uniform", CHANCE)
 
     # Within each order: only (sample, pair, order) cells where both sets have terms can

@@ -135,51 +135,48 @@ def joint_fit_gain(
                                 n_cross_prompt=0)
         return {name: matrix.per_sample[name].cpu().numpy() for name in GAIN_METRICS}
 
-    def table(source: Results, pick) -> dict[str, list[InteractionResult]]:
-        return {m: [_relabelled(pick(source, m, k, a), independent[models[0], a].players)
+    def table(pick) -> dict[str, list[InteractionResult]]:
+        """Model -> its result per anchor (``pick(model, k, anchor)``), on the anchor's
+        players."""
+        return {m: [_relabelled(pick(m, k, a), independent[models[0], a].players)
                     for a in anchors] for k, m in enumerate(models)}
 
-    matched = {kind: per_sample(table(source, lambda s, m, k, a: s[m, a]))
-               for kind, source in (("joint", shared), ("independent", independent))}
-    crossed = {
-        "joint": per_sample(table(mismatched, lambda s, m, k, a: s[m, a])),
-        "independent": per_sample(table(independent, lambda s, m, k, a: s[m, groups[a][k]])),
-    }
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(anchors), size=(n_bootstrap, len(anchors)))
+    # per metric, [anchors, M, M]: joint minus independent, on matched and mismatched pairs
+    joint, alone = per_sample(table(lambda m, k, a: shared[m, a])), per_sample(
+        table(lambda m, k, a: independent[m, a]))
+    crossed, crossed_alone = per_sample(table(lambda m, k, a: mismatched[m, a])), per_sample(
+        table(lambda m, k, a: independent[m, groups[a][k]]))
+    gains = {name: {"matched": joint[name] - alone[name],
+                    "mismatched": crossed[name] - crossed_alone[name]} for name in GAIN_METRICS}
+    draws = np.random.default_rng(seed).integers(0, len(anchors), (n_bootstrap, len(anchors)))
     levels = [(1 - confidence) / 2, (1 + confidence) / 2]
     rows = []
-    for i, a in enumerate(models):
-        for j, b in enumerate(models):
-            if i >= j:
-                continue
-            for name in GAIN_METRICS:
-                gains = {
-                    "matched": matched["joint"][name][:, i, j] - matched["independent"][name][
-                        :, i, j],
-                    "mismatched": crossed["joint"][name][:, i, j] - crossed["independent"][
-                        name][:, i, j],
-                }
-                row: dict[str, Any] = {"model_a": a, "model_b": b, "metric": name}
-                resampled = {}
-                for kind, gain in gains.items():
-                    finite = np.isfinite(gain)
-                    row[f"gain_{kind}"] = float(gain[finite].mean()) if finite.any() else None
-                    boot = np.array([np.nanmean(gain[d]) if np.isfinite(gain[d]).any()
-                                     else np.nan for d in draws])
-                    resampled[kind] = boot
-                    low, high = _quantiles(boot, levels)
-                    row[f"gain_{kind}_ci_low"], row[f"gain_{kind}_ci_high"] = low, high
-                ratio = (row["gain_mismatched"] / row["gain_matched"]
-                         if row["gain_matched"] and row["gain_mismatched"] is not None
-                         else None)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    boot = resampled["mismatched"] / resampled["matched"]
-                row["ratio"] = ratio
-                row["ratio_ci_low"], row["ratio_ci_high"] = _quantiles(boot, levels)
-                row["n_prompts"] = len(anchors)
-                rows.append(row)
+    for i, j in zip(*np.triu_indices(len(models), 1), strict=True):
+        for name in GAIN_METRICS:
+            row: dict[str, Any] = {"model_a": models[i], "model_b": models[j], "metric": name}
+            boot = {}
+            for kind, gain in gains[name].items():
+                mean, boot[kind] = _nanmean(gain[:, i, j]), _nanmean(gain[draws, i, j])
+                row[f"gain_{kind}"] = None if np.isnan(mean) else float(mean)
+                row[f"gain_{kind}_ci_low"], row[f"gain_{kind}_ci_high"] = _quantiles(
+                    boot[kind], levels)
+            matched, mismatched_gain = row["gain_matched"], row["gain_mismatched"]
+            row["ratio"] = (mismatched_gain / matched if matched and mismatched_gain is not None
+                            else None)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                row["ratio_ci_low"], row["ratio_ci_high"] = _quantiles(
+                    boot["mismatched"] / boot["matched"], levels)
+            row["n_prompts"] = len(anchors)
+            rows.append(row)
     return rows
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """The mean of the finite values along the last axis; NaN where there are none."""
+    finite = np.isfinite(values)
+    count = finite.sum(-1)
+    total = np.where(finite, values, 0.0).sum(-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _quantiles(values: np.ndarray, levels: list[float]) -> tuple[float | None, float | None]:

@@ -21,6 +21,7 @@ captum_interactions.runs.folder.RunFolderError: no/such/run holds no manifest.js
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from itertools import combinations
@@ -272,8 +273,6 @@ def _joint_control(data: RunData) -> list[str]:
     path = data.out_dir / "joint_control.csv"
     if not path.exists():
         return []
-    import csv
-
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:

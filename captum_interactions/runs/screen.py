@@ -145,10 +145,9 @@ def screen_run(
         if prompt.target is not None:
             kept.append(prompt)
             continue
-        words = {model.label: NextWord(tuple(entry["tokens"]), entry["word"],
-                                       entry["probability"])
-                 for model in models
-                 for entry in [record[prompt.id]["words"][model.label]]}
+        entries = record[prompt.id]["words"]
+        words = {m.label: NextWord(tuple(entries[m.label]["tokens"]), entries[m.label]["word"],
+                                   entries[m.label]["probability"]) for m in models}
         row = ScreenRow(prompt, words, len(content_words(prompt.text)))
         if row.agree:
             kept.append(dataclasses.replace(prompt, target=words[models[0].label].text))

@@ -18,11 +18,12 @@ captum_interactions.runs.specs.ModelSpecError: unknown model 'gpt-17'; known mod
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,11 +33,11 @@ import torch
 from captum_interactions._devices import check_device
 from captum_interactions.adapters import select_players
 from captum_interactions.exceptions import InteractionError, ResultFormatError
-from captum_interactions.extraction import check_extraction, extract_shared
+from captum_interactions.extraction import check_extraction
 from captum_interactions.result import InteractionResult
 
 from .capability import ScoreStore, answer_of, write_capability
-from .compute import compute, learn_baseline
+from .compute import SharedJob, SharedSolver, compute, learn_baseline, solve_here
 from .folder import RunFolder
 from .options import RunOptions
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
@@ -44,8 +45,9 @@ from .threads import other_load, plan_threads, torch_threads
 
 if TYPE_CHECKING:
     from .ray_executor import RayExecutor
+    from .screen import ScreenRow
 
-__all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "SharedJob", "run"]
+__all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "run"]
 
 #: Where a run computes: this process, or a Ray cluster (``pip install
 #: 'captum-interactions[ray]'``).
@@ -54,6 +56,8 @@ EXECUTORS = ("in-process", "ray")
 logger = logging.getLogger(__name__)
 
 Results = dict[tuple[str, str], InteractionResult]
+#: Screens prompts: each model's next word on each (:mod:`.screen`), here or on a cluster.
+Screener = Callable[[list[PromptSpec]], list["ScreenRow"]]
 
 
 @dataclass
@@ -200,7 +204,12 @@ class InteractionRun:
         """:meth:`execute` in this process, with the folder held."""
         from tqdm.auto import tqdm
 
-        session, results, summary = self.begin(str(device), device, show_progress)
+        from .screen import screen
+
+        screener = functools.partial(screen, self.models, device=device,
+                                     dtype=self.options.torch_dtype,
+                                     show_progress=show_progress)
+        session, results, summary = self.begin(str(device), screener, show_progress)
         total = len(self.models) * len(self.prompts)
         with tqdm(total=total, initial=len(results), desc="run", unit="result",
                   disable=not show_progress) as bar:
@@ -227,31 +236,30 @@ class InteractionRun:
                 gc.collect()
         return self.finish(results, summary, show_progress=show_progress, report=report)
 
-    def begin(self, where: str, device: torch.device, show_progress: bool
+    def begin(self, where: str, screener: Screener, show_progress: bool
               ) -> tuple[int, Results, RunSummary]:
         """Start a session (with the folder held) computed ``where``: record it, screen the
-        prompts on ``device``, find the valid results; return the session's number, those
-        results and the summary to fill."""
+        prompts with ``screener`` (:meth:`screen_prompts`), find the valid results; return
+        the session's number, those results and the summary to fill."""
         session = self.folder.begin_session(where, self.models, self.prompts)
-        screened_out = self.screen_prompts(device, show_progress)
+        screened_out = self.screen_prompts(screener, show_progress)
         results = self.existing()
         logger.info("session %d: %d of %d results already in %s (%s)", session, len(results),
                     len(self.models) * len(self.prompts), self.out_dir, where)
         return session, results, RunSummary(self.out_dir, reused=len(results),
                                             screened_out=screened_out)
 
-    def screen_prompts(self, device: torch.device, show_progress: bool) -> list[str]:
+    def screen_prompts(self, screener: Screener, show_progress: bool) -> list[str]:
         """With two or more models and ``options.screen``: replace :attr:`prompts` by the
-        prompts to compute (:func:`~captum_interactions.runs.screen.screen_run`), record the
-        screening in the manifest and ``screen.csv``; return the ids of the prompts skipped."""
+        prompts to compute (:func:`~captum_interactions.runs.screen.screen_run`, the
+        prompts not yet screened screened by ``screener``), record the screening in the
+        manifest and ``screened_out.csv``; return the ids of the prompts skipped."""
         if not self.options.screen or len(self.models) < 2:
             return []
         from .screen import screen_records, screen_run
         from .store import write_csv
 
-        self.prompts, skipped = screen_run(
-            self.folder, self.models, self.prompts, device=device,
-            dtype=self.options.torch_dtype, show_progress=show_progress)
+        self.prompts, skipped = screen_run(self.folder, self.models, self.prompts, screener)
         self.folder.save_manifest(self.models, self.prompts)
         write_csv(self.out_dir / "screened_out.csv", screen_records(skipped))
         if skipped:
@@ -265,11 +273,12 @@ class InteractionRun:
         (:mod:`.joint_control`), the comparison files and the report, from every model's
         result on every prompt (with the folder held); fills ``summary``.
 
-        ``solve_shared`` maps shared-extraction jobs to their results (default: one after
-        the other in this process; the Ray executor runs them as tasks)."""
+        ``solve_shared`` maps shared-extraction jobs to their results, those of the
+        matched and of the mismatched pairs (default: one after the other in this process;
+        the Ray executor runs them as tasks)."""
         by_extraction = {"independent": results}
-        shared = (self._shared_results(results, solve_shared or _solve_here(show_progress))
-                  if self.options.shared else None)
+        solve = solve_shared or solve_here(show_progress)
+        shared = self._shared_results(results, solve) if self.options.shared else None
         labels, prompts = [m.label for m in self.models], [p.id for p in self.prompts]
         mismatched = {}
         if shared is not None:
@@ -277,7 +286,7 @@ class InteractionRun:
 
             by_extraction["shared"] = shared
             mismatched = fit_mismatched(self.folder, self.options, labels, prompts, results,
-                                        show_progress=show_progress)
+                                        solve)
         from .analysis import analyse
 
         counts = analyse(self.out_dir, by_extraction, models=labels, prompts=prompts,
@@ -358,8 +367,7 @@ class InteractionRun:
                     continue
                 any_group = True
                 key = {
-                    "options": {k: getattr(self.options, k)
-                                for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
+                    "options": self.options.shared_options(),
                     "models": group,
                     "independent": [results[m, prompt.id].metadata["run_key"] for m in group],
                 }
@@ -372,7 +380,7 @@ class InteractionRun:
         jobs = [SharedJob([results[m, prompt.id].values for m in group],
                           results[group[0], prompt.id].players)
                 for prompt, group, _, _ in todo]
-        solved = solve(jobs, self.shared_options())
+        solved = solve(jobs, self.options.shared_extraction())
         for (prompt, group, key, paths), shared in zip(todo, solved, strict=True):
             for m, result in zip(group, shared, strict=True):
                 independent = results[m, prompt.id]
@@ -387,34 +395,6 @@ class InteractionRun:
                 self.folder.save_result(paths[m], result)
                 out[m, prompt.id] = result
         return out if any_group else None
-
-    def shared_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`~captum_interactions.extraction.extract_shared`."""
-        return {"alpha": self.options.alpha, "qcoef": self.options.shared_qcoef,
-                "pcoef": self.options.pcoef, "solver": self.options.solver}
-
-
-@dataclass(frozen=True)
-class SharedJob:
-    """One shared extraction: the values of every model of a group on one prompt."""
-
-    values: list[torch.Tensor]
-    players: list[str]
-
-
-#: Maps shared-extraction jobs and the options of ``extract_shared`` to one list of results
-#: per job (per model of its group), in order; results may come one job at a time.
-SharedSolver = Callable[[list[SharedJob], dict[str, Any]], Iterable[list[InteractionResult]]]
-
-
-def _solve_here(show_progress: bool) -> SharedSolver:
-    """Shared extraction in this process, one job after the other."""
-    def solve(jobs: list[SharedJob], options: dict[str, Any]):
-        for job in jobs:
-            yield extract_shared(job.values, players=job.players, show_progress=show_progress,
-                                 **options)
-
-    return solve
 
 
 def run(

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from captum_interactions.extraction import extract_shared
 from captum_interactions.graphs import overlap_matrix
 from captum_interactions.result import InteractionResult
 
+from .compute import SharedJob, SharedSolver
 from .options import RunOptions
 
 __all__ = ["GAIN_METRICS", "fit_mismatched", "joint_fit_gain", "partners"]
@@ -66,39 +66,37 @@ def fit_mismatched(
     models: Sequence[str],
     prompts: Sequence[str],
     results: Results,
-    *,
-    show_progress: bool = False,
+    solve: SharedSolver,
 ) -> dict[tuple[str, str], InteractionResult]:
     """Shared extraction of every model on a different prompt, per anchor prompt (see
-    :func:`partners`), with the run's shared-extraction options; saved in the run folder
+    :func:`partners`), with the run's shared-extraction options, solved by ``solve`` (in
+    this process or on a Ray cluster); saved in the run folder
     (``shared_mismatched/<model>/<anchor>.npz``, resumable) and returned by ``(model,
-    anchor)``. Each result carries the anchor's players; ``metadata["prompt_id"]`` names the
-    prompt whose values it explains."""
-    out = {}
+    anchor)``. Each result carries the anchor's players; ``metadata["prompt_id"]`` names
+    the prompt whose values it explains."""
+    out, todo = {}, []
     for anchor, chosen in _groups(models, prompts, results).items():
         originals = [results[m, p] for m, p in zip(models, chosen, strict=True)]
-        key = {
-            "options": {k: getattr(options, k)
-                        for k in ("alpha", "shared_qcoef", "pcoef", "solver")},
-            "models": list(models),
-            "independent": [r.metadata.get("run_key") for r in originals],
-        }
+        key = {"options": options.shared_options(),
+               "models": list(models),
+               "independent": [r.metadata.get("run_key") for r in originals]}
         paths = {m: folder.result_path("mismatched", m, anchor) for m in models}
         loaded = {m: folder.load_valid(path, key) for m, path in paths.items()}
-        if any(result is None for result in loaded.values()):
-            players = list(results[models[0], anchor].players)
-            fitted = extract_shared(
-                [r.values for r in originals], alpha=options.alpha,
-                qcoef=options.shared_qcoef, pcoef=options.pcoef, solver=options.solver,
-                players=players, show_progress=show_progress)
-            for model, original, result in zip(models, originals, fitted, strict=True):
-                result = dataclasses.replace(
-                    result, target=original.target, target_text=original.target_text,
-                    baseline=original.baseline, value_kind=original.value_kind,
-                    metadata={**original.metadata, "run_key": key, "anchor": anchor})
-                folder.save_result(paths[model], result)
-                loaded[model] = result
-        out.update({(m, anchor): result for m, result in loaded.items()})
+        if all(result is not None for result in loaded.values()):
+            out.update({(m, anchor): result for m, result in loaded.items()})
+        else:
+            todo.append((anchor, originals, key, paths))
+    jobs = [SharedJob([r.values for r in originals], list(results[models[0], anchor].players))
+            for anchor, originals, _, _ in todo]
+    solved = solve(jobs, options.shared_extraction())
+    for (anchor, originals, key, paths), fitted in zip(todo, solved, strict=True):
+        for model, original, result in zip(models, originals, fitted, strict=True):
+            result = dataclasses.replace(
+                result, target=original.target, target_text=original.target_text,
+                baseline=original.baseline, value_kind=original.value_kind,
+                metadata={**original.metadata, "run_key": key, "anchor": anchor})
+            folder.save_result(paths[model], result)
+            out[model, anchor] = result
     return out
 
 

@@ -24,6 +24,7 @@ __all__ = ["DTYPES", "SHARED_TERM_DEFINITIONS", "RunOptions"]
 #: Model dtypes a run accepts (names of torch dtypes).
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")
+_SHARED_OPTIONS = ("alpha", "shared_qcoef", "pcoef", "solver")
 _ANALYSIS_OPTIONS = ("shared", "alpha", "shared_qcoef", "pcoef", "tau", "merge_singletons",
                      "tau_sweep", "definition", "screen")
 #: The definitions of a shared term (:data:`captum_interactions.graphs.SHARED_DEFINITIONS`).
@@ -137,6 +138,20 @@ class RunOptions:
     def analysis_options(self) -> dict[str, Any]:
         """Options of the cross-model analysis (free to change when resuming)."""
         return {name: getattr(self, name) for name in _ANALYSIS_OPTIONS}
+
+    def shared_options(self) -> dict[str, Any]:
+        """Options that change the results of shared extraction (they must match to reuse
+        one)."""
+        return {name: getattr(self, name) for name in _SHARED_OPTIONS}
+
+    def shared_extraction(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~captum_interactions.extraction.extract_shared`.
+
+        >>> RunOptions().shared_extraction()
+        {'alpha': 0.1, 'qcoef': 0.02, 'pcoef': 0.5, 'solver': 'auto'}
+        """
+        return {"alpha": self.alpha, "qcoef": self.shared_qcoef, "pcoef": self.pcoef,
+                "solver": self.solver}
 
     def salience(self) -> dict[str, Any]:
         """Keyword arguments that select salient interactions (``salient``, graphs, overlap)."""

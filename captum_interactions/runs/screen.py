@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,18 +109,17 @@ def screen_run(
     folder,
     models: Sequence[ModelSpec],
     prompts: Sequence[PromptSpec],
-    *,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-    show_progress: bool = False,
+    screener: Callable[[list[PromptSpec]], list[ScreenRow]],
 ) -> tuple[list[PromptSpec], list[ScreenRow]]:
     """The prompts a run computes, and the screened rows of those it skips.
 
-    A prompt with a ``target`` of its own is kept as it is. Every other prompt is screened:
-    kept, with the agreed word as its target, when every model predicts the same next word,
-    else skipped. Words are recorded in the manifest of ``folder`` (a
-    :class:`~captum_interactions.runs.folder.RunFolder`, held) under ``"screen"``, so a
-    resumed run screens only new prompts or models; the caller saves the manifest.
+    A prompt with a ``target`` of its own is kept as it is. Every other prompt is screened
+    by ``screener`` (``prompts -> rows``, e.g. :func:`screen` of ``models``; a Ray run
+    screens on its cluster): kept, with the agreed word as its target, when every model
+    predicts the same next word, else skipped. Words are recorded in the manifest of
+    ``folder`` (a :class:`~captum_interactions.runs.folder.RunFolder`, held) under
+    ``"screen"``, so a resumed run screens only new prompts or models; the caller saves the
+    manifest.
     """
     record = folder.manifest.setdefault("screen", {})
 
@@ -134,8 +133,7 @@ def screen_run(
     if missing:
         logger.info("screening %d prompt(s) with %d model(s) before any masked evaluation",
                     len(missing), len(models))
-        for row in screen(models, missing, device=device, dtype=dtype,
-                          show_progress=show_progress):
+        for row in screener(missing):
             record[row.prompt.id] = {"text": row.prompt.text, "words": {
                 model.label: {"model": model.source, "word": word.text,
                               "tokens": list(word.tokens), "probability": word.probability}

@@ -9,15 +9,18 @@ Ray cluster (``pip install 'captum-interactions[ray]'``):
   pickled) and keeps it loaded for all its prompts: on a GPU (``num_gpus=1``, or a fraction
   for small models) where the cluster has GPUs, else on CPU cores; Ray queues the actors
   that find no free device, so each device holds one model at a time (or its fraction);
-- an actor evaluates the ``2**n`` masks of a prompt; the **extraction** is a one-thread CPU
-  task fed by the object reference of those values, and so is each **shared extraction**;
+- a GPU actor evaluates the ``2**n`` masks of a prompt and goes on to the next while a
+  one-thread CPU task, fed by the object reference of those values, makes the
+  **extraction**; a CPU actor extracts on its own cores (a task would wait for cores the
+  actor holds); each **shared extraction**, matched or mismatched (the joint-fit control),
+  is a one-thread CPU task;
+- **screening** (:mod:`.screen`) is a task per model with an actor's resources, so the
+  driver never loads a model;
 - the driver (this process) holds the folder lock and is the **only writer**: it saves each
   result the moment it arrives (atomically), updates the manifest, the progress bar and the
-  log. It also screens the prompts (a few forward passes per model, on this machine) and
-  fits the joint-extraction control, as the in-process run does. Work on the cluster
-  writes nothing, so Ray's retries (a restarted actor, a retried task) are harmless, and a
-  killed driver loses only what it had not yet received: the same command again resumes
-  from the folder.
+  log. Work on the cluster writes nothing, so Ray's retries (a restarted actor, a retried
+  task) are harmless, and a killed driver loses only what it had not yet received: the same
+  command again resumes from the folder.
 
 Results travel as arrays and plain records. A cluster's workers need this package and the
 models' files (a factory file, a folder): see the README, "Running on a cluster".
@@ -33,6 +36,7 @@ captum_interactions.exceptions.InteractionError: gpus_per_actor=1.5: give a frac
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -48,27 +52,30 @@ if TYPE_CHECKING:
 
     from captum_interactions.result import InteractionResult
 
-    from .execute import InteractionRun, RunSummary, SharedJob
+    from .compute import SharedJob
+    from .execute import InteractionRun, RunSummary
     from .options import RunOptions
+    from .screen import ScreenRow
     from .specs import ModelSpec, PromptSpec
 
-__all__ = ["PRELOAD", "Evaluation", "ModelWorker", "RayExecutor"]
+__all__ = ["PRELOAD", "Computed", "Evaluation", "ModelWorker", "RayExecutor"]
 
 logger = logging.getLogger(__name__)
 
 #: Restarts of a model actor whose process died (its unfinished evaluations run again).
 ACTOR_RESTARTS = 3
 #: Modules the workers of a cluster import before they take work (Ray's
-#: ``preload_python_modules``), so an actor or task starts without seconds of imports: the
+#: ``preload_python_modules``), so an actor or task starts without seconds of imports
+#: (``transformers.modeling_utils``: a process's first model load imports it, 1.1 s): the
 #: local cluster of a run is started with them, and so can a cluster of one's own (README).
-PRELOAD = ["torch", "transformers", "captum_interactions.adapters.llm",
+PRELOAD = ["torch", "transformers.modeling_utils", "captum_interactions.adapters.llm",
            "captum_interactions.extraction", "captum_interactions.runs.ray_executor"]
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What an actor sends back for one prompt: the values over all masks and the record of
-    the evaluation (plain data; the extraction task makes the result from it).
+    """What an actor makes of one prompt before extraction: the values over all masks and
+    the record of the evaluation (plain data; :func:`_extract` makes the result from it).
 
     Attributes:
         values (ndarray): ``v(T)`` for every mask ``T``.
@@ -87,12 +94,46 @@ class Evaluation:
     where: str
 
 
+@dataclass(frozen=True)
+class Computed:
+    """One model's result on one prompt, as the driver saves it.
+
+    Attributes:
+        result (InteractionResult): the result.
+        seconds (float): time of the evaluation and the extraction.
+        notes (list[str]): what the player selection said.
+        where (str): the node, GPUs and device of the actor that evaluated it.
+    """
+
+    result: InteractionResult
+    seconds: float
+    notes: list[str]
+    where: str
+
+
+def _place(device: str | None) -> tuple[str, str]:
+    """The torch device of a worker of the cluster (``device``, or ``None`` for the GPU Ray
+    gave it where CUDA is there, else the CPU), and where it is, for the manifest."""
+    import ray
+    import torch
+
+    gpus = [str(g) for g in ray.get_gpu_ids()]
+    node = ray.get_runtime_context().get_node_id()[:8]
+    if device is None:
+        device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise InteractionError(
+            f"device 'cuda' was asked for, but torch sees no CUDA on Ray node {node} (GPUs "
+            f"given: {gpus}); install a CUDA build of PyTorch there or run with device='cpu'")
+    return device, f"node {node}, GPU {','.join(gpus) or 'none'}, {device}"
+
+
 class ModelWorker:
     """A Ray actor's state: one model, built from its spec inside the actor and kept loaded.
 
     Args:
         model (ModelSpec): the model.
-        options (RunOptions): the run's options (dtype, players, baseline, seed).
+        options (RunOptions): the run's options (dtype, players, baseline, extraction, seed).
         device (str, optional): ``"cpu"``, ``"cuda"``, or ``None`` for the actor's GPU where
             Ray gave it one and CUDA is there, else the CPU.
         threads (int): torch threads of the actor.
@@ -100,21 +141,11 @@ class ModelWorker:
 
     def __init__(self, model: ModelSpec, options: RunOptions, device: str | None,
                  threads: int) -> None:
-        import ray
         import torch
 
         torch.set_num_threads(threads)
-        gpus = [str(g) for g in ray.get_gpu_ids()]
-        if device is None:
-            device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
-            raise InteractionError(
-                f"device 'cuda' was asked for, but torch sees no CUDA on Ray node "
-                f"{ray.get_runtime_context().get_node_id()[:8]} (GPUs given: {gpus}); install a "
-                "CUDA build of PyTorch there or run with device='cpu'")
+        device, self.where = _place(device)
         self.model, self.options = model, options
-        self.where = (f"node {ray.get_runtime_context().get_node_id()[:8]}, "
-                      f"GPU {','.join(gpus) or 'none'}, {device}")
         self.adapter = model.load(device=device, dtype=options.torch_dtype)
 
     def learn_baseline(self, prompts: list[PromptSpec]):
@@ -130,7 +161,7 @@ class ModelWorker:
         return [score_prompt(self.adapter, prompt) for prompt in prompts]
 
     def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
-        """The values of all masks of ``prompt`` (no extraction: a CPU task does that)."""
+        """The values of all masks of ``prompt`` (GPU actors: a CPU task extracts)."""
         from .compute import compute
 
         begun = time.perf_counter()
@@ -143,31 +174,60 @@ class ModelWorker:
             where=self.where,
         )
 
+    def compute(self, prompt: PromptSpec, baseline: Any) -> Computed:
+        """The result on ``prompt``, evaluated and extracted here (CPU actors: the cores
+        that evaluate extract, rather than stand idle while a task waits for cores)."""
+        return _extract(self.evaluate(prompt, baseline), self.options)
 
-def _extract(evaluation: Evaluation, options: dict[str, Any], seed: int
-             ) -> tuple[InteractionResult, float]:
-    """A Ray task: the result of an evaluation, extracted with ``options``, and its seconds."""
+
+def _extract(evaluation: Evaluation, options: RunOptions) -> Computed:
+    """The result of an evaluation, extracted with the run's ``options`` (a one-thread CPU
+    task where actors have GPUs)."""
     import torch
 
     from captum_interactions.extraction import extract
 
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
+    torch.manual_seed(options.seed)
     begun = time.perf_counter()
     result = extract(torch.tensor(evaluation.values), players=evaluation.fields["players"],
-                     **options)
+                     mode=options.mode, qcoef=options.qcoef, solver=options.solver)
     result = dataclasses.replace(result, **evaluation.fields, metadata=dict(evaluation.metadata))
-    return result, time.perf_counter() - begun
+    return Computed(result, evaluation.seconds + time.perf_counter() - begun, evaluation.notes,
+                    evaluation.where)
+
+
+def _one_thread(function):
+    """``function`` in one torch thread (the body of a one-CPU task)."""
+    @functools.wraps(function)
+    def task(*args, **kwargs):
+        import torch
+
+        torch.set_num_threads(1)
+        return function(*args, **kwargs)
+
+    return task
+
+
+def _next_words(model: ModelSpec, prompts: list[PromptSpec], dtype: str, device: str | None,
+                threads: int) -> list:
+    """A Ray task with an actor's resources: the model's next word on each prompt
+    (screening, :mod:`.screen`)."""
+    import torch
+
+    from captum_interactions.adapters.targets import next_word
+
+    torch.set_num_threads(threads)
+    adapter = model.load(device=_place(device)[0], dtype=getattr(torch, dtype))
+    return [next_word(adapter, adapter.tokenize(prompt.text)) for prompt in prompts]
 
 
 def _extract_shared(values: list[np.ndarray], players: list[str], options: dict[str, Any]
                     ) -> list[InteractionResult]:
-    """A Ray task: shared extraction of one group of models on one prompt."""
+    """Shared extraction of one group of models on one prompt."""
     import torch
 
     from captum_interactions.extraction import extract_shared
 
-    torch.set_num_threads(1)
     return extract_shared([torch.tensor(v) for v in values], players=players, **options)
 
 
@@ -262,19 +322,31 @@ class RayExecutor:
         """:meth:`execute` with the cluster connected and the folder held."""
         from tqdm.auto import tqdm
 
-        from captum_interactions._devices import check_device
-
         where = f"ray {ray.get_runtime_context().gcs_address}, {'GPU' if gpus else 'CPU'} actors"
-        # screening is a few forward passes per model and prompt: here, on this machine
-        session, results, summary = job.begin(
-            where, check_device("cpu" if device == "cpu" else None), show_progress)
+        resources = self.actor_resources(gpus=gpus, threads=threads)
+        options = job.options
+
+        def screener(prompts: list[PromptSpec]) -> list[ScreenRow]:
+            """Each model's next words, a task per model with an actor's resources."""
+            from captum_interactions.adapters.text import content_words
+
+            from .screen import ScreenRow
+
+            task = ray.remote(**resources)(_next_words)
+            refs = [task.remote(model, prompts, options.dtype, device, threads)
+                    for model in job.models]
+            words = [_get(ray, ref, model) for ref, model in zip(refs, job.models, strict=True)]
+            return [ScreenRow(prompt, {m.label: w[i] for m, w in zip(job.models, words,
+                                                                     strict=True)},
+                              len(content_words(prompt.text)))
+                    for i, prompt in enumerate(prompts)]
+
+        session, results, summary = job.begin(where, screener, show_progress)
         total = len(job.models) * len(job.prompts)
         worker = ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)(
-            ModelWorker).options(**self.actor_resources(gpus=gpus, threads=threads))
-        extract_task = ray.remote(num_cpus=1)(_extract)
-        options = job.options
-        extraction = {"mode": options.mode, "qcoef": options.qcoef, "solver": options.solver}
-        actors, evaluating, pending = {}, {}, {}
+            ModelWorker).options(**resources)
+        extract_task = ray.remote(num_cpus=1)(_one_thread(_extract))
+        actors, calls, pending = {}, {}, {}
         for model in job.models:
             todo = [p for p in job.prompts if (model.label, p.id) not in results]
             unscored = job.scores.missing(model, job.prompts)
@@ -283,7 +355,7 @@ class RayExecutor:
             actor = actors[model.label] = worker.remote(model, options, device, threads)
             if unscored:  # capability: a pass per word, on the actor
                 scored = actor.score.remote(unscored)
-                evaluating[scored] = model.label
+                calls[scored] = model.label
                 pending[scored] = ("scores", model, unscored)
             baseline = options.baseline
             if baseline == "learned":
@@ -292,20 +364,21 @@ class RayExecutor:
                     baseline = actor.learn_baseline.remote(job.prompts)
                     pending[baseline] = ("baseline", model, None)
             for prompt in todo:
-                evaluated = actor.evaluate.remote(prompt, baseline)
-                evaluating[evaluated] = model.label
-                pending[extract_task.remote(evaluated, extraction, options.seed)] = (
-                    "result", model, (prompt, evaluated))
+                if gpus:  # the GPU evaluates the next prompt while a CPU task extracts
+                    evaluated = actor.evaluate.remote(prompt, baseline)
+                    computed = extract_task.remote(evaluated, options)
+                else:
+                    evaluated = computed = actor.compute.remote(prompt, baseline)
+                calls[evaluated] = model.label
+                pending[computed] = ("result", model, prompt)
             del actor  # only actors[] keeps it alive
-        left = {label: sum(1 for name in evaluating.values() if name == label)
-                for label in actors}
+        left = {label: sum(1 for name in calls.values() if name == label) for label in actors}
         with tqdm(total=total, initial=len(results), desc="run", unit="result",
                   disable=not show_progress) as bar:
-            while pending or evaluating:
-                (ready,), _ = ray.wait(list(dict.fromkeys([*pending, *evaluating])),
-                                       num_returns=1)
-                if ready in evaluating:  # an actor finished a call: free it after its last
-                    label = evaluating.pop(ready)
+            while pending or calls:
+                (ready,), _ = ray.wait(list(dict.fromkeys([*pending, *calls])), num_returns=1)
+                if ready in calls:  # an actor finished a call: free it after its last
+                    label = calls.pop(ready)
                     left[label] -= 1
                     if not left[label]:
                         del actors[label]  # Ray ends the actor: its device takes the next
@@ -315,20 +388,15 @@ class RayExecutor:
                 value = _get(ray, ready, model)
                 if kind == "baseline":
                     job.folder.save_result(job.folder.baseline_path(model.label), value)
-                    continue
-                if kind == "scores":
+                elif kind == "scores":
                     job.scores.save(model, item, value)
-                    continue
-                prompt, evaluated = item
-                result, seconds = value
-                evaluation = _get(ray, evaluated, model)
-                results[model.label, prompt.id] = job.keep(
-                    model, prompt, result, session=session,
-                    seconds=evaluation.seconds + seconds, notes=evaluation.notes,
-                    where=evaluation.where)
-                summary.computed.append((model.label, prompt.id))
-                bar.set_postfix_str(f"{model.label} / {prompt.id}")
-                bar.update()
+                else:
+                    results[model.label, item.id] = job.keep(
+                        model, item, value.result, session=session, seconds=value.seconds,
+                        notes=value.notes, where=value.where)
+                    summary.computed.append((model.label, item.id))
+                    bar.set_postfix_str(f"{model.label} / {item.id}")
+                    bar.update()
         return job.finish(results, summary, show_progress=show_progress, report=report,
                           solve_shared=_solve_on(ray))
 
@@ -345,8 +413,8 @@ def _get(ray, ref, model: ModelSpec):
 
 
 def _solve_on(ray):
-    """Shared extraction as Ray tasks, all submitted at once, results in order."""
-    task = ray.remote(num_cpus=1)(_extract_shared)
+    """Shared extraction as one-thread Ray tasks, all submitted at once, results in order."""
+    task = ray.remote(num_cpus=1)(_one_thread(_extract_shared))
 
     def solve(jobs: list[SharedJob], options: dict[str, Any]):
         refs = [task.remote([v.cpu().numpy() for v in job.values], job.players, options)

@@ -4,8 +4,10 @@ actors are scheduled on logical GPUs (this machine has none)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import math
 import signal
 import subprocess
 import sys
@@ -19,7 +21,14 @@ from helpers.run_models import PROMPTS, save_tiny_models, write_factory, write_p
 
 from captum_interactions import InteractionError, InteractionResult
 from captum_interactions._files import PARTIAL_PREFIX
-from captum_interactions.runs import InteractionRun, RayExecutor, RunOptions, load_run, run
+from captum_interactions.runs import (
+    InteractionRun,
+    ModelSpec,
+    RayExecutor,
+    RunOptions,
+    load_run,
+    run,
+)
 from captum_interactions.runs.ray_executor import PRELOAD
 
 OPTIONS = RunOptions(n_players=4, shared=True)
@@ -85,18 +94,55 @@ def models(root):
     return [f"{root / 'factory.py'}:gpt2", f"{root / 'factory.py'}:llama"]
 
 
+def _terms(result: InteractionResult) -> set[tuple[str, int, int]]:
+    """The salient set: type, players and sign of each salient term (values agree to float
+    rounding only: the cluster's workers sum in one thread, this process in two)."""
+    return {(term.type, term.mask, term.sign) for term in result.salient()}
+
+
+def _same(a, b) -> bool:
+    """Equal, numbers to within float rounding (1e-6 relative), in nested lists and dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12) or (a != a and b != b)
+    return a == b
+
+
+def _rows(path: Path) -> list[dict]:
+    """A CSV file's rows, numbers as floats."""
+    def value(text: str):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+    with path.open(newline="") as file:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(file)]
+
+
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=1e-6, atol=1e-6 * float(b.abs().max()))
 
 
-def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path):
+@pytest.mark.parametrize("device", [None, "cpu"], ids=["gpu-actors", "cpu-actors"])
+def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path, monkeypatch, device):
     prompts = write_prompts(tmp_path / "prompts.jsonl", SIX)
     here = InteractionRun(models, prompts, tmp_path / "here", options=OPTIONS).execute(
         show_progress=False, report=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the driver loaded a model")
+
+    monkeypatch.setattr(ModelSpec, "load", refuse)  # screening too runs on the cluster
     # device None: the cluster has (logical) GPUs, so the actors take half a GPU each and,
-    # torch seeing no CUDA on this machine, compute on the CPU
+    # torch seeing no CUDA on this machine, compute on the CPU; a CPU task extracts.
+    # "cpu": CPU actors, which extract themselves
     there = InteractionRun(models, prompts, tmp_path / "ray", options=OPTIONS).execute(
-        executor=RayExecutor(gpus_per_actor=0.5), show_progress=False, report=False)
+        executor=RayExecutor(gpus_per_actor=0.5), device=device, show_progress=False,
+        report=False)
     assert sorted(there.computed) == sorted(here.computed)
     # the models disagree on the one prompt without a target: screened out by both
     assert there.screened_out == here.screened_out == ["weather"]
@@ -112,23 +158,29 @@ def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path):
             assert _close(result.values, other.values), (table, key)
             assert _close(result.and_interactions, other.and_interactions), (table, key)
             assert _close(result.or_interactions, other.or_interactions), (table, key)
-            assert result.salient() == other.salient(), (table, key)
+            assert _terms(result) == _terms(other), (table, key)
             assert result.target_text == other.target_text
             assert result.metadata["run_key"] == other.metadata["run_key"]
     # the capability scores (made on the actors) are the same
     scores = sorted(p.name for p in (tmp_path / "here" / "capability").glob("*.json"))
     assert scores == ["gpt2.json", "llama.json"]
     for name in scores:
-        assert json.loads((tmp_path / "ray" / "capability" / name).read_text()) == json.loads(
-            (tmp_path / "here" / "capability" / name).read_text())
-    # the comparison files are the same too, and the manifest says where each result ran
-    assert (tmp_path / "ray" / "overlap.csv").read_text() == (
-        tmp_path / "here" / "overlap.csv").read_text()
+        assert _same(json.loads((tmp_path / "ray" / "capability" / name).read_text()),
+                     json.loads((tmp_path / "here" / "capability" / name).read_text()))
+    # the comparison files are the same too (the joint-fit control's fits are Ray tasks),
+    # and the manifest says where each result ran
+    for name in ("overlap.csv", "joint_control.csv", "screened_out.csv"):
+        assert _same(_rows(tmp_path / "ray" / name), _rows(tmp_path / "here" / name)), name
     where = {entry["where"] for entry in a.manifest["items"].values()}
-    assert {w.split("GPU ")[1].split(",")[0] for w in where} <= {"0", "1"}, where
     assert all(w.endswith(", cpu") for w in where)
-    assert "GPU actors" in a.manifest["sessions"][0]["device"]
+    if device is None:
+        assert {w.split("GPU ")[1].split(",")[0] for w in where} <= {"0", "1"}, where
+        assert "GPU actors" in a.manifest["sessions"][0]["device"]
+    else:
+        assert {w.split(", ")[1] for w in where} == {"GPU none"}, where
+        assert "CPU actors" in a.manifest["sessions"][0]["device"]
     # run again: everything is reused, nothing goes to the cluster
+    monkeypatch.undo()
     again = run(models, prompts, tmp_path / "ray", executor="ray", device="cpu",
                 show_progress=False, report=False, **vars(OPTIONS))
     assert (again.computed, again.reused) == ([], 10)

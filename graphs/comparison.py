@@ -86,6 +86,9 @@ _COUNTS = ("n_salient_a", "n_salient_b", "n_shared", "n_shared_any_sign")
 N_CHANCE = 100
 #: Default number of other samples each sample is compared with in the cross-prompt control.
 N_CROSS_PROMPT = 10
+#: Paired differences of at most this size are ties (float rounding of equal values: a
+#: metric equal to its control computed another way), neither above nor below the control.
+TIE_TOLERANCE = 1e-9
 #: Elements per block of samples x models x terms processed at once (64 MiB in float64).
 _BLOCK = 1 << 23
 
@@ -199,6 +202,7 @@ class OverlapMatrix(_MetricTable):
         two-sided Wilcoxon signed-rank p-value of the per-sample differences (``p_value``;
         NaN for a model against itself and with fewer than 2 non-zero differences), and how
         many samples are above, below and compared (``n_above``, ``n_below``, ``n``).
+        Differences within :data:`TIE_TOLERANCE` of zero are ties.
 
         >>> from captum_interactions import InteractionResult, and_transform
         >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
@@ -221,20 +225,23 @@ class OverlapMatrix(_MetricTable):
                 "n_cross_prompt > 0)"
             )
         values = self.per_sample[name].cpu()
+        # a tie computed two ways (a metric equal to its control) differs by float rounding
+        # only: a tie, not a sample above or below (it would flip with the summation order)
+        signed = values.masked_fill(values.abs() <= TIE_TOLERANCE, 0.0)
         size = len(self.names)
         p_value = torch.full((size, size), math.nan, dtype=torch.float64)
         for i in range(size):
             for j in range(size):
                 if i == j:  # a model against itself: no test (scipy's exact tests are slow)
                     continue
-                column = values[:, i, j]
+                column = signed[:, i, j]
                 column = column[torch.isfinite(column)].numpy()
                 if np.count_nonzero(column) >= 2:
                     p_value[i, j] = float(scipy.stats.wilcoxon(column).pvalue)
         finite = torch.isfinite(values)
         self._tests[name] = {
             "mean": self.mean[name], "ci_low": self.ci_low[name], "ci_high": self.ci_high[name],
-            "p_value": p_value, "n_above": (values > 0).sum(0), "n_below": (values < 0).sum(0),
+            "p_value": p_value, "n_above": (signed > 0).sum(0), "n_below": (signed < 0).sum(0),
             "n": finite.sum(0),
         }
         return self._tests[name]

@@ -239,6 +239,19 @@ def test_paired_differences_and_the_wilcoxon_test_match_scipy():
         matrix.paired("jaccard", "top_k_overlap")
 
 
+def test_a_tie_up_to_float_rounding_is_a_tie():
+    generator = torch.Generator().manual_seed(9)
+    results = {m: [random_result(4, seed=generator) for _ in range(6)] for m in "AB"}
+    matrix = overlap_matrix(results, n_bootstrap=0, n_chance=5)
+    name = "jaccard_minus_jaccard_cross_prompt"
+    rounding = torch.tensor([1e-16, -1e-16, 0.0, 0.3, 0.2, -0.1], dtype=torch.float64)
+    matrix.per_sample[name] = rounding[:, None, None].expand(6, 2, 2).clone()
+    test = matrix.paired("jaccard", "jaccard_cross_prompt")
+    assert (int(test["n_above"][0, 1]), int(test["n_below"][0, 1])) == (2, 1)
+    assert float(test["p_value"][0, 1]) == pytest.approx(
+        scipy.stats.wilcoxon([0.3, 0.2, -0.1]).pvalue)
+
+
 def test_controls_can_be_turned_off():
     generator = torch.Generator().manual_seed(10)
     results = {m: [random_result(3, seed=generator) for _ in range(3)] for m in "AB"}

@@ -14,11 +14,14 @@ a word-level tokenizer over the prompt, so no tokenizer files are needed either.
 - one end-to-end run (``InteractionRun``, in-process, no report) of the SmolLM2-shaped model
   saved as a folder, on ``--prompts`` prompts.
 
-Results go to ``benchmarks/results/gpu_<device>.json`` (``gpu_cuda.json``, ``gpu_cpu.json``)
-with the device's name, the load average and the settings. On a CPU use small settings
-(``--quick``: n = 6, the small model only, which is the default there).
+Results go to ``benchmarks/results/gpu_<device>.json`` (``gpu_cuda.json``, ``gpu_cpu.json``;
+``gpu_<device>_<models>.json`` with ``--model``) with the device's name, the load average
+and the settings. On a CPU use small settings (``--quick``: n = 6, the small model only,
+which is the default there; ``--model llama-1.1b --players 4 --prompts 1``: the 1B model
+in 35 s and 4.8 GB).
 
-Run: ``python benchmarks/gpu.py [--device cuda|cpu] [--quick] [--players 10]``; on a GPU
+Run: ``python benchmarks/gpu.py [--device cuda|cpu] [--quick] [--players 10] [--model
+llama-1.1b]``; on a GPU
 machine without network: ``make bench-gpu`` (see the Makefile).
 """
 
@@ -180,6 +183,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="timed calls after a warm-up, the fastest "
                         "counts (default 3; quick 1)")
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
+    parser.add_argument("--model", dest="models", action="append", choices=list(CONFIGS),
+                        help="architectures of the masked evaluation, repeatable (default: "
+                        "all; quick: smollm2-135m)")
     args = parser.parse_args()
     device = torch.device(args.device)
     quick = args.quick or device.type == "cpu"
@@ -190,7 +196,7 @@ def main() -> None:
     args.extract_players = 8 if quick else 10
     args.batch, args.pairs = (8, 2) if quick else (64, 4)
     args.dtype = getattr(torch, args.dtype)
-    names = ["smollm2-135m"] if quick else list(CONFIGS)
+    names = args.models or (["smollm2-135m"] if quick else list(CONFIGS))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32 on Ampere and later
 
@@ -212,7 +218,7 @@ def main() -> None:
     results["end_to_end"] = entry = end_to_end(tokenizer, args, device)
     print(f"run: {entry['results']} results in {entry['seconds']} s", flush=True)
     results["total_seconds"] = round(time.perf_counter() - begun, 1)
-    path = record(f"gpu_{device.type}", results)
+    path = record("_".join(["gpu", device.type, *(args.models or [])]), results)
     print(f"{results['total_seconds']} s in all; {path}")
 
 

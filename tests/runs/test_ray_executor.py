@@ -21,6 +21,7 @@ from helpers.run_models import PROMPTS, save_tiny_models, write_factory, write_p
 
 from captum_interactions import InteractionError, InteractionResult
 from captum_interactions._files import PARTIAL_PREFIX
+from captum_interactions.adapters.learned_baseline import LearnedBaseline
 from captum_interactions.runs import (
     InteractionRun,
     ModelSpec,
@@ -94,6 +95,11 @@ def models(root):
     return [f"{root / 'factory.py'}:gpt2", f"{root / 'factory.py'}:llama"]
 
 
+def _refuse(*args, **kwargs):
+    """In place of ``ModelSpec.load`` in the driver: it loads no model."""
+    raise AssertionError("the driver loaded a model")
+
+
 def _terms(result: InteractionResult) -> set[tuple[str, int, int]]:
     """The salient set: type, players and sign of each salient term (values agree to float
     rounding only: the cluster's workers sum in one thread, this process in two)."""
@@ -133,10 +139,7 @@ def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path, monkeypatc
     here = InteractionRun(models, prompts, tmp_path / "here", options=OPTIONS).execute(
         show_progress=False, report=False)
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("the driver loaded a model")
-
-    monkeypatch.setattr(ModelSpec, "load", refuse)  # screening too runs on the cluster
+    monkeypatch.setattr(ModelSpec, "load", _refuse)  # screening too runs on the cluster
     # device None: the cluster has (logical) GPUs, so the actors take half a GPU each and,
     # torch seeing no CUDA on this machine, compute on the CPU; a CPU task extracts.
     # "cpu": CPU actors, which extract themselves
@@ -184,6 +187,33 @@ def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path, monkeypatc
     again = run(models, prompts, tmp_path / "ray", executor="ray", device="cpu",
                 show_progress=False, report=False, **vars(OPTIONS))
     assert (again.computed, again.reused) == ([], 10)
+
+
+def test_a_learned_baseline_is_trained_on_the_actor_saved_by_the_driver_and_reused(
+        cluster, models, tmp_path, monkeypatch):
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[:2])
+    options = RunOptions(n_players=3, baseline="learned")
+    InteractionRun(models[:1], prompts, tmp_path / "here", options=options).execute(
+        show_progress=False, report=False)
+    monkeypatch.setattr(ModelSpec, "load", _refuse)
+    summary = InteractionRun(models[:1], prompts, tmp_path / "ray", options=options).execute(
+        executor="ray", device="cpu", show_progress=False, report=False)
+    assert len(summary.computed) == 2
+    saved = tmp_path / "ray" / "baselines" / "gpt2.npz"
+    here, there = (LearnedBaseline.load(tmp_path / folder / "baselines" / "gpt2.npz")
+                   for folder in ("here", "ray"))
+    assert _close(there.vector, here.vector)
+    a, b = load_run(tmp_path / "ray"), load_run(tmp_path / "here")
+    for key, result in a.results.items():
+        assert _close(result.values, b.results[key].values), key
+        assert result.baseline == b.results[key].baseline == "learned:gpt2:pad:200-steps"
+    # a new prompt: the saved baseline goes to the actor, nothing is trained again
+    stamp = saved.stat().st_mtime_ns
+    more = write_prompts(tmp_path / "more.jsonl", [*PROMPTS[:2], {**PROMPTS[1], "id": "fox3"}])
+    again = InteractionRun(models[:1], more, tmp_path / "ray", options=options).execute(
+        executor="ray", device="cpu", show_progress=False, report=False)
+    assert again.computed == [("gpt2", "fox3")]
+    assert saved.stat().st_mtime_ns == stamp
 
 
 @pytest.mark.slow  # a restarted actor process, and a second run to compare with

@@ -100,7 +100,7 @@ def build(name: str, tokenizer, device: torch.device, dtype: torch.dtype):
     return model.to(dtype).eval()
 
 
-def write_prompts(path: Path) -> Path:
-    """The prompts as a JSON Lines prompt file."""
-    path.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
+def write_prompts(path: Path, copies: int = 1) -> Path:
+    """The prompts as a JSON Lines prompt file, each ``copies`` times (ids by line)."""
+    path.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS * copies))
     return path

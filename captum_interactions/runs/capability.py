@@ -17,7 +17,7 @@ every model agrees on, as the log-probability of each model's own token path to 
 with neither are left out, so all models are scored on the same prompts) with a bootstrap
 interval over prompts, and the accuracy on the prompts with an answer.
 :func:`capability` loads models one at a time and does both. A run scores every model it
-loads on the prompts it computes (after screening) and keeps the scores in
+loads on the prompts it computes and on those screening skipped, and keeps the scores in
 ``capability/<model>.json`` (:class:`ScoreStore`); with three
 or more models, :func:`write_capability` also relates each pair's control-adjusted sharing
 to its capability (:func:`captum_interactions.graphs.sharing_vs_capability`).
@@ -308,11 +308,14 @@ class ScoreStore:
 def run_capability(out_dir: str | os.PathLike, manifest: Mapping[str, Any],
                    models: Sequence[str], prompts: Sequence[str], options: RunOptions
                    ) -> list[Capability] | None:
-    """The capability of a run's ``models`` on ``prompts`` from its scores (for a
-    re-analysis, the scores of the run it was made from), or ``None`` where a score is
-    missing."""
-    store = ScoreStore(manifest.get("reanalysis_of", out_dir), options.dtype)
-    scores = store.scores(models, prompts)
+    """The capability of a run's ``models`` on ``prompts`` and on the prompts its screening
+    skipped, from its scores (for a re-analysis, those of the run it was made from), or
+    ``None`` where a score is missing."""
+    source = Path(manifest.get("reanalysis_of", out_dir))
+    skipped = (manifest if "reanalysis_of" not in manifest
+               else read_json(source / "manifest.json")).get("screened_out", [])
+    store = ScoreStore(source, options.dtype)
+    scores = store.scores(models, [*prompts, *skipped])
     return None if scores is None else summarise(scores, seed=options.seed)
 
 
@@ -374,10 +377,10 @@ def capability_findings(data: RunData, matrix: OverlapMatrix, figures: Path) -> 
         lines.append(f"| {row.model} | {row.n_prompts} | {_num(row.mean_log_prob)} "
                      f"[{_num(row.ci_low)}, {_num(row.ci_high)}] | {_num(row.accuracy)} "
                      f"({row.n_with_answer}) |")
-    lines += ["", "Measured on the prompts this run compares (prompts skipped by screening "
-              "are not scored, so the models agree on the next word of every prompt without "
-              "an `answer`). The reference word of a prompt is its `answer`, or else that "
-              "agreed word; the interval is a 95% bootstrap interval over prompts."]
+    lines += ["", "Measured on the prompts this run compares and on those its screening "
+              "skipped (where the models predict different words). The reference word of a "
+              "prompt is its `answer`, or else the word every model predicts (prompts with "
+              "neither are left out); the interval is a 95% bootstrap interval over prompts."]
     if len(rows) < 3:
         return [*lines, "", f"Claim 2 (more sharing between more capable models) cannot be "
                 f"tested by this run: with {len(rows)} models there is "

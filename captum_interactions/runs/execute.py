@@ -141,6 +141,13 @@ class InteractionRun:
         self.folder = RunFolder(out_dir, self.options)
         self.out_dir = self.folder.path
         self.scores = ScoreStore(self.out_dir, self.options.dtype)
+        self.skipped: list[PromptSpec] = []  # by screening (:meth:`screen_prompts`)
+
+    @property
+    def scored_prompts(self) -> list[PromptSpec]:
+        """The prompts each model's capability is scored on: those computed and those
+        screening skipped (where models disagree, their capability may differ most)."""
+        return [*self.prompts, *self.skipped]
 
     def existing(self) -> Results:
         """Valid results already in the folder, by ``(model label, prompt id)``."""
@@ -215,7 +222,7 @@ class InteractionRun:
                   disable=not show_progress) as bar:
             for model in self.models:
                 todo = [p for p in self.prompts if (model.label, p.id) not in results]
-                unscored = self.scores.missing(model, self.prompts)
+                unscored = self.scores.missing(model, self.scored_prompts)
                 if not todo and not unscored:
                     continue
                 bar.set_postfix_str(f"loading {model.label}")
@@ -260,6 +267,7 @@ class InteractionRun:
         from .store import write_csv
 
         self.prompts, skipped = screen_run(self.folder, self.models, self.prompts, screener)
+        self.skipped = [row.prompt for row in skipped]
         self.folder.save_manifest(self.models, self.prompts)
         write_csv(self.out_dir / "screened_out.csv", screen_records(skipped))
         if skipped:

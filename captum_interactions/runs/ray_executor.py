@@ -349,7 +349,7 @@ class RayExecutor:
         actors, calls, pending = {}, {}, {}
         for model in job.models:
             todo = [p for p in job.prompts if (model.label, p.id) not in results]
-            unscored = job.scores.missing(model, job.prompts)
+            unscored = job.scores.missing(model, job.scored_prompts)
             if not todo and not unscored:
                 continue
             actor = actors[model.label] = worker.remote(model, options, device, threads)

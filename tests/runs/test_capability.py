@@ -4,6 +4,7 @@ summary's reference words and accuracy, and a run's capability files and claim 2
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from helpers.run_models import PROMPTS, save_tiny_models, write_prompts
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.targets import next_word
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.runs import InteractionRun, ModelSpec, PromptSpec, run
+from captum_interactions.runs import InteractionRun, ModelSpec, PromptSpec, reanalyse, run
 from captum_interactions.runs.capability import (
     CAPABILITY_COLUMNS,
     WordScore,
@@ -99,7 +100,9 @@ def read(path):
 @pytest.mark.slow  # three models, a full run and its report
 def test_a_run_writes_capability_and_relates_it_to_sharing(tmp_path, tiny_models,
                                                            monkeypatch):
-    prompts = [{**p, "meta": {"answer": p["target"]}} if "target" in p else p for p in PROMPTS]
+    # answers: the two targets, and a word for the prompt the models disagree on
+    answers = {"capital": "rome", "fox": "dog", "weather": "home"}
+    prompts = [{**p, "meta": {"answer": answers[p["id"]]}} for p in PROMPTS]
     path = write_prompts(tmp_path / "prompts.jsonl", prompts)
     models = [f"a={tiny_models['gpt2']}", f"b={tiny_models['llama']}",
               f"c={tiny_models['gpt2']}"]
@@ -108,7 +111,9 @@ def test_a_run_writes_capability_and_relates_it_to_sharing(tmp_path, tiny_models
     rows = read(out / "capability.csv")
     assert tuple(rows[0]) == CAPABILITY_COLUMNS
     assert [row["model"] for row in rows] == ["a", "b", "c"]
-    assert rows[0]["n_with_answer"] == "2"
+    # every prompt is scored, the one screening skipped too
+    assert json.loads((out / "manifest.json").read_text())["screened_out"] == ["weather"]
+    assert [(row["n_prompts"], row["n_with_answer"]) for row in rows] == [("3", "3")] * 3
     assert rows[0]["mean_log_prob"] == rows[2]["mean_log_prob"]  # the same weights
     pairs = read(out / "capability_sharing.csv")
     assert [(p["model_a"], p["model_b"]) for p in pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
@@ -118,6 +123,9 @@ def test_a_run_writes_capability_and_relates_it_to_sharing(tmp_path, tiny_models
     report = (out / "report.md").read_text()
     assert "**Claim 2 — sharing and capability.**" in report
     assert "not tested by this report" not in report
+    # a re-analysis reads the run's scores, on the same prompts
+    reanalyse(out, "tau", tau=0.1, report=False)
+    assert read(out / "analyses" / "tau" / "capability.csv") == rows
     # scored once: a second session loads no model
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")

@@ -14,8 +14,9 @@ Ray cluster (``pip install 'captum-interactions[ray]'``):
   **extraction**; a CPU actor extracts on its own cores (a task would wait for cores the
   actor holds); each **shared extraction**, matched or mismatched (the joint-fit control),
   is a one-thread CPU task;
-- **screening** (:mod:`.screen`) is a task per model with an actor's resources, so the
-  driver never loads a model;
+- **screening** (:mod:`.screen`) runs on the model actors where they can all be placed at
+  once (:func:`actors_fit`), which then keep their models for the run; else as a task per
+  model with an actor's resources. The driver never loads a model;
 - the driver (this process) holds the folder lock and is the **only writer**: it saves each
   result the moment it arrives (atomically), updates the manifest, the progress bar and the
   log. Work on the cluster writes nothing, so Ray's retries (a restarted actor, a retried
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from .screen import ScreenRow
     from .specs import ModelSpec, PromptSpec
 
-__all__ = ["PRELOAD", "Computed", "Evaluation", "ModelWorker", "RayExecutor"]
+__all__ = ["PRELOAD", "Computed", "Evaluation", "ModelWorker", "RayExecutor", "actors_fit"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,27 @@ def _place(device: str | None) -> tuple[str, str]:
     return device, f"node {node}, GPU {','.join(gpus) or 'none'}, {device}"
 
 
+def actors_fit(nodes: list[dict[str, float]], available: dict[str, float],
+               need: dict[str, float], count: int) -> bool:
+    """Whether ``count`` actors of ``need`` (Ray resources: ``{"CPU": 1, "GPU": 0.5}``) can
+    all be placed at once: the nodes' totals (``ray.nodes()``) hold that many, and so does
+    what the cluster has free (``ray.available_resources()``).
+
+    >>> nodes = [{"CPU": 16, "GPU": 2}, {"CPU": 16, "GPU": 1}]
+    >>> actors_fit(nodes, {"CPU": 32, "GPU": 3}, {"CPU": 1, "GPU": 1}, 3)
+    True
+    >>> actors_fit(nodes, {"CPU": 32, "GPU": 2}, {"CPU": 1, "GPU": 1}, 3)  # one GPU taken
+    False
+    >>> actors_fit([{"CPU": 2}], {"CPU": 2}, {"CPU": 2}, 2)
+    False
+    """
+    need = {name: amount for name, amount in need.items() if amount > 0}
+    capacity = sum(min(int(node.get(name, 0) // amount + 1e-9) for name, amount in need.items())
+                   for node in nodes)
+    return capacity >= count and all(available.get(name, 0) >= count * amount - 1e-9
+                                     for name, amount in need.items())
+
+
 class ModelWorker:
     """A Ray actor's state: one model, built from its spec inside the actor and kept loaded.
 
@@ -159,6 +181,10 @@ class ModelWorker:
         from .capability import score_prompt
 
         return [score_prompt(self.adapter, prompt) for prompt in prompts]
+
+    def next_words(self, prompts: list[PromptSpec]) -> list:
+        """The model's next word on each prompt (screening, :mod:`.screen`)."""
+        return _words(self.adapter, prompts)
 
     def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
         """The values of all masks of ``prompt`` (GPU actors: a CPU task extracts)."""
@@ -208,17 +234,21 @@ def _one_thread(function):
     return task
 
 
+def _words(adapter, prompts: list[PromptSpec]) -> list:
+    """The next word of ``adapter``'s model on each prompt."""
+    from captum_interactions.adapters.targets import next_word
+
+    return [next_word(adapter, adapter.tokenize(prompt.text)) for prompt in prompts]
+
+
 def _next_words(model: ModelSpec, prompts: list[PromptSpec], dtype: str, device: str | None,
                 threads: int) -> list:
     """A Ray task with an actor's resources: the model's next word on each prompt
-    (screening, :mod:`.screen`)."""
+    (screening where the actors cannot all be placed at once)."""
     import torch
 
-    from captum_interactions.adapters.targets import next_word
-
     torch.set_num_threads(threads)
-    adapter = model.load(device=_place(device)[0], dtype=getattr(torch, dtype))
-    return [next_word(adapter, adapter.tokenize(prompt.text)) for prompt in prompts]
+    return _words(model.load(device=_place(device)[0], dtype=getattr(torch, dtype)), prompts)
 
 
 def _extract_shared(values: list[np.ndarray], players: list[str], options: dict[str, Any]
@@ -326,15 +356,31 @@ class RayExecutor:
         resources = self.actor_resources(gpus=gpus, threads=threads)
         options = job.options
 
+        worker = ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)(
+            ModelWorker).options(**resources)
+        actors: dict[str, Any] = {}  # by model label: made on first use
+
+        def actor(model: ModelSpec):
+            if model.label not in actors:
+                actors[model.label] = worker.remote(model, options, device, threads)
+            return actors[model.label]
+
         def screener(prompts: list[PromptSpec]) -> list[ScreenRow]:
-            """Each model's next words, a task per model with an actor's resources."""
+            """Each model's next words: on the model actors where all can be placed at once
+            (they then keep the models for the run), else a task per model with an actor's
+            resources (actors waiting for each other's devices would wait for ever)."""
             from captum_interactions.adapters.text import content_words
 
             from .screen import ScreenRow
 
-            task = ray.remote(**resources)(_next_words)
-            refs = [task.remote(model, prompts, options.dtype, device, threads)
-                    for model in job.models]
+            need = {"CPU": resources["num_cpus"], "GPU": resources.get("num_gpus", 0)}
+            nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+            if actors_fit(nodes, ray.available_resources(), need, len(job.models)):
+                refs = [actor(model).next_words.remote(prompts) for model in job.models]
+            else:
+                task = ray.remote(**resources)(_next_words)
+                refs = [task.remote(model, prompts, options.dtype, device, threads)
+                        for model in job.models]
             words = [_get(ray, ref, model) for ref, model in zip(refs, job.models, strict=True)]
             return [ScreenRow(prompt, {m.label: w[i] for m, w in zip(job.models, words,
                                                                      strict=True)},
@@ -343,35 +389,32 @@ class RayExecutor:
 
         session, results, summary = job.begin(where, screener, show_progress)
         total = len(job.models) * len(job.prompts)
-        worker = ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)(
-            ModelWorker).options(**resources)
         extract_task = ray.remote(num_cpus=1)(_one_thread(_extract))
-        actors, calls, pending = {}, {}, {}
+        calls, pending = {}, {}
         for model in job.models:
             todo = [p for p in job.prompts if (model.label, p.id) not in results]
             unscored = job.scores.missing(model, job.scored_prompts)
             if not todo and not unscored:
+                actors.pop(model.label, None)  # screened, nothing to do: Ray ends the actor
                 continue
-            actor = actors[model.label] = worker.remote(model, options, device, threads)
             if unscored:  # capability: a pass per word, on the actor
-                scored = actor.score.remote(unscored)
+                scored = actor(model).score.remote(unscored)
                 calls[scored] = model.label
                 pending[scored] = ("scores", model, unscored)
             baseline = options.baseline
             if baseline == "learned":
                 baseline = job.stored_baseline(model)
                 if baseline is None:
-                    baseline = actor.learn_baseline.remote(job.prompts)
+                    baseline = actor(model).learn_baseline.remote(job.prompts)
                     pending[baseline] = ("baseline", model, None)
             for prompt in todo:
                 if gpus:  # the GPU evaluates the next prompt while a CPU task extracts
-                    evaluated = actor.evaluate.remote(prompt, baseline)
+                    evaluated = actor(model).evaluate.remote(prompt, baseline)
                     computed = extract_task.remote(evaluated, options)
                 else:
-                    evaluated = computed = actor.compute.remote(prompt, baseline)
+                    evaluated = computed = actor(model).compute.remote(prompt, baseline)
                 calls[evaluated] = model.label
                 pending[computed] = ("result", model, prompt)
-            del actor  # only actors[] keeps it alive
         left = {label: sum(1 for name in calls.values() if name == label) for label in actors}
         with tqdm(total=total, initial=len(results), desc="run", unit="result",
                   disable=not show_progress) as bar:

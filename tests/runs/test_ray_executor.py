@@ -133,19 +133,23 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=1e-6, atol=1e-6 * float(b.abs().max()))
 
 
-@pytest.mark.parametrize("device", [None, "cpu"], ids=["gpu-actors", "cpu-actors"])
-def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path, monkeypatch, device):
+@pytest.mark.parametrize(("device", "threads"), [(None, 1), ("cpu", 2)],
+                         ids=["gpu-actors", "cpu-actors-one-at-a-time"])
+def test_ray_run_equals_the_in_process_run(cluster, models, tmp_path, monkeypatch, device,
+                                           threads):
     prompts = write_prompts(tmp_path / "prompts.jsonl", SIX)
     here = InteractionRun(models, prompts, tmp_path / "here", options=OPTIONS).execute(
         show_progress=False, report=False)
 
     monkeypatch.setattr(ModelSpec, "load", _refuse)  # screening too runs on the cluster
     # device None: the cluster has (logical) GPUs, so the actors take half a GPU each and,
-    # torch seeing no CUDA on this machine, compute on the CPU; a CPU task extracts.
-    # "cpu": CPU actors, which extract themselves
+    # torch seeing no CUDA on this machine, compute on the CPU; a CPU task extracts. Both
+    # actors fit at once, so they screen too. "cpu" with 2 threads: CPU actors of 2 CPUs,
+    # which extract themselves; one fits at a time, so tasks screen and the second actor
+    # waits for the first to finish
     there = InteractionRun(models, prompts, tmp_path / "ray", options=OPTIONS).execute(
-        executor=RayExecutor(gpus_per_actor=0.5), device=device, show_progress=False,
-        report=False)
+        executor=RayExecutor(gpus_per_actor=0.5), device=device, threads=threads,
+        show_progress=False, report=False)
     assert sorted(there.computed) == sorted(here.computed)
     # the models disagree on the one prompt without a target: screened out by both
     assert there.screened_out == here.screened_out == ["weather"]

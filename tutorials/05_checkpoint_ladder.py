@@ -10,7 +10,7 @@ at the same steps while the loss falls, step 0 (untrained) included. Then:
 1. every checkpoint explains the same prompts and the same target (the correct name) with
    :class:`~captum_interactions.adapters.LLMInteractions`, and its capability is measured
    as in a run: the mean log-probability of the correct name (the prompt's ``answer``) and
-   the accuracy of its greedy next word (:mod:`captum_interactions.runs.capability`);
+   the accuracy of its greedy next word (:mod:`captum_interactions.runs.scoring`);
 2. :func:`captum_interactions.graphs.overlap_matrix` compares the two seeds at each step,
    next to the three controls: uniform chance (random salient sets of the same size),
    order-preserving chance (the same number of terms per order), and the cross-prompt
@@ -51,7 +51,7 @@ from captum_interactions.graphs import (
     sharing_vs_capability,
 )
 from captum_interactions.runs import PromptSpec
-from captum_interactions.runs.capability import score_prompt, summarise
+from captum_interactions.runs.scoring import score_prompt, summarise
 
 # Tutorial 4's toy language and training loop (this folder is on the path of a script).
 toy = importlib.import_module("04_training_checkpoints")

@@ -6,7 +6,7 @@ writes and resume (:mod:`.folder`, :mod:`.store`), compares the models (:mod:`.a
 and writes a report (:mod:`.report`), in this process or on a Ray cluster
 (:mod:`.ray_executor`), with torch threads matched to the cores (:mod:`.threads`).
 :mod:`.reanalysis` redoes extraction and comparison from the saved values without the
-models, :mod:`.screen` finds each model's next word before a run, and :mod:`.capability`
+models, :mod:`.screening` finds each model's next word before a run, and :mod:`.scoring`
 measures each model's capability on the prompts (claim 2). :mod:`.specs` reads prompt files
 and model specifications, :mod:`.options` the options, and :mod:`.cli` is the
 ``captum-interactions`` command line. This package sits on top of the others: it imports
@@ -29,14 +29,14 @@ if TYPE_CHECKING:
     from captum_interactions._devices import check_device
 
     from .analysis import compare_models
-    from .capability import Capability, capability
     from .execute import InteractionRun, RunSummary, run
     from .folder import RunData, RunFolderError, load_run
     from .options import RunOptions
     from .ray_executor import RayExecutor
     from .reanalysis import reanalyse
     from .report import write_report
-    from .screen import ScreenRow, screen
+    from .scoring import Capability, capability
+    from .screening import ScreenRow, screen
     from .specs import ModelSpec, ModelSpecError, PromptFileError, PromptSpec, read_prompts
 
 __all__ = [
@@ -68,14 +68,14 @@ __all__ = [
 _LAZY = {
     "check_device": "captum_interactions._devices",
     "compare_models": ".analysis",
-    **dict.fromkeys(("Capability", "capability"), ".capability"),
+    **dict.fromkeys(("Capability", "capability"), ".scoring"),
     **dict.fromkeys(("InteractionRun", "RunSummary", "run"), ".execute"),
     **dict.fromkeys(("RunData", "RunFolderError", "load_run"), ".folder"),
     "RunOptions": ".options",
     "RayExecutor": ".ray_executor",
     "reanalyse": ".reanalysis",
     "write_report": ".report",
-    **dict.fromkeys(("ScreenRow", "screen"), ".screen"),
+    **dict.fromkeys(("ScreenRow", "screen"), ".screening"),
     **dict.fromkeys(("ModelSpec", "ModelSpecError", "PromptFileError", "PromptSpec",
                      "read_prompts"), ".specs"),
 }

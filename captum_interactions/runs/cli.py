@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _screen(args: argparse.Namespace, device) -> int:
-    from .screen import screen, screen_records
+    from .screening import screen, screen_records
     from .specs import ModelSpec
 
     models = [ModelSpec.parse(spec) for spec in args.models]  # bad specs fail before loading

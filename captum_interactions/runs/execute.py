@@ -5,7 +5,7 @@ For every model and prompt a run computes one :class:`InteractionResult` (the va
 Across models it compares the results of every prompt on which two models predict the same
 next word (the others are skipped and counted), optionally runs shared extraction within
 each group of agreeing models, and writes graphs, overlap tables (:mod:`.analysis`), each
-model's capability on the prompts (:mod:`.capability`) and a report (:mod:`.report`).
+model's capability on the prompts (:mod:`.scoring`) and a report (:mod:`.report`).
 Started again with the same options, a run reuses every valid result and computes only what
 is missing (:mod:`.folder`).
 
@@ -36,16 +36,16 @@ from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction
 from captum_interactions.result import InteractionResult
 
-from .capability import ScoreStore, answer_of, write_capability
 from .compute import SharedJob, SharedSolver, compute, learn_baseline, solve_here
 from .folder import RunFolder
 from .options import RunOptions
+from .scoring import ScoreStore, answer_of, write_capability
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
 from .threads import other_load, plan_threads, torch_threads
 
 if TYPE_CHECKING:
     from .ray_executor import RayExecutor
-    from .screen import ScreenRow
+    from .screening import ScreenRow
 
 __all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "run"]
 
@@ -56,7 +56,7 @@ EXECUTORS = ("in-process", "ray")
 logger = logging.getLogger(__name__)
 
 Results = dict[tuple[str, str], InteractionResult]
-#: Screens prompts: each model's next word on each (:mod:`.screen`), here or on a cluster.
+#: Screens prompts: each model's next word on each (:mod:`.screening`), here or on a cluster.
 Screener = Callable[[list[PromptSpec]], list["ScreenRow"]]
 
 
@@ -211,7 +211,7 @@ class InteractionRun:
         """:meth:`execute` in this process, with the folder held."""
         from tqdm.auto import tqdm
 
-        from .screen import screen
+        from .screening import screen
 
         screener = functools.partial(screen, self.models, device=device,
                                      dtype=self.options.torch_dtype,
@@ -258,12 +258,12 @@ class InteractionRun:
 
     def screen_prompts(self, screener: Screener, show_progress: bool) -> list[str]:
         """With two or more models and ``options.screen``: replace :attr:`prompts` by the
-        prompts to compute (:func:`~captum_interactions.runs.screen.screen_run`, the
+        prompts to compute (:func:`~captum_interactions.runs.screening.screen_run`, the
         prompts not yet screened screened by ``screener``), record the screening in the
         manifest and ``screened_out.csv``; return the ids of the prompts skipped."""
         if not self.options.screen or len(self.models) < 2:
             return []
-        from .screen import screen_records, screen_run
+        from .screening import screen_records, screen_run
         from .store import write_csv
 
         self.prompts, skipped = screen_run(self.folder, self.models, self.prompts, screener)

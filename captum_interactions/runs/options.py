@@ -63,7 +63,7 @@ class RunOptions:
             written (metrics with ``_any_sign`` in their names, a ``definition`` column).
         screen (bool): with two or more models, first find each model's next word on each
             prompt without a ``target`` (one forward pass per word token,
-            :mod:`~captum_interactions.runs.screen`): prompts where the models predict
+            :mod:`~captum_interactions.runs.screening`): prompts where the models predict
             different words are skipped before any masked evaluation (listed in
             ``screened_out.csv``), the others explain the agreed word (default ``True``).
     """

@@ -14,7 +14,7 @@ Ray cluster (``pip install 'captum-interactions[ray]'``):
   **extraction**; a CPU actor extracts on its own cores (a task would wait for cores the
   actor holds); each **shared extraction**, matched or mismatched (the joint-fit control),
   is a one-thread CPU task;
-- **screening** (:mod:`.screen`) runs on the model actors where they can all be placed at
+- **screening** (:mod:`.screening`) runs on the model actors where they can all be placed at
   once (:func:`actors_fit`), which then keep their models for the run; else as a task per
   model with an actor's resources. The driver never loads a model;
 - the driver (this process) holds the folder lock and is the **only writer**: it saves each
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from .compute import SharedJob
     from .execute import InteractionRun, RunSummary
     from .options import RunOptions
-    from .screen import ScreenRow
+    from .screening import ScreenRow
     from .specs import ModelSpec, PromptSpec
 
 __all__ = ["PRELOAD", "Computed", "Evaluation", "ModelWorker", "RayExecutor", "actors_fit"]
@@ -177,13 +177,13 @@ class ModelWorker:
         return learn_baseline(self.adapter, prompts, self.options)
 
     def score(self, prompts: list[PromptSpec]) -> list:
-        """The model's capability scores on ``prompts`` (:mod:`.capability`)."""
-        from .capability import score_prompt
+        """The model's capability scores on ``prompts`` (:mod:`.scoring`)."""
+        from .scoring import score_prompt
 
         return [score_prompt(self.adapter, prompt) for prompt in prompts]
 
     def next_words(self, prompts: list[PromptSpec]) -> list:
-        """The model's next word on each prompt (screening, :mod:`.screen`)."""
+        """The model's next word on each prompt (screening, :mod:`.screening`)."""
         return _words(self.adapter, prompts)
 
     def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
@@ -371,7 +371,7 @@ class RayExecutor:
             resources (actors waiting for each other's devices would wait for ever)."""
             from captum_interactions.adapters.text import content_words
 
-            from .screen import ScreenRow
+            from .screening import ScreenRow
 
             need = {"CPU": resources["num_cpus"], "GPU": resources.get("num_gpus", 0)}
             nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]

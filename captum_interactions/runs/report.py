@@ -45,8 +45,8 @@ from captum_interactions.graphs import (
 from captum_interactions.result import Interaction
 
 from .analysis import compare_models, tau_sweep
-from .capability import capability_findings
 from .folder import RunData, load_run
+from .scoring import capability_findings
 from .store import write_text
 
 if TYPE_CHECKING:

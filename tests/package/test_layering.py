@@ -193,6 +193,25 @@ def test_lazy_names_of_packages_follow_the_layers():
         assert violations(graph) == [], package
 
 
+def test_no_public_name_is_shadowed_by_a_submodule():
+    """Importing ``package.x`` sets the attribute ``x`` of the package to the module, so a
+    lazily loaded public name ``x`` defined in module ``package.x`` would turn into that
+    module once anything imported it (``from captum_interactions.runs import screen`` gave
+    the module after a run had screened). Import every submodule, then look."""
+    import importlib
+    import pkgutil
+    from types import ModuleType
+
+    for name in ("captum_interactions", "captum_interactions.runs"):
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            importlib.import_module(info.name)
+        shadowed = [n for n in package.__all__
+                    if isinstance(getattr(package, n), ModuleType)
+                    and n not in getattr(package, "_SUBMODULES", ())]
+        assert shadowed == [], name
+
+
 def test_the_run_application_lives_in_runs(graph):
     direct = {name.split(".")[1] for name in graph
               if name.count(".") == 1 and layer(name) == "core"}

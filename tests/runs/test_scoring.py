@@ -15,7 +15,7 @@ from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.targets import next_word
 from captum_interactions.exceptions import InteractionError
 from captum_interactions.runs import InteractionRun, ModelSpec, PromptSpec, reanalyse, run
-from captum_interactions.runs.capability import (
+from captum_interactions.runs.scoring import (
     CAPABILITY_COLUMNS,
     WordScore,
     answer_of,

@@ -15,7 +15,7 @@ from captum_interactions.adapters.base import Prompt
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.targets import next_word
 from captum_interactions.runs import cli, load_run, run, screen
-from captum_interactions.runs.screen import screen_records
+from captum_interactions.runs.screening import screen_records
 from captum_interactions.runs.specs import ModelSpec
 
 
@@ -127,7 +127,7 @@ def test_a_run_skips_prompts_the_models_disagree_on_before_any_masked_evaluation
     assert "were skipped because the models predict different words" in report
     assert f"| weather | `{word.text!r}` |" in report
     # resumed: the screening is read back, no model runs
-    monkeypatch.setattr(sys.modules["captum_interactions.runs.screen"], "screen", _no_model)
+    monkeypatch.setattr(sys.modules["captum_interactions.runs.screening"], "screen", _no_model)
     again = run([f"a={models['gpt2']}", f"c={models['llama']}"], prompts, out, n_players=3,
                 show_progress=False, report=False)
     assert (again.computed, again.reused, again.screened_out) == ([], 4, ["weather"])

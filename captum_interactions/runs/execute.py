@@ -216,7 +216,7 @@ class InteractionRun:
         screener = functools.partial(screen, self.models, device=device,
                                      dtype=self.options.torch_dtype,
                                      show_progress=show_progress)
-        session, results, summary = self.begin(str(device), screener, show_progress)
+        session, results, summary = self.begin(str(device), screener)
         total = len(self.models) * len(self.prompts)
         with tqdm(total=total, initial=len(results), desc="run", unit="result",
                   disable=not show_progress) as bar:
@@ -243,23 +243,22 @@ class InteractionRun:
                 gc.collect()
         return self.finish(results, summary, show_progress=show_progress, report=report)
 
-    def begin(self, where: str, screener: Screener, show_progress: bool
-              ) -> tuple[int, Results, RunSummary]:
+    def begin(self, where: str, screener: Screener) -> tuple[int, Results, RunSummary]:
         """Start a session (with the folder held) computed ``where``: record it, screen the
         prompts with ``screener`` (:meth:`screen_prompts`), find the valid results; return
         the session's number, those results and the summary to fill."""
         session = self.folder.begin_session(where, self.models, self.prompts)
-        screened_out = self.screen_prompts(screener, show_progress)
+        screened_out = self.screen_prompts(screener)
         results = self.existing()
         logger.info("session %d: %d of %d results already in %s (%s)", session, len(results),
                     len(self.models) * len(self.prompts), self.out_dir, where)
         return session, results, RunSummary(self.out_dir, reused=len(results),
                                             screened_out=screened_out)
 
-    def screen_prompts(self, screener: Screener, show_progress: bool) -> list[str]:
+    def screen_prompts(self, screener: Screener) -> list[str]:
         """With two or more models and ``options.screen``: replace :attr:`prompts` by the
-        prompts to compute (:func:`~captum_interactions.runs.screening.screen_run`, the
-        prompts not yet screened screened by ``screener``), record the screening in the
+        prompts to compute (:func:`~captum_interactions.runs.screening.screen_run`;
+        ``screener`` screens those not screened before), record the screening in the
         manifest and ``screened_out.csv``; return the ids of the prompts skipped."""
         if not self.options.screen or len(self.models) < 2:
             return []

@@ -381,13 +381,15 @@ class RayExecutor:
                 task = ray.remote(**resources)(_next_words)
                 refs = [task.remote(model, prompts, options.dtype, device, threads)
                         for model in job.models]
-            words = [_get(ray, ref, model) for ref, model in zip(refs, job.models, strict=True)]
+            words = [_get(ray, ref, model) for ref, model in tqdm(
+                zip(refs, job.models, strict=True), total=len(refs), unit="model",
+                desc=f"screen {len(prompts)} prompt(s)", disable=not show_progress)]
             return [ScreenRow(prompt, {m.label: w[i] for m, w in zip(job.models, words,
                                                                      strict=True)},
                               len(content_words(prompt.text)))
                     for i, prompt in enumerate(prompts)]
 
-        session, results, summary = job.begin(where, screener, show_progress)
+        session, results, summary = job.begin(where, screener)
         total = len(job.models) * len(job.prompts)
         extract_task = ray.remote(num_cpus=1)(_one_thread(_extract))
         calls, pending = {}, {}

@@ -18,7 +18,7 @@ import torch
 
 from ._optional import require
 from .exceptions import InteractionError
-from .subsets import check_n_players, to_indices, to_mask
+from .subsets import check_n_players, n_players_of, to_indices, to_mask
 
 if TYPE_CHECKING:
     from shapiq import InteractionValues
@@ -60,7 +60,7 @@ def to_interaction_values(
     """``shapiq.InteractionValues`` of the game with Möbius coefficients ``coefficients``
     (``[2**n]``, by bitmask); ``index`` and ``order`` as in
     :meth:`~captum_interactions.InteractionResult.to_shapiq`."""
-    n = coefficients.shape[-1].bit_length() - 1
+    n = n_players_of(coefficients.shape[-1])
     order = check_index(index, order, n)
     interaction_values = require("shapiq.interaction_values", purpose="to_shapiq")
     coefficients = coefficients.detach().to("cpu", torch.float64)

@@ -133,11 +133,8 @@ def inverse_or_transform(interactions: torch.Tensor) -> torch.Tensor:
     return interactions[..., :1] + sums[..., -1:] - sums.flip(-1)
 
 
-def reconstruct(and_interactions: torch.Tensor, or_interactions: torch.Tensor) -> torch.Tensor:
-    """Universal matching: the values rebuilt from AND and OR interactions together.
-
-    For interactions extracted from ``v`` with noise ``q`` this equals ``v + q``.
-    """
+def _check_pair(and_interactions: torch.Tensor, or_interactions: torch.Tensor) -> None:
+    """AND and OR interactions of one shape on one device, else a clear error."""
     if and_interactions.shape != or_interactions.shape:
         raise InteractionError(
             f"AND and OR interactions must have the same shape, got "
@@ -148,6 +145,14 @@ def reconstruct(and_interactions: torch.Tensor, or_interactions: torch.Tensor) -
             f"AND interactions are on {and_interactions.device} but OR interactions on "
             f"{or_interactions.device}; move both to one device with .to(device)"
         )
+
+
+def reconstruct(and_interactions: torch.Tensor, or_interactions: torch.Tensor) -> torch.Tensor:
+    """Universal matching: the values rebuilt from AND and OR interactions together.
+
+    For interactions extracted from ``v`` with noise ``q`` this equals ``v + q``.
+    """
+    _check_pair(and_interactions, or_interactions)
     return inverse_and_transform(and_interactions) + inverse_or_transform(or_interactions)
 
 
@@ -172,14 +177,10 @@ def moebius_coefficients(and_interactions: torch.Tensor,
     """
     and_interactions, n = _checked(and_interactions, "and_interactions")
     or_interactions, _ = _checked(or_interactions, "or_interactions")
-    if and_interactions.shape != or_interactions.shape:
-        raise InteractionError(
-            f"AND and OR interactions must have the same shape, got "
-            f"{tuple(and_interactions.shape)} and {tuple(or_interactions.shape)}"
-        )
-    nonempty = or_interactions.clone()
-    nonempty[..., 0] = 0
-    sign = 1.0 - 2.0 * (orders(n, device=nonempty.device) % 2 == 0).to(nonempty.dtype)
-    coefficients = and_interactions + sign * _superset_sums(nonempty, n)
+    _check_pair(and_interactions, or_interactions)
+    # at R != ∅ the supersets of R never include ∅; the empty set's own term is set below
+    sign = 1.0 - 2.0 * (orders(n, device=or_interactions.device) % 2 == 0).to(
+        or_interactions.dtype)
+    coefficients = and_interactions + sign * _superset_sums(or_interactions, n)
     coefficients[..., 0] = and_interactions[..., 0] + or_interactions[..., 0]
     return coefficients

@@ -63,7 +63,14 @@ from .exceptions import InteractionError, ResultFormatError
 from .first_order import banzhaf_values, shapley_values, spread
 from .salience import merge_singletons as _merge_singletons
 from .salience import salient_masks
-from .subsets import MASK_CONVENTION, check_labels, orders, to_indices, to_mask
+from .subsets import (
+    MASK_CONVENTION,
+    check_labels,
+    n_players_of,
+    orders,
+    to_indices,
+    to_mask,
+)
 
 if TYPE_CHECKING:
     from shapiq import InteractionValues
@@ -632,7 +639,7 @@ class InteractionResult:
         ``result.to_shapiq()`` of the result gives the same coefficients back.
         """
         coefficients = _shapiq.coefficients_from_shapiq(values)
-        n = coefficients.shape[0].bit_length() - 1
+        n = n_players_of(coefficients.shape[0])
         labels = check_labels(players, n, source="the InteractionValues")
         return cls(labels, inverse_and_transform(coefficients), coefficients,
                    torch.zeros_like(coefficients), **fields)

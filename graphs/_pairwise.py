@@ -228,7 +228,7 @@ def pairwise_statistics(
     # (same sign, then any sign). One product per order gives the common count and A's
     # strength and value on it, for both definitions.
     rows = torch.cat([signed, strength, value], dim=-3).flatten(-2)  # [S, 3M, 2U]
-    other = _by_sign(right.keep, right.terms)
+    other = signed if against is None else _by_sign(right.keep, right.terms)
     other = torch.cat([other, right.keep.unsqueeze(-1).expand_as(other).to(terms.dtype)],
                       dim=-3).flatten(-2)  # [S, 2M', 2U]
     models, others = terms.shape[-2], right.terms.shape[-2]

@@ -10,7 +10,7 @@ is only as capable as its weaker model), and measures their Spearman rank correl
 bootstrap interval. :func:`plot_sharing_vs_capability` draws each pair with its interval.
 
 The capability numbers come from outside (e.g. each model's mean log-probability of the
-correct word on the same prompts, see ``captum_interactions.runs.capability``); this module
+correct word on the same prompts, see ``captum_interactions.runs.scoring``); this module
 only relates them to sharing.
 
 >>> import torch

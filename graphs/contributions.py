@@ -10,6 +10,7 @@ bar chart of the strongest terms is :func:`~captum_interactions.graphs.plot_top_
 
 >>> import matplotlib
 >>> matplotlib.use("Agg")
+>>> import torch
 >>> from captum_interactions import InteractionResult, and_transform
 >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
 >>> result = InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4))

@@ -357,6 +357,25 @@ class InteractionResult:
         :meth:`shapley_values`."""
         return banzhaf_values(*self._game(of))
 
+    def first_order(self, attribution: Literal["shapley", "banzhaf"] = "shapley",
+                    of: Literal["values", "interactions", "noise"] = "values"
+                    ) -> torch.Tensor:
+        """The first-order view ``attribution`` (:meth:`shapley_values` or
+        :meth:`banzhaf_values`) of the game ``of``, ``[n]``: what graphs, maps and plots
+        take as ``attribution=``.
+
+        >>> v = torch.tensor([0.0, 1.0, 2.0, 5.0])
+        >>> InteractionResult(["a", "b"], v, and_transform(v), torch.zeros(4)).first_order(
+        ...     "banzhaf").tolist()
+        [2.0, 3.0]
+        """
+        if attribution not in _ATTRIBUTIONS:
+            raise InteractionError(f"unknown attribution {attribution!r} (attribution="
+                                   f"{attribution!r}); choose 'shapley' or 'banzhaf' (which "
+                                   "game is shared out is chosen with of=)")
+        return (shapley_values if attribution == "shapley" else banzhaf_values)(
+            *self._game(of))
+
     def _game(self, of: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Interactions whose first-order view is that of the game ``of``."""
         if of == "values":
@@ -564,12 +583,7 @@ class InteractionResult:
         >>> result.attribution_map(torch.tensor([[0, 1], [1, -1]])).tolist()
         [[2.0, 3.0], [3.0, 0.0]]
         """
-        if attribution not in _ATTRIBUTIONS:
-            raise InteractionError(f"attribution={attribution!r}: choose one of "
-                                   f"{list(_ATTRIBUTIONS)} (which game is shared out is chosen "
-                                   "with of=)")
-        values = (self.shapley_values(of) if attribution == "shapley"
-                  else self.banzhaf_values(of))
+        values = self.first_order(attribution, of)
         if feature_mask is None:
             feature_mask = self._token_players()
         if isinstance(feature_mask, tuple):
@@ -707,6 +721,7 @@ def attribution_maps(
         raise TypeError("attribution_maps takes a non-empty list of InteractionResult (one per "
                         "example)")
     masks = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
+    views = [result.first_order(attribution, of) for result in results]  # once per result
     stacked = []
     for position, mask in enumerate(masks):
         if not isinstance(mask, torch.Tensor) or mask.dim() == 0 or mask.shape[0] not in (
@@ -717,7 +732,6 @@ def attribution_maps(
                 f"leading dimension must be 1 (shared by the batch) or {len(results)} (one row "
                 "per example), as in AndOrInteractions.attribute"
             )
-        rows = [mask[i if mask.shape[0] > 1 else 0] for i in range(len(results))]
-        stacked.append(torch.stack([result.attribution_map(row, attribution, of=of)
-                                    for result, row in zip(results, rows, strict=True)]))
+        stacked.append(torch.stack([spread(view, mask[i if mask.shape[0] > 1 else 0])
+                                    for i, view in enumerate(views)]))
     return tuple(stacked) if isinstance(feature_mask, tuple) else stacked[0]

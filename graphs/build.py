@@ -36,15 +36,11 @@ from typing import Any, Literal
 import networkx as nx
 import torch
 
-from captum_interactions.exceptions import InteractionError
 from captum_interactions.result import InteractionResult
 from captum_interactions.salience import salient_masks
 from captum_interactions.subsets import mask_bits
 
 __all__ = ["and_or_graph", "interaction_node", "player_graph", "player_node"]
-
-_ATTRIBUTIONS = ("shapley", "banzhaf")
-
 
 def player_node(index: int) -> str:
     """Node id of player ``index`` in both graphs.
@@ -91,14 +87,10 @@ def _base_graph(
             f"expected an InteractionResult, got {type(result).__name__}; build one with "
             "captum_interactions.extract(...) or InteractionResult(...)"
         )
-    if attribution not in _ATTRIBUTIONS:
-        raise InteractionError(
-            f"unknown attribution {attribution!r}; choose one of {list(_ATTRIBUTIONS)}"
-        )
+    first_order = result.first_order(attribution)  # (checks attribution)
     graph.graph.update(kind=kind, n_players=result.n_players, attribution=attribution,
                        merge_singletons=merge_singletons, **criterion)
     graph.graph.update(_provenance(result))
-    first_order = result.shapley_values() if attribution == "shapley" else result.banzhaf_values()
     for index, (label, value) in enumerate(zip(result.players, first_order.tolist(), strict=True)):
         graph.add_node(player_node(index), kind="player", index=index, label=label,
                        attribution=value)

@@ -171,10 +171,7 @@ def plot_token_heatmap(
         Where to draw, as in :func:`plot_waterfall`; returns ``(Figure, Axes)``.
     """
     _check(result, "plot_token_heatmap")
-    if attribution not in ("shapley", "banzhaf"):
-        raise InteractionError(f"attribution={attribution!r}: choose 'shapley' or 'banzhaf'")
-    values = (result.shapley_values(of) if attribution == "shapley"
-              else result.banzhaf_values(of)).tolist()
+    values = result.first_order(attribution, of).tolist()
     pieces = _segments(result)
     if result.target_text is not None:
         pieces.append((f"→ {result.target_text.strip()}", -1))

@@ -1,4 +1,5 @@
-"""Fixtures of the language-model tests: a BPE tokenizer with BOS and a tiny GPT-2 on it."""
+"""Fixtures of the language-model tests: the BPE tokenizer (without and with BOS) and a tiny
+GPT-2 on the one with BOS."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import pytest
 from helpers.lm_models import make_tokenizer, tiny_gpt2
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The BPE tokenizer without BOS, on which :data:`helpers.lm_models.PLAYERS` are placed."""
+    return make_tokenizer("bpe")
 
 
 @pytest.fixture(scope="module")

@@ -25,30 +25,23 @@ except ImportError:  # TransformerLens 4.x raises ImportError for the removed cl
     )
 
 from helpers.lm_models import (
+    MASKS,
+    PLAYERS,
     PROMPT,
+    check_equals_token_substitution,
+    check_hooks_removed_after_an_exception,
+    check_refuses_prefix_sharing,
     hooked_transformer_from_hf,
-    make_tokenizer,
-    no_hooks_left,
     tiny_hooked_transformer,
     tiny_llama,
 )
-from helpers.oracles import substituted_log_odds
 
 from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.pretrained import load_pretrained
 from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
-from captum_interactions.exceptions import InteractionError
 
 # TransformerLens 3.x deprecates the class these tests are about.
 pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
-
-PLAYERS = [[1, 2], [4], [6, 7, 8], [9, 20], [12], [15, 16]]
-MASKS = torch.arange(2 ** len(PLAYERS))
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return make_tokenizer("bpe")
 
 
 @pytest.fixture(scope="module")
@@ -61,31 +54,15 @@ def hf_and_hooked(tokenizer, tmp_path_factory):
 def test_hooked_transformer_from_a_config_equals_token_substitution(tokenizer):
     model = tiny_hooked_transformer(tokenizer)
     assert isinstance(model, HookedTransformer)
-    adapter = TransformerLensAdapter(model, tokenizer)
-    prompt = adapter.tokenize(PROMPT)
-    values = adapter.evaluate(prompt, PLAYERS, MASKS, target=9, baseline="unk")
-    expected = substituted_log_odds(
-        model, prompt.input_ids[None], PLAYERS, MASKS, tokenizer.unk_token_id, 9
-    )
-    assert not adapter.supports_prefix_sharing
-    assert no_hooks_left(model)
-    torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
+    check_equals_token_substitution(model, tokenizer)
 
 
 def test_hooked_transformer_refuses_prefix_sharing(tokenizer):
-    model = tiny_hooked_transformer(tokenizer)
-    with pytest.raises(InteractionError, match=r"cannot share prefixes.*prefix_sharing=False"):
-        TransformerLensAdapter(model, tokenizer, prefix_sharing=True)
+    check_refuses_prefix_sharing(tiny_hooked_transformer(tokenizer), tokenizer)
 
 
 def test_hooks_are_removed_after_an_exception(tokenizer):
-    model = tiny_hooked_transformer(tokenizer)
-    adapter = TransformerLensAdapter(model, tokenizer)
-    ids = adapter.tokenize(PROMPT).input_ids
-    wrong = torch.zeros(2, 3, dtype=torch.bool)  # does not match the 23 positions
-    with pytest.raises(RuntimeError):
-        adapter._forward(ids, wrong, torch.zeros(32), None, True)
-    assert no_hooks_left(model)
+    check_hooks_removed_after_an_exception(tiny_hooked_transformer(tokenizer), tokenizer)
 
 
 def test_adapter_reads_the_shape_of_a_grouped_query_model(hf_and_hooked, tokenizer):

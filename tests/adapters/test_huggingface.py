@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers.lm_models import (
+    MASKS,
+    PLAYERS,
     PROMPT,
     make_tokenizer,
     tiny_gemma3,
@@ -20,13 +22,6 @@ from captum_interactions.exceptions import InteractionError
 from captum_interactions.values import log_odds
 
 BUILDERS = {"gpt2": tiny_gpt2, "llama": tiny_llama, "gemma3": tiny_gemma3}
-#: Word-like players spread over the 23-token BPE prompt, one of them split in two pieces.
-PLAYERS = [[1, 2], [4], [6, 7, 8], [9, 20], [12], [15, 16]]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return make_tokenizer("bpe")
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))
@@ -37,10 +32,6 @@ def model(request, tokenizer):
 @pytest.fixture(scope="module")
 def adapter(model, tokenizer):
     return HuggingFaceAdapter(model, tokenizer)
-
-
-def hf_logits(model):
-    return lambda ids: model(ids).logits
 
 
 def embeds_log_odds(model, ids, players, masks, vector, target):
@@ -58,15 +49,12 @@ def embeds_log_odds(model, ids, players, masks, vector, target):
 @pytest.mark.parametrize("sharing", [False, True], ids=["plain", "prefix"])
 def test_masked_equals_token_substitution(adapter, model, tokenizer, sharing):
     prompt = adapter.tokenize(PROMPT)
-    masks = torch.arange(2 ** len(PLAYERS))
     target = int(adapter.next_token_logits(prompt.input_ids).argmax())
     values = adapter.evaluate(
-        prompt, PLAYERS, masks, target=target, baseline="pad", prefix_sharing=sharing
+        prompt, PLAYERS, MASKS, target=target, baseline="pad", prefix_sharing=sharing
     )
     pad = tokenizer.pad_token_id
-    expected = substituted_log_odds(
-        hf_logits(model), prompt.input_ids[None], PLAYERS, masks, pad, target
-    )
+    expected = substituted_log_odds(model, prompt.input_ids[None], PLAYERS, MASKS, pad, target)
     assert values.dtype == torch.float64
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
 
@@ -79,9 +67,7 @@ def test_other_token_baselines(adapter, model, tokenizer, spec):
     token = spec if isinstance(spec, int) else tokenizer.convert_tokens_to_ids(
         getattr(tokenizer, f"{spec}_token", None) or spec
     )
-    expected = substituted_log_odds(
-        hf_logits(model), prompt.input_ids[None], PLAYERS, masks, token, 7
-    )
+    expected = substituted_log_odds(model, prompt.input_ids[None], PLAYERS, masks, token, 7)
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -246,7 +232,7 @@ def test_tree_attention_equals_the_key_value_cache_path(tokenizer, name, monkeyp
     assert not cache_adapter._tree_attention
     prompt = tree_adapter.tokenize(PROMPT)
     subset = torch.randint(0, 2 ** len(PLAYERS), (20,), generator=torch.Generator().manual_seed(3))
-    for masks, chunk in ((torch.arange(2 ** len(PLAYERS)), None), (subset, 3)):
+    for masks, chunk in ((MASKS, None), (subset, 3)):
         values = []
         for adapter in (tree_adapter, cache_adapter):
             adapter.chunk_size = chunk
@@ -319,9 +305,8 @@ def test_a_model_wrapped_by_a_bridge_since_falls_back_to_the_cache(tokenizer):
     model = tiny_llama(tokenizer)
     adapter = HuggingFaceAdapter(model, tokenizer)
     prompt = adapter.tokenize(PROMPT)
-    masks = torch.arange(2 ** len(PLAYERS))
-    before = adapter.evaluate(prompt, PLAYERS, masks, target=2, baseline="pad")
+    before = adapter.evaluate(prompt, PLAYERS, MASKS, target=2, baseline="pad")
     tiny_hf_bridge(model, tokenizer)
-    after = adapter.evaluate(prompt, PLAYERS, masks, target=2, baseline="pad")
+    after = adapter.evaluate(prompt, PLAYERS, MASKS, target=2, baseline="pad")
     assert not adapter._tree_attention
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)

@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers.lm_models import (
+    MASKS,
+    PLAYERS,
     PROMPT,
-    make_tokenizer,
+    check_equals_token_substitution,
+    check_hooks_removed_after_an_exception,
+    check_refuses_prefix_sharing,
     no_hooks_left,
     tiny_gemma3,
     tiny_gpt2,
@@ -21,14 +25,7 @@ from captum_interactions.adapters.huggingface import HuggingFaceAdapter
 from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
 from captum_interactions.exceptions import InteractionError
 
-PLAYERS = [[1, 2], [4], [6, 7, 8], [9, 20], [12], [15, 16]]
-MASKS = torch.arange(2 ** len(PLAYERS))
 HF_BUILDERS = {"gpt2": tiny_gpt2, "llama": tiny_llama, "gemma3": tiny_gemma3}
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return make_tokenizer("bpe")
 
 
 @pytest.fixture(scope="module", params=list(HF_BUILDERS))
@@ -38,16 +35,7 @@ def hf_and_bridge(request, tokenizer):
 
 
 def test_native_bridge_equals_token_substitution(tokenizer):
-    bridge = tiny_native_bridge(tokenizer)
-    adapter = TransformerLensAdapter(bridge, tokenizer)
-    prompt = adapter.tokenize(PROMPT)
-    values = adapter.evaluate(prompt, PLAYERS, MASKS, target=9, baseline="unk")
-    expected = substituted_log_odds(
-        bridge, prompt.input_ids[None], PLAYERS, MASKS, tokenizer.unk_token_id, 9
-    )
-    assert not adapter.supports_prefix_sharing
-    assert no_hooks_left(bridge)
-    torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
+    check_equals_token_substitution(tiny_native_bridge(tokenizer), tokenizer)
 
 
 @pytest.mark.parametrize("sharing", [False, True], ids=["plain", "prefix"])
@@ -59,8 +47,7 @@ def test_hf_bridge_equals_token_substitution(hf_and_bridge, tokenizer, sharing):
         prompt, PLAYERS, MASKS, target=11, baseline="pad", prefix_sharing=sharing
     )
     expected = substituted_log_odds(
-        lambda ids: model(ids).logits, prompt.input_ids[None], PLAYERS, MASKS,
-        tokenizer.pad_token_id, 11
+        model, prompt.input_ids[None], PLAYERS, MASKS, tokenizer.pad_token_id, 11
     )
     assert adapter.supports_prefix_sharing
     assert no_hooks_left(bridge)
@@ -87,23 +74,11 @@ def test_transformer_lens_and_hf_paths_agree(hf_and_bridge, tokenizer, baseline)
 
 
 def test_hooks_are_removed_after_an_exception(tokenizer):
-    bridge = tiny_native_bridge(tokenizer)
-    adapter = TransformerLensAdapter(bridge, tokenizer)
-    ids = adapter.tokenize(PROMPT).input_ids
-    wrong = torch.zeros(2, 3, dtype=torch.bool)  # does not match the 23 positions
-    with pytest.raises(RuntimeError):
-        adapter._forward(ids, wrong, torch.zeros(32), None, True)
-    assert no_hooks_left(bridge)
+    check_hooks_removed_after_an_exception(tiny_native_bridge(tokenizer), tokenizer)
 
 
 def test_prefix_sharing_refused_without_a_cache(tokenizer):
-    bridge = tiny_native_bridge(tokenizer)
-    with pytest.raises(InteractionError, match=r"cannot share prefixes.*prefix_sharing=False"):
-        TransformerLensAdapter(bridge, tokenizer, prefix_sharing=True)
-    adapter = TransformerLensAdapter(bridge, tokenizer)
-    prompt = adapter.tokenize(PROMPT)
-    with pytest.raises(InteractionError, match="cannot share prefixes"):
-        adapter.evaluate(prompt, PLAYERS, MASKS, target=1, baseline="pad", prefix_sharing=True)
+    check_refuses_prefix_sharing(tiny_native_bridge(tokenizer), tokenizer)
 
 
 def test_rejects_models_without_hook_points(tokenizer):

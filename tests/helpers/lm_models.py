@@ -1,6 +1,6 @@
 """Tiny offline language models and tokenizers for tests (no model hub, seeded, float32).
 
-Import from any test with ``from lm_models import ...`` (pytest puts ``tests/`` on
+Import from any test with ``from helpers.lm_models import ...`` (pytest puts ``tests/`` on
 ``sys.path``). Every builder is a plain function, deterministic, and takes well under a second:
 
 - :func:`make_tokenizer`: a byte-level BPE (``kind="bpe"``, words split into 1-3 tokens, as in
@@ -14,6 +14,10 @@ Import from any test with ``from lm_models import ...`` (pytest puts ``tests/`` 
   ``boot_transformers(..., hf_model=...)`` (sharing its weights).
 - :func:`tiny_hooked_transformer`, :func:`hooked_transformer_from_hf`: TransformerLens 3.x
   ``HookedTransformer`` models (random from a config, or TL's own conversion of an HF model).
+- :func:`check_equals_token_substitution`, :func:`check_hooks_removed_after_an_exception`,
+  :func:`check_refuses_prefix_sharing`: checks of ``TransformerLensAdapter`` on a
+  TransformerLens-native model without a prefix cache, shared by the ``TransformerBridge``
+  and the ``HookedTransformer`` tests.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ import torch
 
 __all__ = [
     "CORPUS",
+    "MASKS",
+    "PLAYERS",
     "PROMPT",
     "SPECIAL_TOKENS",
+    "check_equals_token_substitution",
+    "check_hooks_removed_after_an_exception",
+    "check_refuses_prefix_sharing",
     "hooked_transformer_from_hf",
     "make_tokenizer",
     "no_hooks_left",
@@ -60,6 +69,12 @@ CORPUS = (
 
 #: A prompt made only of corpus words (multi-token words under the BPE tokenizer).
 PROMPT = "the capital of france is paris , and the capital of italy is"
+
+#: Word-like players spread over the 23-token BPE prompt, one of them split in two pieces.
+PLAYERS = [[1, 2], [4], [6, 7, 8], [9, 20], [12], [15, 16]]
+
+#: Every coalition of :data:`PLAYERS` (bit ``i`` set: player ``i`` present).
+MASKS = torch.arange(2 ** len(PLAYERS))
 
 #: Vocabulary size of the BPE tokenizer (256 byte symbols + merges + 4 specials).
 _BPE_VOCAB = 330
@@ -301,3 +316,52 @@ def hooked_transformer_from_hf(hf_model, tokenizer, folder):
 def no_hooks_left(model) -> bool:
     """Whether no forward hook is left on any of a TransformerLens model's hook points."""
     return all(not point._forward_hooks for point in model.hook_dict.values())
+
+
+def check_equals_token_substitution(model, tokenizer) -> None:
+    """``TransformerLensAdapter`` on a TransformerLens-native ``model`` (no prefix cache) gives
+    the log-odds of the model run on token ids with absent players' tokens replaced by UNK, and
+    leaves no hook behind."""
+    from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
+    from helpers.oracles import substituted_log_odds
+
+    adapter = TransformerLensAdapter(model, tokenizer)
+    prompt = adapter.tokenize(PROMPT)
+    values = adapter.evaluate(prompt, PLAYERS, MASKS, target=9, baseline="unk")
+    expected = substituted_log_odds(
+        model, prompt.input_ids[None], PLAYERS, MASKS, tokenizer.unk_token_id, 9
+    )
+    assert not adapter.supports_prefix_sharing
+    assert no_hooks_left(model)
+    torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-5)
+
+
+def check_hooks_removed_after_an_exception(model, tokenizer) -> None:
+    """A forward pass of ``TransformerLensAdapter`` on ``model`` that fails inside the model
+    (a mask of the wrong shape) still removes its hooks."""
+    import pytest
+
+    from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
+
+    adapter = TransformerLensAdapter(model, tokenizer)
+    ids = adapter.tokenize(PROMPT).input_ids
+    wrong = torch.zeros(2, 3, dtype=torch.bool)  # does not match the 23 positions
+    with pytest.raises(RuntimeError):
+        adapter._forward(ids, wrong, torch.zeros(32), None, True)
+    assert no_hooks_left(model)
+
+
+def check_refuses_prefix_sharing(model, tokenizer) -> None:
+    """``TransformerLensAdapter`` on a ``model`` without a key/value cache refuses prefix
+    sharing, both when built and when asked for it by ``evaluate``."""
+    import pytest
+
+    from captum_interactions.adapters.transformer_lens import TransformerLensAdapter
+    from captum_interactions.exceptions import InteractionError
+
+    with pytest.raises(InteractionError, match=r"cannot share prefixes.*prefix_sharing=False"):
+        TransformerLensAdapter(model, tokenizer, prefix_sharing=True)
+    adapter = TransformerLensAdapter(model, tokenizer)
+    prompt = adapter.tokenize(PROMPT)
+    with pytest.raises(InteractionError, match="cannot share prefixes"):
+        adapter.evaluate(prompt, PLAYERS, MASKS, target=1, baseline="pad", prefix_sharing=True)

@@ -151,13 +151,15 @@ def masked_logits(model, input_ids, positions, masks, baseline_id) -> torch.Tens
 
 def substituted_log_odds(run, ids, players, masks, token, target) -> torch.Tensor:
     """Log-odds (float64) of ``target`` at the last position, one per mask, from ``run`` (token
-    ids ``[B, L]`` -> logits ``[B, L, V]``) on token ids with absent players' tokens replaced by
-    ``token``: masking by substitution, no embeddings or hooks involved."""
+    ids ``[B, L]`` -> logits ``[B, L, V]``, or an output with ``.logits`` as a HuggingFace
+    model's) on token ids with absent players' tokens replaced by ``token``: masking by
+    substitution, no embeddings or hooks involved."""
     batch = ids.repeat(len(masks), 1)
     for row, mask in enumerate(masks.tolist()):
         for i, positions in enumerate(players):
             if not (mask >> i) & 1:
                 batch[row, positions] = token
     with torch.no_grad():
-        logits = run(batch)[:, -1]
+        out = run(batch)
+        logits = getattr(out, "logits", out)[:, -1]
     return log_odds(logits, torch.full((len(masks),), target)).double()

@@ -87,7 +87,10 @@ def test_every_tutorial_is_tested():
 
 
 @pytest.mark.parametrize("name", [_param(name) for name in OUTPUTS])
-def test_tutorial_runs_in_fast_mode(name, tmp_path):
+def test_tutorial_runs_in_fast_mode(name, tmp_path, monkeypatch):
+    # The kernel inherits this environment: offline whatever the calling shell exported.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     stdout = run_notebook(name, tmp_path)
     for output in OUTPUTS[name]:
         assert (tmp_path / output).is_file(), f"{name} did not write {output}"

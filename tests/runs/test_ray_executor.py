@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import ray
 import torch
 from helpers.run_models import PROMPTS, save_tiny_models, write_factory, write_prompts
 
@@ -31,6 +30,8 @@ from captum_interactions.runs import (
     run,
 )
 from captum_interactions.runs.ray_executor import PRELOAD
+
+ray = pytest.importorskip("ray")  # an optional extra: captum-interactions[ray]
 
 OPTIONS = RunOptions(n_players=4, shared=True)
 #: Six prompts: the helpers' three, and the same three with other ids and a fixed target.

@@ -46,18 +46,70 @@ def test_threads_over_the_cores_are_refused_with_the_fix():
 
 
 def test_the_plan_is_applied_and_the_callers_threads_restored():
-    before = torch.get_num_threads()
-    plan = plan_threads(1, cores=2, load=0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a quiet plan says nothing
-        with torch_threads(plan):
-            assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+    original = torch.get_num_threads()
+    torch.set_num_threads(3)  # the caller's count, other than the plan's one thread
+    try:
+        plan = plan_threads(1, cores=2, load=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a quiet plan says nothing
+            with torch_threads(plan):
+                assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(original)
 
 
-def test_other_load_is_a_number_of_busy_cores():
-    load = threads.other_load()
-    assert load is None or 0 <= load <= 1000
+def _fake_loadavg(monkeypatch, average, proc_lines):
+    """Make ``other_load`` read ``average`` as the 1-minute load average and ``proc_lines`` as
+    successive reads of ``/proc/loadavg``; an exception in their place is raised instead."""
+    def getloadavg():
+        if isinstance(average, Exception):
+            raise average
+        return (average, 0.0, 0.0)
+
+    reads = iter(proc_lines if isinstance(proc_lines, list) else [proc_lines])
+
+    class FakePath:
+        def __init__(self, path):
+            assert str(path) == "/proc/loadavg"
+
+        def read_text(self):
+            line = next(reads)
+            if isinstance(line, Exception):
+                raise line
+            return line
+
+    monkeypatch.setattr(threads.os, "getloadavg", getloadavg, raising=False)
+    monkeypatch.setattr(threads, "Path", FakePath)
+
+
+@pytest.mark.parametrize(
+    ("average", "proc_lines", "expected"),
+    [
+        # the running threads (less the reader), averaged, cap a stale load average
+        (3.5, ["3.5 2.0 1.0 3/200 99", "3.5 2.0 1.0 5/200 99"], 3.0),
+        # a load average under the running threads is kept
+        (0.25, ["0.25 0.5 0.5 4/200 99", "0.25 0.5 0.5 4/200 99"], 0.25),
+        (2.0, ["2.0 1.0 1.0 1/150 99"] * 2, 0.0),  # only the reader runs
+        (2.0, OSError("no /proc"), 2.0),  # no /proc/loadavg: the load average alone
+        (2.0, ["garbled"] * 2, 2.0),
+        (OSError("unavailable"), ["1.0 1.0 1.0 2/10 9"] * 2, None),  # the system says neither
+    ],
+    ids=["capped", "average", "only-the-reader", "no-proc", "garbled-proc", "no-loadavg"],
+)
+def test_other_load_is_the_load_average_capped_by_the_running_threads(
+        monkeypatch, average, proc_lines, expected):
+    _fake_loadavg(monkeypatch, average, proc_lines)
+    assert threads.other_load(samples=2, interval=0.0) == expected
+
+
+def test_other_load_on_this_machine_is_a_number_of_busy_cores():
+    load = threads.other_load(samples=2, interval=0.0)
+    if hasattr(threads.os, "getloadavg"):
+        assert isinstance(load, float)
+        assert load >= 0
+    else:
+        assert load is None
 
 
 @pytest.fixture(scope="module")

@@ -75,11 +75,13 @@ def compare_models(
 
 @dataclass
 class Comparison:
-    """What :func:`analyse` compared: (model pair, prompt) combinations compared and skipped
-    (different next words), for independent extraction."""
+    """What :func:`analyse` compared, for independent extraction: (model pair, prompt)
+    combinations compared and skipped (different next words), and the overlap matrix
+    (``None`` with fewer than two models or no prompt)."""
 
     compared: int = 0
     skipped: int = 0
+    matrix: OverlapMatrix | None = None
 
 
 def analyse(
@@ -126,7 +128,8 @@ def analyse(
                 tables[kind] += [{"extraction": name, **row} for row in records]
             if name == "independent":
                 counts = Comparison(compared=int(matrix.n_samples.triu(1).sum()),
-                                    skipped=int(matrix.n_skipped_target.triu(1).sum()))
+                                    skipped=int(matrix.n_skipped_target.triu(1).sum()),
+                                    matrix=matrix)
                 logger.info(
                     "compared %d (model pair, prompt) combinations; skipped %d where the two "
                     "models predict different next words", counts.compared, counts.skipped,

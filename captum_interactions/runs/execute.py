@@ -299,8 +299,7 @@ class InteractionRun:
         counts = analyse(self.out_dir, by_extraction, models=labels, prompts=prompts,
                          options=self.options, mismatched=mismatched)
         write_capability(self.out_dir, manifest=self.folder.manifest, options=self.options,
-                         table={m: [results[m, p] for p in prompts] for m in labels},
-                         prompts=prompts)
+                         models=labels, prompts=prompts, matrix=counts.matrix)
         summary.compared, summary.skipped = counts.compared, counts.skipped
         if report:
             from .report import write_report

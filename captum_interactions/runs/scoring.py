@@ -46,7 +46,6 @@ import torch
 from captum_interactions._files import atomic_path
 from captum_interactions.adapters.targets import next_word, resolve_target
 from captum_interactions.exceptions import InteractionError
-from captum_interactions.result import InteractionResult
 
 from .options import RunOptions
 from .specs import ModelSpec, PromptSpec, read_prompts
@@ -336,23 +335,22 @@ def write_capability(
     out_dir: str | os.PathLike,
     *,
     manifest: Mapping[str, Any],
-    table: Mapping[str, Sequence[InteractionResult]],
+    models: Sequence[str],
     prompts: Sequence[str],
     options: RunOptions,
+    matrix: OverlapMatrix | None,
 ) -> None:
     """``capability.csv`` (:data:`CAPABILITY_COLUMNS`) from a run's scores and, with three
     or more models, ``capability_sharing.csv`` (one row per model pair, see
-    :meth:`~captum_interactions.graphs.SharingCapability.to_records`) from the independent
-    results ``table`` (model -> result per prompt of ``prompts``); nothing where a model has
+    :meth:`~captum_interactions.graphs.SharingCapability.to_records`) from the run's
+    overlap ``matrix`` of independent results on ``prompts``
+    (:func:`~captum_interactions.runs.analysis.analyse` made it); nothing where a model has
     not been scored on every prompt."""
-    from .analysis import compare_models
-
-    rows = run_capability(out_dir, manifest, list(table), prompts, options)
+    rows = run_capability(out_dir, manifest, models, prompts, options)
     if rows is None:
         return
     write_csv(Path(out_dir) / "capability.csv", [row.to_record() for row in rows])
-    if len(rows) >= 3 and prompts:
-        matrix = compare_models(table, **options.salience(), seed=options.seed)
+    if len(rows) >= 3 and matrix is not None:
         write_csv(Path(out_dir) / "capability_sharing.csv",
                   relate(matrix, rows, options).to_records())
 

@@ -184,7 +184,9 @@ class ModelWorker:
 
     def next_words(self, prompts: list[PromptSpec]) -> list:
         """The model's next word on each prompt (screening, :mod:`.screening`)."""
-        return _words(self.adapter, prompts)
+        from .screening import next_words
+
+        return next_words(self.adapter, prompts)
 
     def evaluate(self, prompt: PromptSpec, baseline: Any) -> Evaluation:
         """The values of all masks of ``prompt`` (GPU actors: a CPU task extracts)."""
@@ -234,21 +236,16 @@ def _one_thread(function):
     return task
 
 
-def _words(adapter, prompts: list[PromptSpec]) -> list:
-    """The next word of ``adapter``'s model on each prompt."""
-    from captum_interactions.adapters.targets import next_word
-
-    return [next_word(adapter, adapter.tokenize(prompt.text)) for prompt in prompts]
-
-
-def _next_words(model: ModelSpec, prompts: list[PromptSpec], dtype: str, device: str | None,
-                threads: int) -> list:
+def _next_words(model: ModelSpec, prompts: list[PromptSpec], options: RunOptions,
+                device: str | None, threads: int) -> list:
     """A Ray task with an actor's resources: the model's next word on each prompt
     (screening where the actors cannot all be placed at once)."""
     import torch
 
+    from .screening import next_words
+
     torch.set_num_threads(threads)
-    return _words(model.load(device=_place(device)[0], dtype=getattr(torch, dtype)), prompts)
+    return next_words(model.load(device=_place(device)[0], dtype=options.torch_dtype), prompts)
 
 
 def _extract_shared(values: list[np.ndarray], players: list[str], options: dict[str, Any]
@@ -290,24 +287,31 @@ class RayExecutor:
         return {"num_cpus": threads, **({"num_gpus": self.gpus_per_actor} if gpus else {})}
 
     # ------------------------------------------------------------------------ checks
-    def _placement(self, ray, device: torch.device | str | None, threads: int) -> bool:
-        """Whether the actors take GPUs; an error, before any work, where the cluster
-        cannot hold an actor."""
+    @staticmethod
+    def _device(device: torch.device | str | None) -> str | None:
+        """``"cpu"``, ``"cuda"`` or ``None`` (the cluster decides); an error for any other
+        device (checked before a cluster is joined or started)."""
         import torch
 
-        if device is not None:
-            try:
-                device = torch.device(device)
-            except (RuntimeError, TypeError) as error:
-                raise InteractionError(
-                    f"unknown device {device!r} ({error}); use 'cpu' or 'cuda'") from error
-            if device.type not in ("cpu", "cuda") or device.index is not None:
-                raise InteractionError(
-                    f"device {str(device)!r}: with executor='ray' give 'cpu' or 'cuda' (Ray "
-                    "assigns each actor its GPU)")
+        if device is None:
+            return None
+        try:
+            found = torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise InteractionError(
+                f"unknown device {device!r} ({error}); use 'cpu' or 'cuda'") from error
+        if found.type not in ("cpu", "cuda") or found.index is not None:
+            raise InteractionError(
+                f"device {str(found)!r}: with executor='ray' give 'cpu' or 'cuda' (Ray "
+                "assigns each actor its GPU)")
+        return found.type
+
+    def _placement(self, ray, device: str | None, threads: int) -> bool:
+        """Whether the actors take GPUs on the cluster for ``device`` (from :meth:`_device`);
+        an error, before any work, where the cluster cannot hold an actor."""
         nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
         cluster_gpus = sum(node.get("GPU", 0) for node in nodes)
-        gpus = device.type == "cuda" if device is not None else cluster_gpus > 0
+        gpus = device == "cuda" if device is not None else cluster_gpus > 0
         if gpus and not any(node.get("GPU", 0) >= self.gpus_per_actor for node in nodes):
             raise InteractionError(
                 f"the actors need {self.gpus_per_actor} GPU(s) each, but no node of the Ray "
@@ -330,6 +334,7 @@ class RayExecutor:
         from .threads import check_threads
 
         threads = 1 if threads is None else check_threads(threads)
+        device = self._device(device)
         started = not ray.is_initialized()
         if started:
             local = self.address is None and not os.environ.get("RAY_ADDRESS")
@@ -340,9 +345,8 @@ class RayExecutor:
         try:
             gpus = self._placement(ray, device, threads)
             with job.folder.lock():
-                return self._execute(ray, job, device=None if device is None else str(device),
-                                     gpus=gpus, threads=threads, show_progress=show_progress,
-                                     report=report)
+                return self._execute(ray, job, device=device, gpus=gpus, threads=threads,
+                                     show_progress=show_progress, report=report)
         finally:
             if started:
                 ray.shutdown()
@@ -369,9 +373,7 @@ class RayExecutor:
             """Each model's next words: on the model actors where all can be placed at once
             (they then keep the models for the run), else a task per model with an actor's
             resources (actors waiting for each other's devices would wait for ever)."""
-            from captum_interactions.adapters.text import content_words
-
-            from .screening import ScreenRow
+            from .screening import screen_rows
 
             need = {"CPU": resources["num_cpus"], "GPU": resources.get("num_gpus", 0)}
             nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
@@ -379,15 +381,12 @@ class RayExecutor:
                 refs = [actor(model).next_words.remote(prompts) for model in job.models]
             else:
                 task = ray.remote(**resources)(_next_words)
-                refs = [task.remote(model, prompts, options.dtype, device, threads)
+                refs = [task.remote(model, prompts, options, device, threads)
                         for model in job.models]
-            words = [_get(ray, ref, model) for ref, model in tqdm(
-                zip(refs, job.models, strict=True), total=len(refs), unit="model",
-                desc=f"screen {len(prompts)} prompt(s)", disable=not show_progress)]
-            return [ScreenRow(prompt, {m.label: w[i] for m, w in zip(job.models, words,
-                                                                     strict=True)},
-                              len(content_words(prompt.text)))
-                    for i, prompt in enumerate(prompts)]
+            found = tqdm(zip(refs, job.models, strict=True), total=len(refs), unit="model",
+                         desc=f"screen {len(prompts)} prompt(s)", disable=not show_progress)
+            return screen_rows(prompts, {model.label: _get(ray, ref, model)
+                                         for ref, model in found})
 
         session, results, summary = job.begin(where, screener)
         total = len(job.models) * len(job.prompts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from captum_interactions.adapters.text import content_words
 
 from .specs import ModelSpec, PromptSpec, read_prompts
 
-__all__ = ["ScreenRow", "screen", "screen_records", "screen_run"]
+__all__ = ["ScreenRow", "next_words", "screen", "screen_records", "screen_rows", "screen_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ def screen(
     show_progress: bool = False,
 ) -> list[ScreenRow]:
     """Each model's next word on each prompt (models loaded one at a time)."""
-    from tqdm.auto import tqdm
-
     from captum_interactions._devices import check_device
 
     specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
@@ -75,13 +73,31 @@ def screen(
         prompts = read_prompts(prompts)
     prompts = list(prompts)
     device = check_device(device)
-    words: dict[str, dict[str, NextWord]] = {p.id: {} for p in prompts}
+    words = {}
     for spec in specs:
         adapter = spec.load(device=device, dtype=dtype)
-        for prompt in tqdm(prompts, desc=f"screen {spec.label}", disable=not show_progress):
-            words[prompt.id][spec.label] = next_word(adapter, adapter.tokenize(prompt.text))
+        words[spec.label] = next_words(adapter, prompts, desc=f"screen {spec.label}",
+                                       show_progress=show_progress)
         del adapter
-    return [ScreenRow(p, words[p.id], len(content_words(p.text))) for p in prompts]
+    return screen_rows(prompts, words)
+
+
+def next_words(adapter, prompts: Sequence[PromptSpec], *, desc: str = "screen",
+               show_progress: bool = False) -> list[NextWord]:
+    """The next word of ``adapter``'s model on each prompt (a progress bar ``desc``)."""
+    from tqdm.auto import tqdm
+
+    return [next_word(adapter, adapter.tokenize(prompt.text))
+            for prompt in tqdm(prompts, desc=desc, disable=not show_progress)]
+
+
+def screen_rows(prompts: Sequence[PromptSpec], words: Mapping[str, Sequence[NextWord]]
+                ) -> list[ScreenRow]:
+    """One row per prompt from each model's next words (``words[label][k]`` of
+    ``prompts[k]``)."""
+    return [ScreenRow(prompt, {label: found[k] for label, found in words.items()},
+                      len(content_words(prompt.text)))
+            for k, prompt in enumerate(prompts)]
 
 
 def screen_records(rows: Sequence[ScreenRow]) -> list[dict[str, Any]]:

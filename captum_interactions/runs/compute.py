@@ -13,6 +13,7 @@ The first two need a model's adapter, so they are shown in
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from captum_interactions.result import InteractionResult
 from .options import RunOptions
 from .specs import PromptSpec
 
-__all__ = ["SharedJob", "SharedSolver", "compute", "learn_baseline", "solve_here"]
+__all__ = ["SharedFit", "SharedJob", "SharedSolver", "compute", "fit_shared", "learn_baseline",
+           "solve_here"]
 
 
 def learn_baseline(adapter, prompts: Sequence[PromptSpec], options: RunOptions, *,
@@ -96,3 +98,54 @@ def solve_here(show_progress: bool) -> SharedSolver:
                                  **options)
 
     return solve
+
+
+@dataclass(frozen=True)
+class SharedFit:
+    """One shared extraction of a run: ``models`` fitted jointly, each on the values of its
+    independent result in ``originals``, saved under prompt id ``item``.
+
+    Attributes:
+        item (str): the prompt id the results are saved and returned under.
+        models (list[str]): the model labels, in the order of ``originals``.
+        originals (list[InteractionResult]): each model's independent result.
+        players (list[str]): the players the results are labelled with.
+        note (dict): metadata added to each result (``shared_with``, ``anchor``, ...).
+    """
+
+    item: str
+    models: list[str]
+    originals: list[InteractionResult]
+    players: list[str]
+    note: dict[str, Any]
+
+
+def fit_shared(folder, kind: str, fits: Sequence[SharedFit], options: RunOptions,
+               solve: SharedSolver) -> dict[tuple[str, str], InteractionResult]:
+    """The results of ``fits`` by ``(model, item)``: reused from the run folder (a
+    :class:`~captum_interactions.runs.folder.RunFolder`, under ``kind``) where valid for the
+    run's shared options and the originals, else solved by ``solve`` (all at once) and saved
+    as each arrives. A result keeps its original's target, baseline, value kind and
+    metadata, with its validity key as ``run_key`` and the fit's ``note``."""
+    out, todo = {}, []
+    for fit in fits:
+        key = {"options": options.shared_options(), "models": list(fit.models),
+               "independent": [r.metadata.get("run_key") for r in fit.originals]}
+        paths = {m: folder.result_path(kind, m, fit.item) for m in fit.models}
+        loaded = {m: folder.load_valid(path, key) for m, path in paths.items()}
+        if all(result is not None for result in loaded.values()):
+            out.update({(m, fit.item): result for m, result in loaded.items()})
+        else:
+            todo.append((fit, key, paths))
+    jobs = [SharedJob([r.values for r in fit.originals], list(fit.players))
+            for fit, _, _ in todo]
+    for (fit, key, paths), solved in zip(todo, solve(jobs, options.shared_extraction()),
+                                         strict=True):
+        for model, original, result in zip(fit.models, fit.originals, solved, strict=True):
+            result = dataclasses.replace(
+                result, target=original.target, target_text=original.target_text,
+                baseline=original.baseline, value_kind=original.value_kind,
+                metadata={**original.metadata, "run_key": key, **fit.note})
+            folder.save_result(paths[model], result)
+            out[model, fit.item] = result
+    return out

@@ -17,7 +17,6 @@ captum_interactions.runs.specs.ModelSpecError: unknown model 'gpt-17'; known mod
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gc
 import logging
@@ -36,7 +35,7 @@ from captum_interactions.exceptions import InteractionError, ResultFormatError
 from captum_interactions.extraction import check_extraction
 from captum_interactions.result import InteractionResult
 
-from .compute import SharedJob, SharedSolver, compute, learn_baseline, solve_here
+from .compute import SharedFit, SharedSolver, compute, fit_shared, learn_baseline, solve_here
 from .folder import RunFolder
 from .options import RunOptions
 from .scoring import ScoreStore, answer_of, write_capability
@@ -362,45 +361,18 @@ class InteractionRun:
         prompt (saved as each finishes, reused when valid); a model that agrees with no
         other keeps its independent result. ``None`` when no two models agree on any
         prompt."""
-        out, any_group, todo = dict(results), False, []
+        fits = []
         for prompt in self.prompts:
             groups: dict[Any, list[str]] = {}
             for model in self.models:
                 key = results[model.label, prompt.id].target_key
                 groups.setdefault(key, []).append(model.label)
-            for group in groups.values():
-                if len(group) < 2:
-                    continue
-                any_group = True
-                key = {
-                    "options": self.options.shared_options(),
-                    "models": group,
-                    "independent": [results[m, prompt.id].metadata["run_key"] for m in group],
-                }
-                paths = {m: self.folder.result_path("shared", m, prompt.id) for m in group}
-                loaded = {m: self.folder.load_valid(path, key) for m, path in paths.items()}
-                if all(result is not None for result in loaded.values()):
-                    out.update({(m, prompt.id): result for m, result in loaded.items()})
-                else:
-                    todo.append((prompt, group, key, paths))
-        jobs = [SharedJob([results[m, prompt.id].values for m in group],
-                          results[group[0], prompt.id].players)
-                for prompt, group, _, _ in todo]
-        solved = solve(jobs, self.options.shared_extraction())
-        for (prompt, group, key, paths), shared in zip(todo, solved, strict=True):
-            for m, result in zip(group, shared, strict=True):
-                independent = results[m, prompt.id]
-                result = dataclasses.replace(
-                    result,
-                    target=independent.target,
-                    target_text=independent.target_text,
-                    baseline=independent.baseline,
-                    value_kind=independent.value_kind,
-                    metadata={**independent.metadata, "run_key": key, "shared_with": group},
-                )
-                self.folder.save_result(paths[m], result)
-                out[m, prompt.id] = result
-        return out if any_group else None
+            fits += [SharedFit(prompt.id, group, [results[m, prompt.id] for m in group],
+                               results[group[0], prompt.id].players, {"shared_with": group})
+                     for group in groups.values() if len(group) > 1]
+        if not fits:
+            return None
+        return {**results, **fit_shared(self.folder, "shared", fits, self.options, solve)}
 
 
 def run(

@@ -25,7 +25,7 @@ import numpy as np
 from captum_interactions.graphs import overlap_matrix
 from captum_interactions.result import InteractionResult
 
-from .compute import SharedJob, SharedSolver
+from .compute import SharedFit, SharedSolver, fit_shared
 from .options import RunOptions
 
 __all__ = ["GAIN_METRICS", "fit_mismatched", "joint_fit_gain", "partners"]
@@ -74,30 +74,11 @@ def fit_mismatched(
     (``shared_mismatched/<model>/<anchor>.npz``, resumable) and returned by ``(model,
     anchor)``. Each result carries the anchor's players; ``metadata["prompt_id"]`` names
     the prompt whose values it explains."""
-    out, todo = {}, []
-    for anchor, chosen in _groups(models, prompts, results).items():
-        originals = [results[m, p] for m, p in zip(models, chosen, strict=True)]
-        key = {"options": options.shared_options(),
-               "models": list(models),
-               "independent": [r.metadata.get("run_key") for r in originals]}
-        paths = {m: folder.result_path("mismatched", m, anchor) for m in models}
-        loaded = {m: folder.load_valid(path, key) for m, path in paths.items()}
-        if all(result is not None for result in loaded.values()):
-            out.update({(m, anchor): result for m, result in loaded.items()})
-        else:
-            todo.append((anchor, originals, key, paths))
-    jobs = [SharedJob([r.values for r in originals], list(results[models[0], anchor].players))
-            for anchor, originals, _, _ in todo]
-    solved = solve(jobs, options.shared_extraction())
-    for (anchor, originals, key, paths), fitted in zip(todo, solved, strict=True):
-        for model, original, result in zip(models, originals, fitted, strict=True):
-            result = dataclasses.replace(
-                result, target=original.target, target_text=original.target_text,
-                baseline=original.baseline, value_kind=original.value_kind,
-                metadata={**original.metadata, "run_key": key, "anchor": anchor})
-            folder.save_result(paths[model], result)
-            out[model, anchor] = result
-    return out
+    fits = [SharedFit(anchor, list(models), [results[m, p] for m, p in zip(models, chosen,
+                                                                            strict=True)],
+                      results[models[0], anchor].players, {"anchor": anchor})
+            for anchor, chosen in _groups(models, prompts, results).items()]
+    return fit_shared(folder, "mismatched", fits, options, solve)
 
 
 def _relabelled(result: InteractionResult, players: Sequence[str]) -> InteractionResult:

@@ -31,7 +31,7 @@ from captum_interactions._version import __version__
 from captum_interactions.exceptions import InteractionError, MissingDependencyError
 from captum_interactions.modes import MODES
 
-from .options import DTYPES, SHARED_TERM_DEFINITIONS, RunOptions
+from .options import DTYPES, EXECUTORS, SHARED_TERM_DEFINITIONS, RunOptions
 
 if TYPE_CHECKING:
     from .execute import InteractionRun
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="skip report.md and figures")
     _add_machine_options(run)
     machine = run.add_argument_group("executor")
-    machine.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
+    machine.add_argument("--executor", choices=EXECUTORS, default="in-process",
                          help="where the work runs: this process, or a Ray cluster (pip "
                          "install 'captum-interactions[ray]'; see README, Running on a "
                          "cluster) (default: %(default)s)")

@@ -37,7 +37,7 @@ from captum_interactions.result import InteractionResult
 
 from .compute import SharedFit, SharedSolver, compute, fit_shared, learn_baseline, solve_here
 from .folder import RunFolder
-from .options import RunOptions
+from .options import EXECUTORS, RunOptions
 from .scoring import ScoreStore, answer_of, write_capability
 from .specs import ModelSpec, PromptFileError, PromptSpec, read_prompts
 from .threads import other_load, plan_threads, torch_threads
@@ -46,11 +46,8 @@ if TYPE_CHECKING:
     from .ray_executor import RayExecutor
     from .screening import ScreenRow
 
-__all__ = ["EXECUTORS", "InteractionRun", "RunSummary", "run"]
+__all__ = ["InteractionRun", "RunSummary", "run"]
 
-#: Where a run computes: this process, or a Ray cluster (``pip install
-#: 'captum-interactions[ray]'``).
-EXECUTORS = ("in-process", "ray")
 
 logger = logging.getLogger(__name__)
 

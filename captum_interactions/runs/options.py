@@ -19,8 +19,11 @@ from captum_interactions.exceptions import InteractionError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DTYPES", "SHARED_TERM_DEFINITIONS", "RunOptions"]
+__all__ = ["DTYPES", "EXECUTORS", "SHARED_TERM_DEFINITIONS", "RunOptions"]
 
+#: Where a run computes: this process, or a Ray cluster (``pip install
+#: 'captum-interactions[ray]'``).
+EXECUTORS = ("in-process", "ray")
 #: Model dtypes a run accepts (names of torch dtypes).
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 _RESULT_OPTIONS = ("n_players", "baseline", "mode", "qcoef", "solver", "dtype", "seed")

@@ -288,29 +288,30 @@ class OverlapMatrix(_MetricTable):
                 table = order.get(name.format(suffix))
                 return None if table is None else float(table[i, j, k])
 
-            for i, j, k in self._ordered_pairs(salient.shape[-1]):
-                if salient[i, j, k] <= 0:
-                    continue
-                rate = f"order_sharing_rate{suffix}"
-                rows.append({
-                    "model_a": self.names[i], "model_b": self.names[j],
-                    "definition": definition, "order": k,
-                    "n_salient_a": round(float(salient[i, j, k])),
-                    "n_shared": round(value("order_counts_shared{}", i, j, k)),
-                    "rate": value(rate, i, j, k),
-                    "ci_low": float(self.order_ci_low[rate][i, j, k]),
-                    "ci_high": float(self.order_ci_high[rate][i, j, k]),
-                    "rate_chance_order": value("order_sharing_rate{}_chance_order", i, j, k),
-                    "ratio_chance_order": value("order_rate_ratio{}_chance_order", i, j, k),
-                    "rate_cross_prompt": value("order_sharing_rate{}_cross_prompt", i, j, k),
-                })
+            for i, j in self._ordered_pairs():
+                for k in range(1, salient.shape[-1]):
+                    if salient[i, j, k] <= 0:
+                        continue
+                    rate = f"order_sharing_rate{suffix}"
+                    rows.append({
+                        "model_a": self.names[i], "model_b": self.names[j],
+                        "definition": definition, "order": k,
+                        "n_salient_a": round(float(salient[i, j, k])),
+                        "n_shared": round(value("order_counts_shared{}", i, j, k)),
+                        "rate": value(rate, i, j, k),
+                        "ci_low": float(self.order_ci_low[rate][i, j, k]),
+                        "ci_high": float(self.order_ci_high[rate][i, j, k]),
+                        "rate_chance_order": value("order_sharing_rate{}_chance_order", i, j, k),
+                        "ratio_chance_order": value("order_rate_ratio{}_chance_order", i, j, k),
+                        "rate_cross_prompt": value("order_sharing_rate{}_cross_prompt", i, j,
+                                                   k),
+                    })
         return rows
 
-    def _ordered_pairs(self, width: int) -> Iterator[tuple[int, int, int]]:
-        """(i, j, k) for every ordered pair of different models and order k >= 1."""
+    def _ordered_pairs(self) -> Iterator[tuple[int, int]]:
+        """(i, j) for every ordered pair of different models."""
         size = len(self.names)
-        return ((i, j, k) for i in range(size) for j in range(size) if i != j
-                for k in range(1, width))
+        return ((i, j) for i in range(size) for j in range(size) if i != j)
 
     def cancellation_records(self) -> list[dict[str, Any]]:
         """Positive-negative cancellation ``1 - |Σ I| / Σ |I|`` of A's terms, per definition
@@ -329,31 +330,31 @@ class OverlapMatrix(_MetricTable):
                     "size_matched": f"cancellation_size_matched{suffix}",
                     "strength_matched": f"cancellation_strength_matched{suffix}",
                     "cross_prompt": f"cancellation_shared{suffix}_cross_prompt"}
-            for i, j, k in self._ordered_pairs(width):
+            present = {label: name for label, name in sets.items() if name in self.mean}
+            tests = {label: self.paired(shared, name) for label, name in present.items()
+                     if f"{shared}_minus_{name}" in self.mean}
+            for i, j in self._ordered_pairs():
                 base = {"model_a": self.names[i], "model_b": self.names[j],
                         "definition": definition, "order": "all",
                         "n_samples": int(self.n_samples[i, j])}
-                if k == 1:  # the rows over all orders come first
-                    for label, name in sets.items():
-                        if name not in self.mean:
-                            continue
-                        rows.append({**base, "set": label,
-                                     "mean": float(self.mean[name][i, j]),
-                                     "ci_low": float(self.ci_low[name][i, j]),
-                                     "ci_high": float(self.ci_high[name][i, j]),
-                                     "p_value": None})
-                        if f"{shared}_minus_{name}" in self.mean:
-                            test = self.paired(shared, name)
-                            rows.append({**base, "set": f"shared - {label}",
-                                         "mean": float(test["mean"][i, j]),
-                                         "ci_low": float(test["ci_low"][i, j]),
-                                         "ci_high": float(test["ci_high"][i, j]),
-                                         "p_value": float(test["p_value"][i, j])})
-                for label in ("shared", "not_shared"):
-                    mean = float(self.order[f"order_cancellation_{label}{suffix}"][i, j, k])
-                    if math.isfinite(mean):
-                        rows.append({**base, "order": k, "set": label, "mean": mean,
-                                     "ci_low": None, "ci_high": None, "p_value": None})
+                for label, name in present.items():  # the rows over all orders first
+                    rows.append({**base, "set": label, "mean": float(self.mean[name][i, j]),
+                                 "ci_low": float(self.ci_low[name][i, j]),
+                                 "ci_high": float(self.ci_high[name][i, j]), "p_value": None})
+                    if label in tests:
+                        test = tests[label]
+                        rows.append({**base, "set": f"shared - {label}",
+                                     "mean": float(test["mean"][i, j]),
+                                     "ci_low": float(test["ci_low"][i, j]),
+                                     "ci_high": float(test["ci_high"][i, j]),
+                                     "p_value": float(test["p_value"][i, j])})
+                for k in range(1, width):
+                    for label in ("shared", "not_shared"):
+                        mean = float(
+                            self.order[f"order_cancellation_{label}{suffix}"][i, j, k])
+                        if math.isfinite(mean):
+                            rows.append({**base, "order": k, "set": label, "mean": mean,
+                                         "ci_low": None, "ci_high": None, "p_value": None})
         return rows
 
     def to_pandas(self):

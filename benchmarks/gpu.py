@@ -110,7 +110,6 @@ def masked_evaluation(name: str, tokenizer, args, device: torch.device) -> dict:
     if device.type == "cuda":
         entry["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
         torch.cuda.reset_peak_memory_stats(device)
-    if device.type == "cuda":
         torch.cuda.empty_cache()
     return entry
 
